@@ -1,0 +1,164 @@
+// Package cli wires vidup's commands: flags, configuration, output and exit
+// codes. The engines it drives (transfer, server, ...) know nothing of it.
+package cli
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// version is set at build time with -ldflags "-X .../internal/cli.version=v1.2.3".
+var version = ""
+
+// Version is the binary's version: the one stamped at build time, else the
+// module's, else "dev".
+func Version() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// IOStreams are the process's standard streams and what they are attached to.
+type IOStreams struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+	// StderrTTY is true when stderr is a terminal: bars and redraws are
+	// allowed only then.
+	StderrTTY bool
+	// Getenv reads the environment (os.LookupEnv outside tests).
+	LookupEnv func(string) (string, bool)
+}
+
+// SystemIO returns the process's streams.
+func SystemIO() *IOStreams {
+	return &IOStreams{
+		In:        os.Stdin,
+		Out:       os.Stdout,
+		ErrOut:    os.Stderr,
+		StderrTTY: term.IsTerminal(int(os.Stderr.Fd())),
+		LookupEnv: os.LookupEnv,
+	}
+}
+
+// Main runs vidup with the process's arguments and returns its exit code.
+func Main() int {
+	io := SystemIO()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+
+	// The first SIGINT/SIGTERM cancels the root context: no new work starts,
+	// work in flight gets a short bounded time, state is flushed. A second one
+	// exits at once; every state file is written atomically, so that is safe.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		<-sigs
+		cancel(errInterrupted)
+		<-sigs
+		os.Stderr.WriteString("vidup: interrupted twice; exiting now\n")
+		os.Exit(ExitInterrupted)
+	}()
+
+	return Run(ctx, io, os.Args[1:])
+}
+
+// Run executes one command line and returns its exit code.
+func Run(ctx context.Context, io *IOStreams, args []string) int {
+	root := NewRootCmd(io)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err != nil {
+		if ctx.Err() != nil && context.Cause(ctx) != nil && errors.Is(context.Cause(ctx), errInterrupted) && !errors.Is(err, errInterrupted) {
+			err = errors.Join(errInterrupted, err)
+		}
+		if isCobraUsageError(cmd, err) {
+			err = asUsage(err)
+		}
+		printError(io.ErrOut, err)
+		return exitCode(err)
+	}
+	return ExitOK
+}
+
+// NewRootCmd builds the command tree.
+func NewRootCmd(io *IOStreams) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "vidup",
+		Short: "Upload video files straight to S3 through your company's API",
+		Long: `vidup uploads video files from this machine straight to S3, in concurrent
+multipart parts with per-part retry, using temporary credentials from your
+company's API, verifies what S3 stored, and registers each video with the API.
+
+vidup serve runs the reference implementation of that API.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       Version(),
+	}
+	root.SetIn(io.In)
+	root.SetOut(io.Out)
+	root.SetErr(io.ErrOut)
+	root.SetVersionTemplate("vidup {{.Version}}\n")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return asUsage(err) })
+	root.PersistentFlags().String("config", "", "config file (default $XDG_CONFIG_HOME/vidup/config.yaml)")
+
+	root.AddCommand(
+		newCmdVersion(io),
+		newCmdServe(io, nil),
+		newCmdUpload(io, nil),
+		newCmdConfig(io),
+	)
+	return root
+}
+
+// isCobraUsageError tells cobra's own argument errors (unknown command,
+// wrong number of args) from errors of a command's run.
+func isCobraUsageError(cmd *cobra.Command, err error) bool {
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return false
+	}
+	if cmd == nil {
+		return true
+	}
+	// cobra reports unknown commands and Args failures before RunE; a command
+	// that ran marks itself through its annotations.
+	return cmd.Annotations[annotationRan] != "true"
+}
+
+const annotationRan = "vidup.ran"
+
+// markRan records that a command's run function started, so its errors are
+// not taken for usage errors.
+func markRan(cmd *cobra.Command) {
+	if cmd.Annotations == nil {
+		cmd.Annotations = map[string]string{}
+	}
+	cmd.Annotations[annotationRan] = "true"
+}
+
+func newCmdVersion(io *IOStreams) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print vidup's version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			markRan(cmd)
+			_, err := io.Out.Write([]byte("vidup " + Version() + "\n"))
+			return err
+		},
+	}
+}

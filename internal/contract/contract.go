@@ -1,0 +1,117 @@
+// Package contract holds the wire types of the upload contract v1 between the
+// uploader and a company's API. Both sides import it; nothing else is shared.
+package contract
+
+import "time"
+
+// Paths of the contract's endpoints.
+const (
+	PathUploads = "/api/v1/uploads"
+	PathVideos  = "/api/v1/videos"
+)
+
+// CredentialsPath is the refresh endpoint of a session.
+func CredentialsPath(sessionID string) string {
+	return PathUploads + "/" + sessionID + "/credentials"
+}
+
+// MaxFilesPerSession is the largest batch one session may cover.
+const MaxFilesPerSession = 100
+
+// UnknownSize is the size of a file whose length is not known in advance (stdin).
+const UnknownSize int64 = -1
+
+// FileRequest describes one file of a session request.
+type FileRequest struct {
+	Name        string `json:"name"`
+	Size        int64  `json:"size"`
+	ContentType string `json:"content_type,omitempty"`
+}
+
+// SessionRequest is the body of POST /api/v1/uploads.
+type SessionRequest struct {
+	Files []FileRequest `json:"files"`
+}
+
+// Credentials has the shape of AWS STS Credentials.
+type Credentials struct {
+	AccessKeyID     string    `json:"AccessKeyId"`
+	SecretAccessKey string    `json:"SecretAccessKey"`
+	SessionToken    string    `json:"SessionToken"`
+	Expiration      time.Time `json:"Expiration"`
+}
+
+// Upload is the server's answer for one file of a session.
+type Upload struct {
+	UploadID string `json:"upload_id"`
+	Key      string `json:"key"`
+}
+
+// Session is the 201 answer of POST /api/v1/uploads.
+type Session struct {
+	SessionID   string      `json:"session_id"`
+	Bucket      string      `json:"bucket"`
+	Region      string      `json:"region"`
+	Endpoint    string      `json:"endpoint,omitempty"`
+	PathStyle   bool        `json:"path_style,omitempty"`
+	Credentials Credentials `json:"credentials"`
+	Uploads     []Upload    `json:"uploads"`
+}
+
+// CredentialsResponse is the 200 answer of the refresh endpoint.
+type CredentialsResponse struct {
+	Credentials Credentials `json:"credentials"`
+}
+
+// Checksum is a full-object checksum as S3 reports it.
+type Checksum struct {
+	Algorithm string `json:"algorithm"` // CRC64NVME or CRC32C
+	Type      string `json:"type"`      // FULL_OBJECT
+	Value     string `json:"value"`     // base64 of the big-endian checksum
+}
+
+// VideoRequest is the body of POST /api/v1/videos, sent with the header
+// Idempotency-Key: <upload_id>.
+type VideoRequest struct {
+	UploadID    string            `json:"upload_id"`
+	SessionID   string            `json:"session_id"`
+	Bucket      string            `json:"bucket"`
+	Key         string            `json:"key"`
+	Filename    string            `json:"filename"`
+	Size        int64             `json:"size"`
+	ContentType string            `json:"content_type,omitempty"`
+	ETag        string            `json:"etag,omitempty"`
+	Checksum    *Checksum         `json:"checksum,omitempty"`
+	Metadata    map[string]string `json:"metadata,omitempty"`
+}
+
+// Video is a registered asset. The contract requires only ID; the rest is what
+// vidup serve returns.
+type Video struct {
+	ID          string            `json:"id"`
+	UploadID    string            `json:"upload_id,omitempty"`
+	SessionID   string            `json:"session_id,omitempty"`
+	Bucket      string            `json:"bucket,omitempty"`
+	Key         string            `json:"key,omitempty"`
+	Filename    string            `json:"filename,omitempty"`
+	Size        int64             `json:"size,omitempty"`
+	ContentType string            `json:"content_type,omitempty"`
+	ETag        string            `json:"etag,omitempty"`
+	Checksum    *Checksum         `json:"checksum,omitempty"`
+	Metadata    map[string]string `json:"metadata,omitempty"`
+	CreatedAt   time.Time         `json:"created_at,omitempty"`
+}
+
+// VideoList is the answer of GET /api/v1/videos (vidup serve's extension).
+type VideoList struct {
+	Videos     []Video `json:"videos"`
+	NextCursor string  `json:"next_cursor,omitempty"`
+}
+
+// Error is the body of every error answer.
+type Error struct {
+	Error string `json:"error"`
+}
+
+// IdempotencyKeyHeader carries the upload id of a registration.
+const IdempotencyKeyHeader = "Idempotency-Key"
