@@ -1,0 +1,84 @@
+package journal
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// writeFileAtomic puts data at path so that a crash at any instant leaves
+// either the old file or the new one: a temporary file in the same folder
+// (rename is only atomic within one file system), fsynced before it takes
+// path's name, then the folder fsynced so that the name survives a power
+// loss. With replace false an existing path is an error (fs.ErrExist),
+// checked atomically by link(2).
+func writeFileAtomic(path string, data []byte, replace bool) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			_ = os.Remove(tmp)
+		}
+	}()
+	if _, err = f.Write(data); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if replace {
+		if err = os.Rename(tmp, path); err != nil {
+			return err
+		}
+	} else {
+		if err = os.Link(tmp, path); err != nil {
+			return err
+		}
+		_ = os.Remove(tmp)
+	}
+	return syncDir(dir)
+}
+
+// writeFileSync creates (or truncates) path with data, 0600, and fsyncs it
+// and its folder.
+func writeFileSync(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// syncDir makes the folder's entries (created, renamed, removed names)
+// durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync folder %s: %w", dir, err)
+	}
+	return nil
+}
