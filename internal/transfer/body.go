@@ -1,0 +1,98 @@
+package transfer
+
+import (
+	"errors"
+	"io"
+	"sync"
+	"time"
+)
+
+// errStalled ends an attempt whose body stopped moving: a connection that
+// neither fails nor sends would otherwise hold a part forever.
+var errStalled = errors.New("no progress sending the part; the connection stalled")
+
+// attemptBody is a part's data for one attempt: it reports the bytes the
+// HTTP client takes from it as progress, and can take them all back when the
+// attempt fails, so progress never counts a retried part twice. It can be
+// rewound (Seek), which the SDK needs to know the length and would use to
+// resend; a rewind takes back what was counted.
+type attemptBody struct {
+	r        *io.SectionReader
+	progress func(delta int64)
+
+	mu      sync.Mutex
+	counted int64
+	done    bool
+	stall   *time.Timer
+	timeout time.Duration
+}
+
+// newAttemptBody wraps r. When stallTimeout passes without a Read, onStall
+// is called (it cancels the attempt).
+func newAttemptBody(r *io.SectionReader, progress func(int64), stallTimeout time.Duration, onStall func()) *attemptBody {
+	b := &attemptBody{r: r, progress: progress, timeout: stallTimeout}
+	if stallTimeout > 0 && onStall != nil {
+		b.stall = time.AfterFunc(stallTimeout, onStall)
+	}
+	return b
+}
+
+func (b *attemptBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.done {
+		return n, err
+	}
+	if b.stall != nil {
+		b.stall.Reset(b.timeout)
+	}
+	if n > 0 {
+		b.counted += int64(n)
+		b.progress(int64(n))
+	}
+	return n, err
+}
+
+func (b *attemptBody) Seek(offset int64, whence int) (int64, error) {
+	pos, err := b.r.Seek(offset, whence)
+	if err != nil {
+		return pos, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	// Only the SDK's length probe and rewinds seek: anything read beyond the
+	// new position will be read (and counted) again.
+	if !b.done && b.counted > pos {
+		b.progress(pos - b.counted)
+		b.counted = pos
+	}
+	return pos, nil
+}
+
+// finish ends the attempt. On success the count is completed to the part's
+// full length (the HTTP client may not have needed a final empty read); on
+// failure everything counted is taken back. Reads after finish, which a
+// transport may still do on a dead connection, count nothing.
+func (b *attemptBody) finish(ok bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.done {
+		return
+	}
+	b.done = true
+	if b.stall != nil {
+		b.stall.Stop()
+	}
+	if ok {
+		if rest := b.r.Size() - b.counted; rest != 0 {
+			b.progress(rest)
+		}
+		b.counted = b.r.Size()
+		return
+	}
+	if b.counted != 0 {
+		b.progress(-b.counted)
+	}
+	b.counted = 0
+}

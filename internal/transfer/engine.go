@@ -1,0 +1,311 @@
+// Package transfer is vidup's upload engine: it opens sessions on the
+// company API, streams files to S3 in concurrent multipart parts read
+// straight from disk, retries the parts that fail, verifies what S3 stored,
+// and registers each video. It reports through Observer and knows nothing of
+// the terminal.
+package transfer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/vidup/vidup/internal/contract"
+)
+
+// API is the part of the company API the engine calls (internal/api's
+// client implements it). Its methods retry transient errors themselves.
+type API interface {
+	CreateSession(ctx context.Context, req contract.SessionRequest) (*contract.Session, error)
+	RefreshCredentials(ctx context.Context, sessionID string) (contract.Credentials, error)
+	RegisterVideo(ctx context.Context, req contract.VideoRequest) (v *contract.Video, created bool, err error)
+}
+
+// CredentialsFunc builds the credentials cache of a session from its first
+// credentials and the refresh call (internal/credentials.New has this shape).
+type CredentialsFunc func(initial contract.Credentials, refresh func(context.Context) (contract.Credentials, error), onRefresh func()) (*aws.CredentialsCache, error)
+
+// Options configure an Engine. Zero values take the defaults.
+type Options struct {
+	API API
+	// Concurrency is the number of parts in flight for the whole run, over
+	// all files.
+	Concurrency int
+	// PartSize is the user's part size; 0 chooses one per file.
+	PartSize int64
+	Retry    Retry
+	// Metadata is sent with every registration.
+	Metadata map[string]string
+	Observer Observer
+	Hooks    Hooks
+	// CABundle is a PEM file of extra roots for S3 (AWS_CA_BUNDLE is
+	// honoured too).
+	CABundle    string
+	Credentials CredentialsFunc
+	// StallTimeout ends a part attempt whose body has not moved for that
+	// long (default 2 minutes).
+	StallTimeout time.Duration
+}
+
+// Status is a file's outcome.
+type Status string
+
+// The outcomes of a file.
+const (
+	StatusUploaded Status = "uploaded"
+	StatusFailed   Status = "failed"
+	StatusSkipped  Status = "skipped"
+)
+
+// Result is what happened to one file.
+type Result struct {
+	Path      string
+	Name      string
+	Status    Status
+	SessionID string
+	UploadID  string
+	Key       string
+	Size      int64
+	ETag      string
+	Checksum  *contract.Checksum
+	VideoID   string
+	// Registered is false when the API answered that the video was
+	// registered already (a replay).
+	Registered bool
+	Err        error
+	Started    time.Time
+	Finished   time.Time
+}
+
+// Engine uploads files. One Engine serves one command: its HTTP transport
+// and its limit of parts in flight are shared by every file and session.
+type Engine struct {
+	opts  Options
+	cfg   aws.Config
+	parts chan struct{}
+}
+
+// New prepares an engine: it loads the SDK's configuration once (honouring
+// AWS_CA_BUNDLE) over one tuned HTTP transport.
+func New(ctx context.Context, opts Options) (*Engine, error) {
+	if opts.API == nil {
+		return nil, errors.New("transfer: no API client")
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 4
+	}
+	if opts.Retry == (Retry{}) {
+		opts.Retry = DefaultRetry
+	}
+	if opts.Observer == nil {
+		opts.Observer = NopObserver{}
+	}
+	if opts.Hooks == nil {
+		opts.Hooks = NopHooks{}
+	}
+	if opts.Credentials == nil {
+		opts.Credentials = cacheCredentials
+	}
+	if opts.StallTimeout == 0 {
+		opts.StallTimeout = 2 * time.Minute
+	}
+	cfg, err := loadAWSConfig(ctx, opts.Concurrency, opts.CABundle)
+	if err != nil {
+		return nil, err
+	}
+	return &Engine{opts: opts, cfg: cfg, parts: make(chan struct{}, opts.Concurrency)}, nil
+}
+
+// loadAWSConfig loads the SDK configuration without the user's AWS
+// profiles (the session says where to go and with which credentials) but
+// with AWS_CA_BUNDLE. The client must be a BuildableClient: LoadDefaultConfig
+// adds the CA bundle to it and refuses any other client when one is set.
+func loadAWSConfig(ctx context.Context, concurrency int, caBundle string) (aws.Config, error) {
+	client := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		// Every part in flight keeps its connection between parts.
+		t.MaxIdleConns = 2*concurrency + 16
+		t.MaxIdleConnsPerHost = concurrency + 4
+		t.MaxConnsPerHost = 0
+		// Large socket buffers: fewer syscalls per part (the default 4 KiB
+		// write buffer costs a syscall every 4 KiB).
+		t.WriteBufferSize = 256 << 10
+		t.ReadBufferSize = 64 << 10
+		t.IdleConnTimeout = 90 * time.Second
+		t.ResponseHeaderTimeout = 5 * time.Minute
+		t.ExpectContinueTimeout = time.Second
+		t.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	})
+	loads := []func(*config.LoadOptions) error{
+		config.WithHTTPClient(client),
+		config.WithRegion("us-east-1"),
+		config.WithSharedConfigFiles([]string{}),
+		config.WithSharedCredentialsFiles([]string{}),
+		config.WithSharedConfigProfile(""),
+		config.WithCredentialsProvider(aws.AnonymousCredentials{}),
+		// Our own loop retries every S3 call (Retry.do), classified once.
+		config.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }),
+		// We compute the checksums ourselves and set them on each request.
+		config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
+		config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
+	}
+	if caBundle != "" {
+		pem, err := os.ReadFile(caBundle)
+		if err != nil {
+			return aws.Config{}, fmt.Errorf("CA bundle %s: %w", caBundle, err)
+		}
+		loads = append(loads, config.WithCustomCABundle(bytes.NewReader(pem)))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, loads...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("load the S3 client configuration: %w", err)
+	}
+	return cfg, nil
+}
+
+// session is an open API session with its S3 client.
+type session struct {
+	*contract.Session
+	client *s3.Client
+	creds  *aws.CredentialsCache
+}
+
+func (e *Engine) openSession(ctx context.Context, files []*File) (*session, error) {
+	req := contract.SessionRequest{Files: make([]contract.FileRequest, len(files))}
+	for i, f := range files {
+		req.Files[i] = contract.FileRequest{Name: f.Name, Size: f.Size, ContentType: f.ContentType}
+	}
+	s, err := e.opts.API.CreateSession(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("open an upload session: %w", err)
+	}
+	if len(s.Uploads) != len(files) {
+		return nil, fmt.Errorf("open an upload session: the API answered %d uploads for %d files; check the API follows the upload contract", len(s.Uploads), len(files))
+	}
+	id := s.SessionID
+	refresh := func(ctx context.Context) (contract.Credentials, error) {
+		return e.opts.API.RefreshCredentials(ctx, id)
+	}
+	onRefresh := func() {
+		e.opts.Observer.Event(Event{Kind: CredentialsRefreshed, Time: time.Now(), SessionID: id})
+	}
+	creds, err := e.opts.Credentials(s.Credentials, refresh, onRefresh)
+	if err != nil {
+		return nil, fmt.Errorf("session %s: %w", id, err)
+	}
+	client := s3.NewFromConfig(e.cfg, func(o *s3.Options) {
+		o.Region = s.Region
+		o.BaseEndpoint = nil
+		if s.Endpoint != "" {
+			o.BaseEndpoint = aws.String(s.Endpoint)
+		}
+		o.UsePathStyle = s.PathStyle
+		o.Credentials = creds
+		o.Retryer = aws.NopRetryer{}
+		// No "Expect: 100-continue": it costs a round trip per part, and
+		// the per-part checksum already protects against wasted sends.
+		o.ContinueHeaderThresholdBytes = -1
+	})
+	return &session{Session: s, client: client, creds: creds}, nil
+}
+
+// Upload uploads files in sessions of up to contract.MaxFilesPerSession and
+// returns one Result per file, in order. Files run concurrently; parts in
+// flight are bounded by Options.Concurrency over all of them.
+func (e *Engine) Upload(ctx context.Context, files []*File) []Result {
+	results := make([]Result, len(files))
+	var total int64
+	for _, f := range files {
+		total += f.Size
+	}
+	e.opts.Observer.Event(Event{Kind: Planned, Time: time.Now(), Files: len(files), Size: total})
+
+	// Files in flight: enough that small files never wait behind a large
+	// one for long, few enough to bound open handles.
+	fileSlots := make(chan struct{}, max(e.opts.Concurrency, 4))
+	var wg sync.WaitGroup
+	for b := 0; b < len(files); b += contract.MaxFilesPerSession {
+		batch := files[b:min(b+contract.MaxFilesPerSession, len(files))]
+		var sess *session
+		err := ctx.Err()
+		if err == nil {
+			sess, err = e.openSession(ctx, batch)
+		}
+		for j, f := range batch {
+			i := b + j
+			if err == nil {
+				select {
+				case fileSlots <- struct{}{}:
+				case <-ctx.Done():
+					err = ctx.Err()
+				}
+			}
+			if err != nil {
+				results[i] = e.fail(Result{Path: f.Path, Name: f.Name, Size: f.Size, Started: time.Now()}, err)
+				continue
+			}
+			wg.Go(func() {
+				defer func() { <-fileSlots }()
+				results[i] = e.uploadFile(ctx, sess, f, sess.Uploads[j])
+			})
+		}
+	}
+	wg.Wait()
+	return results
+}
+
+func (e *Engine) fail(r Result, err error) Result {
+	r.Status = StatusFailed
+	r.Err = err
+	r.Finished = time.Now()
+	e.opts.Observer.Event(Event{Kind: FileFailed, Time: r.Finished, Path: r.Path, Name: r.Name, Size: r.Size,
+		SessionID: r.SessionID, UploadID: r.UploadID, Key: r.Key, Reason: err.Error(), Err: err})
+	return r
+}
+
+// uploadFile takes one file from disk to a registered video.
+func (e *Engine) uploadFile(ctx context.Context, sess *session, f *File, up contract.Upload) Result {
+	r := Result{Path: f.Path, Name: f.Name, Size: f.Size, SessionID: sess.SessionID, UploadID: up.UploadID, Key: up.Key, Started: time.Now()}
+	ref := UploadRef{SessionID: sess.SessionID, UploadID: up.UploadID, Bucket: sess.Bucket, Key: up.Key}
+	e.opts.Observer.Event(Event{Kind: FileStarted, Time: r.Started, Path: f.Path, Name: f.Name, Size: f.Size,
+		SessionID: sess.SessionID, UploadID: up.UploadID, Key: up.Key})
+
+	stored, err := e.transfer(ctx, sess, f, &ref)
+	if err != nil {
+		return e.fail(r, fmt.Errorf("%s: %w", f.Path, err))
+	}
+	r.ETag, r.Checksum = stored.etag, stored.checksum
+	// What S3 holds is right only if the file did not change while read.
+	if err := f.checkUnchanged(); err != nil {
+		return e.fail(r, fmt.Errorf("%s: %w", f.Path, err))
+	}
+	e.opts.Observer.Event(Event{Kind: FileUploaded, Time: time.Now(), Path: f.Path, Name: f.Name, Size: f.Size,
+		SessionID: sess.SessionID, UploadID: up.UploadID, Key: up.Key, ETag: r.ETag, Checksum: r.Checksum.Algorithm + ":" + r.Checksum.Value})
+	r.Status = StatusUploaded
+	e.opts.Hooks.Completed(f, ref, r)
+
+	video, created, err := e.opts.API.RegisterVideo(ctx, contract.VideoRequest{
+		UploadID: up.UploadID, SessionID: sess.SessionID, Bucket: sess.Bucket, Key: up.Key,
+		Filename: f.Name, Size: f.Size, ContentType: f.ContentType, ETag: r.ETag,
+		Checksum: r.Checksum, Metadata: e.opts.Metadata,
+	})
+	if err != nil {
+		return e.fail(r, fmt.Errorf("%s: uploaded to S3 but not registered: %w", f.Path, err))
+	}
+	r.VideoID, r.Registered, r.Finished = video.ID, created, time.Now()
+	e.opts.Hooks.Registered(f, ref, video.ID)
+	e.opts.Observer.Event(Event{Kind: FileRegistered, Time: r.Finished, Path: f.Path, Name: f.Name, Size: f.Size,
+		SessionID: sess.SessionID, UploadID: up.UploadID, Key: up.Key, ETag: r.ETag,
+		Checksum: r.Checksum.Algorithm + ":" + r.Checksum.Value, VideoID: video.ID})
+	return r
+}
