@@ -1,0 +1,406 @@
+// Package api is the uploader's client of the upload contract v1: it opens
+// upload sessions, refreshes their temporary credentials and registers
+// uploaded videos with any server that follows the contract, not only with
+// vidup serve.
+//
+// Every call retries transient failures (network errors, 408, 429, 500,
+// 502, 503, 504) with exponential backoff and full jitter, honouring
+// Retry-After, bounded in attempts and in elapsed time. Other answers are
+// returned at once as a *StatusError carrying the server's error text.
+//
+// CreateSession is retried like the others. A retry after an answer that was
+// lost on the way back may leave an unused session on the server; that is
+// harmless: it holds no object and its credentials expire on their own.
+// RegisterVideo is safe to retry because it carries the upload id as its
+// Idempotency-Key.
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/vidup/vidup/internal/contract"
+)
+
+// Names of the operations, as they appear in errors and in the onRetry hook.
+const (
+	OpCreateSession      = "open upload session"
+	OpRefreshCredentials = "refresh credentials"
+	OpRegisterVideo      = "register video"
+)
+
+// maxBody bounds what is read of any answer: the contract's answers are a
+// few kilobytes, and a misconfigured URL may point at something endless.
+const maxBody = 1 << 20
+
+// defaultTimeout bounds one request; registration may wait on the server's
+// HEAD of the object, which is quick, so a minute is generous.
+const defaultTimeout = 60 * time.Second
+
+// Client calls one API. It is safe for concurrent use.
+type Client struct {
+	base      *url.URL
+	token     string
+	http      *http.Client
+	retry     RetryPolicy
+	onRetry   func(op string, attempt int, err error, wait time.Duration)
+	userAgent string
+	now       func() time.Time
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithHTTPClient sets the HTTP client (transport, proxies, timeouts).
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *Client) {
+		if hc != nil {
+			c.http = hc
+		}
+	}
+}
+
+// WithRetry sets the retry policy; zero fields keep their defaults.
+func WithRetry(p RetryPolicy) Option {
+	return func(c *Client) { c.retry = p.withDefaults() }
+}
+
+// WithOnRetry sets a hook called before each wait between two attempts, so
+// that the user sees why the uploader is waiting.
+func WithOnRetry(f func(op string, attempt int, err error, wait time.Duration)) Option {
+	return func(c *Client) { c.onRetry = f }
+}
+
+// WithUserAgent sets the User-Agent header.
+func WithUserAgent(ua string) Option {
+	return func(c *Client) {
+		if ua != "" {
+			c.userAgent = ua
+		}
+	}
+}
+
+// New returns a client of the API at baseURL, an absolute http or https URL
+// (a path prefix is kept: https://example.com/video-api). token is sent as a
+// bearer token and never appears in an error.
+func New(baseURL, token string, opts ...Option) (*Client, error) {
+	u, err := url.Parse(strings.TrimSpace(baseURL))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		shown := baseURL
+		if err == nil {
+			shown = u.Redacted()
+		}
+		return nil, fmt.Errorf("the API URL %q is not an absolute http(s) URL; set --api-url or VIDUP_API_URL to something like https://videos.example.com", shown)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("the API URL %s has a query or fragment; set --api-url or VIDUP_API_URL to the API's base URL only", u.Redacted())
+	}
+	if token == "" {
+		return nil, errors.New("no API token; set VIDUP_API_TOKEN or --token-file")
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	c := &Client{
+		base:      u,
+		token:     token,
+		http:      &http.Client{Timeout: defaultTimeout},
+		retry:     DefaultRetryPolicy(),
+		userAgent: "vidup",
+		now:       time.Now,
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	return c, nil
+}
+
+// BaseURL returns the API's base URL, without any password it may hold.
+func (c *Client) BaseURL() string { return c.base.Redacted() }
+
+// CreateSession opens an upload session for req.Files and checks that the
+// answer is complete: a session the uploader cannot use is an error here,
+// not a failure deep inside S3.
+func (c *Client) CreateSession(ctx context.Context, req contract.SessionRequest) (*contract.Session, error) {
+	if len(req.Files) == 0 {
+		return nil, fmt.Errorf("%s: no files in the request", OpCreateSession)
+	}
+	var s contract.Session
+	if _, err := c.call(ctx, OpCreateSession, contract.PathUploads, nil, req, &s); err != nil {
+		return nil, err
+	}
+	if err := c.checkSession(&s, len(req.Files)); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// RefreshCredentials asks for new credentials for a session. When the
+// server no longer knows the session, the error satisfies
+// errors.Is(err, ErrSessionGone).
+func (c *Client) RefreshCredentials(ctx context.Context, sessionID string) (contract.Credentials, error) {
+	if sessionID == "" {
+		return contract.Credentials{}, fmt.Errorf("%s: no session id", OpRefreshCredentials)
+	}
+	var r contract.CredentialsResponse
+	if _, err := c.call(ctx, OpRefreshCredentials, contract.CredentialsPath(url.PathEscape(sessionID)), nil, struct{}{}, &r); err != nil {
+		return contract.Credentials{}, err
+	}
+	if err := c.checkCredentials(OpRefreshCredentials, r.Credentials); err != nil {
+		return contract.Credentials{}, err
+	}
+	return r.Credentials, nil
+}
+
+// RegisterVideo registers an uploaded object. created is false when the
+// server answered 200: it had registered this upload before (a replay of
+// the same Idempotency-Key), and v is that earlier registration.
+func (c *Client) RegisterVideo(ctx context.Context, req contract.VideoRequest) (v *contract.Video, created bool, err error) {
+	if req.UploadID == "" {
+		return nil, false, fmt.Errorf("%s %s: no upload id, which the registration needs as its idempotency key", OpRegisterVideo, req.Filename)
+	}
+	hdr := http.Header{contract.IdempotencyKeyHeader: []string{req.UploadID}}
+	var out contract.Video
+	status, err := c.call(ctx, OpRegisterVideo, contract.PathVideos, hdr, req, &out)
+	if err != nil {
+		return nil, false, err
+	}
+	if out.ID == "" {
+		return nil, false, c.badAnswer(OpRegisterVideo, "a registered video without id")
+	}
+	return &out, status == http.StatusCreated, nil
+}
+
+func (c *Client) endpoint(path string) string {
+	u := *c.base
+	u.Path = c.base.Path + path
+	return u.String()
+}
+
+// call POSTs body as JSON to path, retrying transient failures, and decodes
+// a 2xx answer into out. It returns the final status.
+func (c *Client) call(ctx context.Context, op, path string, hdr http.Header, body, out any) (int, error) {
+	payload, err := json.Marshal(body)
+	if err != nil {
+		return 0, fmt.Errorf("%s: encode request: %w", op, err)
+	}
+	start := time.Now()
+	for attempt := 1; ; attempt++ {
+		status, err := c.once(ctx, op, path, hdr, payload, out)
+		if err == nil {
+			return status, nil
+		}
+		if ctx.Err() != nil {
+			return 0, fmt.Errorf("%s: %w", op, ctx.Err())
+		}
+		if !Retryable(err) {
+			return 0, err
+		}
+		wait, ok := c.retry.next(attempt, time.Since(start), retryAfter(err))
+		if !ok {
+			return 0, &gaveUpError{attempts: attempt, elapsed: time.Since(start).Round(time.Millisecond), err: err}
+		}
+		if c.onRetry != nil {
+			c.onRetry(op, attempt, err, wait)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return 0, fmt.Errorf("%s: %w (while waiting to retry after: %v)", op, ctx.Err(), err)
+		case <-t.C:
+		}
+	}
+}
+
+// once makes one attempt.
+func (c *Client) once(ctx context.Context, op, path string, hdr http.Header, payload []byte, out any) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint(path), bytes.NewReader(payload))
+	if err != nil {
+		return 0, fmt.Errorf("%s: build request: %w", op, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.userAgent)
+	for k, vs := range hdr {
+		req.Header[k] = vs
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, &networkError{op: op, url: c.BaseURL(), err: unwrapURLError(err)}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	if err != nil {
+		// The connection broke in the middle of the answer: as transient
+		// as a refused connection.
+		return 0, &networkError{op: op, url: c.BaseURL(), reading: true, err: err}
+	}
+	if len(data) > maxBody {
+		return 0, c.badAnswer(op, fmt.Sprintf("more than %d bytes (status %s)", maxBody, resp.Status))
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return 0, c.statusError(op, resp, data)
+	}
+	if err := checkJSONType(resp.Header.Get("Content-Type")); err != nil {
+		return 0, c.badAnswer(op, err.Error())
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return 0, &BadAnswerError{Op: op, URL: c.BaseURL(), Problem: "invalid JSON: " + jsonProblem(err, data)}
+	}
+	return resp.StatusCode, nil
+}
+
+func (c *Client) statusError(op string, resp *http.Response, data []byte) *StatusError {
+	e := &StatusError{
+		Op:         op,
+		URL:        c.BaseURL(),
+		Status:     resp.StatusCode,
+		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), c.now()),
+	}
+	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	var body contract.Error
+	switch {
+	case len(bytes.TrimSpace(data)) == 0:
+	case json.Unmarshal(data, &body) == nil && body.Error != "":
+		e.Message = body.Error
+	case ct == "text/html" || looksLikeHTML(data):
+		e.Message = "an HTML page, not the API's JSON"
+		e.HTML = true
+	default:
+		e.Message = firstLine(string(data), 200)
+	}
+	// A server may echo what it was sent; the token must not travel on in
+	// an error message.
+	e.Message = strings.ReplaceAll(e.Message, c.token, "[redacted]")
+	return e
+}
+
+func (c *Client) badAnswer(op, problem string) *BadAnswerError {
+	return &BadAnswerError{Op: op, URL: c.BaseURL(), Problem: problem}
+}
+
+func (c *Client) checkSession(s *contract.Session, files int) error {
+	bad := func(format string, a ...any) error {
+		return c.badAnswer(OpCreateSession, "a session "+fmt.Sprintf(format, a...))
+	}
+	switch {
+	case s.SessionID == "":
+		return bad("without session_id")
+	case s.Bucket == "":
+		return bad("without bucket")
+	case s.Region == "" && s.Endpoint == "":
+		return bad("without region or endpoint")
+	}
+	if s.Endpoint != "" {
+		u, err := url.Parse(s.Endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return bad("whose endpoint %q is not an absolute http(s) URL", s.Endpoint)
+		}
+	}
+	if len(s.Uploads) != files {
+		return bad("with %d uploads for %d files", len(s.Uploads), files)
+	}
+	seen := make(map[string]bool, len(s.Uploads))
+	for i, u := range s.Uploads {
+		switch {
+		case u.UploadID == "":
+			return bad("whose upload %d has no upload_id", i+1)
+		case u.Key == "":
+			return bad("whose upload %d has no key", i+1)
+		case seen[u.UploadID]:
+			return bad("that repeats upload_id %q", u.UploadID)
+		}
+		seen[u.UploadID] = true
+	}
+	return c.checkCredentials(OpCreateSession, s.Credentials)
+}
+
+func (c *Client) checkCredentials(op string, cr contract.Credentials) error {
+	var missing []string
+	if cr.AccessKeyID == "" {
+		missing = append(missing, "AccessKeyId")
+	}
+	if cr.SecretAccessKey == "" {
+		missing = append(missing, "SecretAccessKey")
+	}
+	if cr.SessionToken == "" {
+		missing = append(missing, "SessionToken")
+	}
+	if cr.Expiration.IsZero() {
+		missing = append(missing, "Expiration")
+	}
+	if len(missing) > 0 {
+		return c.badAnswer(op, "credentials without "+strings.Join(missing, ", "))
+	}
+	if now := c.now(); !cr.Expiration.After(now) {
+		e := c.badAnswer(op, fmt.Sprintf("credentials that expired at %s (this machine's clock says %s)",
+			cr.Expiration.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339)))
+		e.Hint = "check the clocks of the API server and of this machine"
+		return e
+	}
+	return nil
+}
+
+func checkJSONType(ct string) error {
+	if ct == "" {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return fmt.Errorf("an unreadable Content-Type %q", ct)
+	}
+	if mt == "application/json" || strings.HasSuffix(mt, "+json") {
+		return nil
+	}
+	if mt == "text/html" {
+		return errors.New("an HTML page instead of JSON")
+	}
+	return fmt.Errorf("%s instead of JSON", mt)
+}
+
+func jsonProblem(err error, data []byte) string {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return "an empty body"
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) && se.Offset >= int64(len(data)) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Sprintf("the answer ends early after %d bytes", len(data))
+	}
+	return err.Error()
+}
+
+func looksLikeHTML(data []byte) bool {
+	head := strings.ToLower(strings.TrimSpace(string(data[:min(len(data), 512)])))
+	return strings.HasPrefix(head, "<!doctype html") || strings.HasPrefix(head, "<html")
+}
+
+func firstLine(s string, limit int) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > limit {
+		s = s[:limit] + "…"
+	}
+	return strings.ToValidUTF8(s, "?")
+}
+
+// unwrapURLError drops *url.Error's "Post \"…\":" prefix: the message names
+// the URL once, in its own words.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}

@@ -1,0 +1,582 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vidup/vidup/internal/contract"
+)
+
+const testToken = "tok-s3cr3t-value"
+
+// fastRetry keeps retries real but short.
+var fastRetry = RetryPolicy{MaxAttempts: 4, MaxElapsed: 10 * time.Second, BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}
+
+type recorded struct {
+	method, path, auth, contentType, userAgent, idempotencyKey string
+	body                                                       []byte
+}
+
+// server answers with the handlers in turn (the last one repeats) and
+// records every request.
+type server struct {
+	*httptest.Server
+	mu   sync.Mutex
+	reqs []recorded
+}
+
+func newServer(t *testing.T, handlers ...http.HandlerFunc) *server {
+	t.Helper()
+	s := &server{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		s.mu.Lock()
+		n := len(s.reqs)
+		s.reqs = append(s.reqs, recorded{r.Method, r.URL.Path, r.Header.Get("Authorization"), r.Header.Get("Content-Type"),
+			r.Header.Get("User-Agent"), r.Header.Get(contract.IdempotencyKeyHeader), body})
+		s.mu.Unlock()
+		handlers[min(n, len(handlers)-1)](w, r)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *server) requests() []recorded {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]recorded(nil), s.reqs...)
+}
+
+func reply(status int, body string) http.HandlerFunc {
+	return replyType(status, "application/json", body)
+}
+
+func replyType(status int, ct, body string) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		if ct != "" {
+			w.Header().Set("Content-Type", ct)
+		}
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	}
+}
+
+func replyHeader(status int, key, value, body string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(key, value)
+		reply(status, body)(w, r)
+	}
+}
+
+func future() time.Time { return time.Now().Add(time.Hour).UTC().Truncate(time.Second) }
+
+func credsJSON(exp time.Time) string {
+	return fmt.Sprintf(`{"AccessKeyId":"AK","SecretAccessKey":"SK","SessionToken":"ST","Expiration":%q}`, exp.Format(time.RFC3339))
+}
+
+func sessionJSON(uploads int) string {
+	var ups []string
+	for i := range uploads {
+		ups = append(ups, fmt.Sprintf(`{"upload_id":"u%d","key":"uploads/s1/u%d/f%d.mp4"}`, i, i, i))
+	}
+	return fmt.Sprintf(`{"session_id":"s1","bucket":"videos","region":"us-east-1","endpoint":"http://127.0.0.1:9000","path_style":true,"credentials":%s,"uploads":[%s]}`,
+		credsJSON(future()), strings.Join(ups, ","))
+}
+
+var oneFile = contract.SessionRequest{Files: []contract.FileRequest{{Name: "clip.mp4", Size: 42, ContentType: "video/mp4"}}}
+
+func newClient(t *testing.T, url string, opts ...Option) *Client {
+	t.Helper()
+	c, err := New(url, testToken, append([]Option{WithRetry(fastRetry)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestNewValidatesBaseURL(t *testing.T) {
+	for _, u := range []string{"", "api.example.com", "/api", "ftp://example.com", "http://", "http://example.com/?x=1", "http://example.com/#frag", "://bad"} {
+		if _, err := New(u, testToken); err == nil {
+			t.Errorf("New(%q) accepted a bad URL", u)
+		} else if !strings.Contains(err.Error(), "VIDUP_API_URL") {
+			t.Errorf("New(%q): error %q does not say what to set", u, err)
+		}
+	}
+	if _, err := New("http://example.com", ""); err == nil || !strings.Contains(err.Error(), "VIDUP_API_TOKEN") {
+		t.Errorf("New without token: %v", err)
+	}
+	c, err := New("https://user:pw@example.com/video-api/", testToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.endpoint(contract.PathUploads); got != "https://user:pw@example.com/video-api/api/v1/uploads" {
+		t.Errorf("endpoint = %q", got)
+	}
+	if strings.Contains(c.BaseURL(), "pw") {
+		t.Errorf("BaseURL %q shows the password", c.BaseURL())
+	}
+}
+
+func TestCreateSession(t *testing.T) {
+	s := newServer(t, reply(201, sessionJSON(2)))
+	c := newClient(t, s.URL+"/prefix/", WithUserAgent("vidup/test"))
+	req := contract.SessionRequest{Files: []contract.FileRequest{{Name: "a.mp4", Size: 1}, {Name: "b.mp4", Size: -1}}}
+	sess, err := c.CreateSession(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sess.SessionID != "s1" || sess.Bucket != "videos" || !sess.PathStyle || len(sess.Uploads) != 2 || sess.Uploads[1].Key != "uploads/s1/u1/f1.mp4" {
+		t.Errorf("session = %+v", sess)
+	}
+	if sess.Credentials.SessionToken != "ST" || !sess.Credentials.Expiration.After(time.Now()) {
+		t.Errorf("credentials = %+v", sess.Credentials)
+	}
+	reqs := s.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("%d requests, want 1", len(reqs))
+	}
+	r := reqs[0]
+	if r.method != "POST" || r.path != "/prefix/api/v1/uploads" || r.auth != "Bearer "+testToken ||
+		r.contentType != "application/json" || r.userAgent != "vidup/test" {
+		t.Errorf("request = %+v", r)
+	}
+	var sent contract.SessionRequest
+	if err := json.Unmarshal(r.body, &sent); err != nil || len(sent.Files) != 2 || sent.Files[1].Size != -1 {
+		t.Errorf("body %s: %v", r.body, err)
+	}
+}
+
+func TestRefreshCredentials(t *testing.T) {
+	exp := future()
+	s := newServer(t, reply(200, `{"credentials":`+credsJSON(exp)+`}`))
+	c := newClient(t, s.URL)
+	cr, err := c.RefreshCredentials(context.Background(), "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cr.AccessKeyID != "AK" || cr.SecretAccessKey != "SK" || cr.SessionToken != "ST" || !cr.Expiration.Equal(exp) {
+		t.Errorf("credentials = %+v", cr)
+	}
+	if p := s.requests()[0].path; p != "/api/v1/uploads/s1/credentials" {
+		t.Errorf("path = %q", p)
+	}
+}
+
+func TestRegisterVideo(t *testing.T) {
+	req := contract.VideoRequest{UploadID: "u-7", SessionID: "s1", Bucket: "videos", Key: "k", Filename: "clip.mp4", Size: 42,
+		Checksum: &contract.Checksum{Algorithm: "CRC64NVME", Type: "FULL_OBJECT", Value: "AAAAAAAAAAA="}}
+	for _, tc := range []struct {
+		status  int
+		created bool
+	}{{201, true}, {200, false}} {
+		s := newServer(t, reply(tc.status, `{"id":"v-1","upload_id":"u-7"}`))
+		c := newClient(t, s.URL)
+		v, created, err := c.RegisterVideo(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.ID != "v-1" || created != tc.created {
+			t.Errorf("status %d: video %+v created %v", tc.status, v, created)
+		}
+		r := s.requests()[0]
+		if r.idempotencyKey != "u-7" || r.path != "/api/v1/videos" {
+			t.Errorf("request = %+v", r)
+		}
+		var sent contract.VideoRequest
+		if err := json.Unmarshal(r.body, &sent); err != nil || sent.Checksum == nil || sent.Checksum.Algorithm != "CRC64NVME" {
+			t.Errorf("body %s: %v", r.body, err)
+		}
+	}
+	c := newClient(t, "http://127.0.0.1:1")
+	if _, _, err := c.RegisterVideo(context.Background(), contract.VideoRequest{Filename: "x"}); err == nil || !strings.Contains(err.Error(), "upload id") {
+		t.Errorf("register without upload id: %v", err)
+	}
+}
+
+// TestRegisterVideoRetriesWithSameKey shows why retrying a registration is
+// safe: every attempt carries the same Idempotency-Key.
+func TestRegisterVideoRetriesWithSameKey(t *testing.T) {
+	s := newServer(t, reply(503, `{"error":"db busy"}`), reply(200, `{"id":"v-1"}`))
+	c := newClient(t, s.URL)
+	v, created, err := c.RegisterVideo(context.Background(), contract.VideoRequest{UploadID: "u-9", Filename: "a"})
+	if err != nil || v.ID != "v-1" || created {
+		t.Fatalf("v=%+v created=%v err=%v", v, created, err)
+	}
+	reqs := s.requests()
+	if len(reqs) != 2 || reqs[0].idempotencyKey != "u-9" || reqs[1].idempotencyKey != "u-9" {
+		t.Errorf("requests = %+v", reqs)
+	}
+}
+
+func TestStatusErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		op        string // which call
+		handler   http.HandlerFunc
+		wantIn    []string
+		auth      bool
+		gone      bool
+		attempts  int
+		retryable bool
+	}{
+		{"400", OpCreateSession, reply(400, `{"error":"files: name is empty"}`), []string{"400 Bad Request", "files: name is empty"}, false, false, 1, false},
+		{"401", OpCreateSession, reply(401, `{"error":"bad token"}`), []string{"refused the token (401)", "VIDUP_API_TOKEN", "--token-file"}, true, false, 1, false},
+		{"403", OpRegisterVideo, reply(403, `{"error":"read-only token"}`), []string{"403", "read-only token", "VIDUP_API_TOKEN"}, true, false, 1, false},
+		{"404 create", OpCreateSession, reply(404, `{"error":"no route"}`), []string{"404", "VIDUP_API_URL"}, false, false, 1, false},
+		{"404 refresh", OpRefreshCredentials, reply(404, `{"error":"unknown session"}`), []string{"no longer knows this upload session", "unknown session"}, false, true, 1, false},
+		{"409", OpRegisterVideo, reply(409, `{"error":"key reused"}`), []string{"409 Conflict", "key reused"}, false, false, 1, false},
+		{"413", OpCreateSession, reply(413, `{"error":"too many files"}`), []string{"413", "too many files"}, false, false, 1, false},
+		{"422", OpRegisterVideo, reply(422, `{"error":"size differs: 41 on S3, 42 announced"}`), []string{"422", "size differs"}, false, false, 1, false},
+		{"plain text error", OpCreateSession, replyType(400, "text/plain", "nope\nsecond line"), []string{"400", "nope"}, false, false, 1, false},
+		{"html 404", OpCreateSession, replyType(404, "text/html", "<!DOCTYPE html><html><body>Not here</body></html>"), []string{"HTML page", "VIDUP_API_URL"}, false, false, 1, false},
+		{"echoed token", OpCreateSession, reply(400, `{"error":"token `+testToken+` unknown"}`), []string{"[redacted]"}, false, false, 1, false},
+		// Transient statuses are retried until the policy is spent.
+		{"408", OpCreateSession, reply(408, `{"error":"slow"}`), []string{"408", "gave up after 4 attempts"}, false, false, 4, false},
+		{"429", OpRefreshCredentials, reply(429, `{"error":"slow down"}`), []string{"429", "slow down", "gave up"}, false, false, 4, false},
+		{"500", OpRegisterVideo, reply(500, `{"error":"boom"}`), []string{"500", "boom"}, false, false, 4, false},
+		{"502 html", OpCreateSession, replyType(502, "text/html", "<html><body>bad gateway</body></html>"), []string{"502", "HTML page"}, false, false, 4, false},
+		{"503", OpCreateSession, reply(503, ``), []string{"503 Service Unavailable"}, false, false, 4, false},
+		{"504", OpRefreshCredentials, reply(504, `{"error":"upstream"}`), []string{"504"}, false, false, 4, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newServer(t, tc.handler)
+			var retries []int
+			var mu sync.Mutex
+			c := newClient(t, s.URL, WithOnRetry(func(op string, attempt int, err error, wait time.Duration) {
+				mu.Lock()
+				defer mu.Unlock()
+				if op != tc.op {
+					t.Errorf("onRetry op %q, want %q", op, tc.op)
+				}
+				if wait <= 0 || wait > fastRetry.MaxDelay {
+					t.Errorf("wait %v outside (0, %v]", wait, fastRetry.MaxDelay)
+				}
+				retries = append(retries, attempt)
+			}))
+			err := callOp(c, tc.op)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			t.Log(err)
+			for _, w := range tc.wantIn {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), testToken) {
+				t.Errorf("error %q shows the token", err)
+			}
+			var se *StatusError
+			if !errors.As(err, &se) {
+				t.Fatalf("error %T is not a *StatusError", err)
+			}
+			if se.AuthFailure() != tc.auth {
+				t.Errorf("AuthFailure() = %v", se.AuthFailure())
+			}
+			if errors.Is(err, ErrSessionGone) != tc.gone {
+				t.Errorf("errors.Is(ErrSessionGone) = %v", !tc.gone)
+			}
+			if got := len(s.requests()); got != tc.attempts {
+				t.Errorf("%d attempts, want %d", got, tc.attempts)
+			}
+			if len(retries) != tc.attempts-1 {
+				t.Errorf("onRetry called %d times, want %d", len(retries), tc.attempts-1)
+			}
+			for i, a := range retries {
+				if a != i+1 {
+					t.Errorf("onRetry attempt %d, want %d", a, i+1)
+				}
+			}
+			if Retryable(err) != tc.retryable {
+				t.Errorf("Retryable(final error) = %v", !tc.retryable)
+			}
+		})
+	}
+}
+
+func callOp(c *Client, op string) error {
+	ctx := context.Background()
+	switch op {
+	case OpCreateSession:
+		_, err := c.CreateSession(ctx, oneFile)
+		return err
+	case OpRefreshCredentials:
+		_, err := c.RefreshCredentials(ctx, "s1")
+		return err
+	default:
+		_, _, err := c.RegisterVideo(ctx, contract.VideoRequest{UploadID: "u1", Filename: "clip.mp4"})
+		return err
+	}
+}
+
+func TestTransientThenSuccess(t *testing.T) {
+	s := newServer(t, reply(503, `{"error":"warming up"}`), reply(502, ""), reply(201, sessionJSON(1)))
+	var calls atomic.Int32
+	c := newClient(t, s.URL, WithOnRetry(func(string, int, error, time.Duration) { calls.Add(1) }))
+	if _, err := c.CreateSession(context.Background(), oneFile); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.requests()); n != 3 {
+		t.Errorf("%d requests, want 3", n)
+	}
+	if calls.Load() != 2 {
+		t.Errorf("onRetry called %d times, want 2", calls.Load())
+	}
+}
+
+func TestRetryAfterIsHonoured(t *testing.T) {
+	s := newServer(t, replyHeader(429, "Retry-After", "1", `{"error":"slow down"}`), reply(201, sessionJSON(1)))
+	var waited time.Duration
+	c := newClient(t, s.URL, WithOnRetry(func(_ string, _ int, _ error, wait time.Duration) { waited = wait }))
+	start := time.Now()
+	if _, err := c.CreateSession(context.Background(), oneFile); err != nil {
+		t.Fatal(err)
+	}
+	if waited != time.Second {
+		t.Errorf("waited %v, want the server's 1s", waited)
+	}
+	if el := time.Since(start); el < time.Second {
+		t.Errorf("second attempt after %v, before the Retry-After", el)
+	}
+}
+
+func TestRetryAfterBeyondBudgetGivesUp(t *testing.T) {
+	s := newServer(t, replyHeader(503, "Retry-After", "3600", `{"error":"maintenance"}`))
+	c := newClient(t, s.URL)
+	_, err := c.CreateSession(context.Background(), oneFile)
+	var se *StatusError
+	if !errors.As(err, &se) || se.RetryAfter != time.Hour {
+		t.Fatalf("err = %v", err)
+	}
+	if !strings.Contains(err.Error(), "maintenance") || !strings.Contains(err.Error(), "gave up after 1 attempts") {
+		t.Errorf("error %q", err)
+	}
+	if n := len(s.requests()); n != 1 {
+		t.Errorf("%d requests, want 1", n)
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 23, 20, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+	}{
+		{"", 0},
+		{"7", 7 * time.Second},
+		{" 2 ", 2 * time.Second},
+		{"0", 0},
+		{"-5", 0},
+		{"soon", 0},
+		{"Mon, 23 Nov 2026 20:00:30 GMT", 30 * time.Second},
+		{"Mon, 23 Nov 2026 19:59:00 GMT", 0},
+		{"99999999999999", maxRetryAfter},
+	} {
+		if got := parseRetryAfter(tc.in, now); got != tc.want {
+			t.Errorf("parseRetryAfter(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestRetryPolicyNext(t *testing.T) {
+	p := RetryPolicy{MaxAttempts: 5, MaxElapsed: time.Minute, BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second}
+	for attempt := 1; attempt < 5; attempt++ {
+		ceiling := min(p.BaseDelay<<(attempt-1), p.MaxDelay)
+		for range 200 {
+			w, ok := p.next(attempt, 0, 0)
+			if !ok || w <= 0 || w > ceiling {
+				t.Fatalf("attempt %d: wait %v ok %v, want (0, %v]", attempt, w, ok, ceiling)
+			}
+		}
+	}
+	if _, ok := p.next(5, 0, 0); ok {
+		t.Error("a sixth attempt after MaxAttempts 5")
+	}
+	if _, ok := p.next(1, time.Minute, 0); ok {
+		t.Error("a retry after MaxElapsed")
+	}
+	if w, ok := p.next(1, 0, 3*time.Second); !ok || w != 3*time.Second {
+		t.Errorf("Retry-After 3s: wait %v ok %v", w, ok)
+	}
+	if d := (RetryPolicy{}).withDefaults(); d != DefaultRetryPolicy() {
+		t.Errorf("zero policy = %+v", d)
+	}
+}
+
+func TestContextCancelStopsRetries(t *testing.T) {
+	s := newServer(t, reply(503, `{"error":"down"}`))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c, err := New(s.URL, testToken,
+		WithRetry(RetryPolicy{MaxAttempts: 10, BaseDelay: time.Minute, MaxDelay: time.Minute, MaxElapsed: time.Hour}),
+		WithOnRetry(func(string, int, error, time.Duration) { cancel() }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := c.CreateSession(ctx, oneFile); done <- err }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("err = %v, want context.Canceled", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("CreateSession kept waiting after its context was cancelled")
+	}
+	if n := len(s.requests()); n != 1 {
+		t.Errorf("%d requests after cancel, want 1", n)
+	}
+}
+
+func TestConnectionRefused(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	var retries atomic.Int32
+	c := newClient(t, "http://"+addr, WithOnRetry(func(string, int, error, time.Duration) { retries.Add(1) }))
+	_, err = c.CreateSession(context.Background(), oneFile)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, w := range []string{"is not answering", "http://" + addr, "VIDUP_API_URL", "gave up after 4 attempts"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not contain %q", err, w)
+		}
+	}
+	if strings.Contains(err.Error(), testToken) {
+		t.Errorf("error %q shows the token", err)
+	}
+	if retries.Load() != 3 {
+		t.Errorf("%d retries, want 3", retries.Load())
+	}
+}
+
+func TestBadAnswers(t *testing.T) {
+	past := time.Now().Add(-time.Minute).UTC()
+	withSession := func(edit func(*contract.Session)) http.HandlerFunc {
+		var s contract.Session
+		if err := json.Unmarshal([]byte(sessionJSON(1)), &s); err != nil {
+			panic(err)
+		}
+		edit(&s)
+		b, _ := json.Marshal(s)
+		return reply(201, string(b))
+	}
+	for _, tc := range []struct {
+		name    string
+		op      string
+		handler http.HandlerFunc
+		want    []string
+	}{
+		{"html 200", OpCreateSession, replyType(200, "text/html; charset=utf-8", "<html>login</html>"), []string{"HTML page", "VIDUP_API_URL"}},
+		{"text 200", OpRegisterVideo, replyType(201, "text/plain", "ok"), []string{"text/plain instead of JSON"}},
+		{"truncated json", OpCreateSession, reply(201, sessionJSON(1)[:40]), []string{"invalid JSON", "ends early"}},
+		{"not json", OpRefreshCredentials, reply(200, `{"credentials": nope}`), []string{"invalid JSON"}},
+		{"empty body", OpRegisterVideo, reply(201, ""), []string{"invalid JSON", "empty body"}},
+		{"no session_id", OpCreateSession, withSession(func(s *contract.Session) { s.SessionID = "" }), []string{"without session_id"}},
+		{"no bucket", OpCreateSession, withSession(func(s *contract.Session) { s.Bucket = "" }), []string{"without bucket"}},
+		{"no region nor endpoint", OpCreateSession, withSession(func(s *contract.Session) { s.Region, s.Endpoint = "", "" }), []string{"without region or endpoint"}},
+		{"bad endpoint", OpCreateSession, withSession(func(s *contract.Session) { s.Endpoint = "minio:9000" }), []string{"endpoint", "minio:9000"}},
+		{"no AccessKeyId", OpCreateSession, withSession(func(s *contract.Session) { s.Credentials.AccessKeyID = "" }), []string{"credentials without AccessKeyId"}},
+		{"no SecretAccessKey", OpCreateSession, withSession(func(s *contract.Session) { s.Credentials.SecretAccessKey = "" }), []string{"credentials without SecretAccessKey"}},
+		{"no SessionToken", OpCreateSession, withSession(func(s *contract.Session) { s.Credentials.SessionToken = "" }), []string{"credentials without SessionToken"}},
+		{"no Expiration", OpCreateSession, withSession(func(s *contract.Session) { s.Credentials.Expiration = time.Time{} }), []string{"credentials without Expiration"}},
+		{"expired", OpCreateSession, withSession(func(s *contract.Session) { s.Credentials.Expiration = past }), []string{"expired at", "clocks"}},
+		{"too few uploads", OpCreateSession, withSession(func(s *contract.Session) { s.Uploads = nil }), []string{"0 uploads for 1 files"}},
+		{"empty key", OpCreateSession, withSession(func(s *contract.Session) { s.Uploads[0].Key = "" }), []string{"upload 1 has no key"}},
+		{"empty upload id", OpCreateSession, withSession(func(s *contract.Session) { s.Uploads[0].UploadID = "" }), []string{"upload 1 has no upload_id"}},
+		{"refresh expired", OpRefreshCredentials, reply(200, `{"credentials":`+credsJSON(past)+`}`), []string{"expired at"}},
+		{"refresh missing", OpRefreshCredentials, reply(200, `{"credentials":{}}`), []string{"AccessKeyId, SecretAccessKey, SessionToken, Expiration"}},
+		{"video without id", OpRegisterVideo, reply(201, `{"upload_id":"u1"}`), []string{"without id"}},
+		{"huge body", OpCreateSession, reply(201, `{"session_id":"`+strings.Repeat("x", maxBody+10)+`"}`), []string{"more than 1048576 bytes"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newServer(t, tc.handler)
+			err := callOp(newClient(t, s.URL), tc.op)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			t.Log(err)
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			if !strings.Contains(err.Error(), s.URL) || !strings.HasPrefix(err.Error(), tc.op+": ") {
+				t.Errorf("error %q does not name the operation and the URL", err)
+			}
+			if strings.Contains(err.Error(), testToken) {
+				t.Errorf("error %q shows the token", err)
+			}
+			if Retryable(err) {
+				t.Error("a bad answer is retried; retrying does not fix it")
+			}
+			if n := len(s.requests()); n != 1 {
+				t.Errorf("%d requests, want 1", n)
+			}
+		})
+	}
+}
+
+// TestAnswerCutMidway: a connection that breaks inside the body is a
+// network failure, retried like one.
+func TestAnswerCutMidway(t *testing.T) {
+	cut := func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", "500")
+		w.WriteHeader(201)
+		io.WriteString(w, sessionJSON(1)[:30])
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}
+	s := newServer(t, cut, reply(201, sessionJSON(1)))
+	c := newClient(t, s.URL)
+	if _, err := c.CreateSession(context.Background(), oneFile); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.requests()); n != 2 {
+		t.Errorf("%d requests, want 2", n)
+	}
+}
+
+func TestRetryable(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{context.Canceled, false},
+		{fmt.Errorf("x: %w", context.DeadlineExceeded), false},
+		{&StatusError{Status: 503}, true},
+		{fmt.Errorf("wrapped: %w", &StatusError{Status: 429}), true},
+		{&StatusError{Status: 400}, false},
+		{&StatusError{Status: 401}, false},
+		{&StatusError{Status: 501}, false},
+		{&networkError{err: errors.New("connection reset")}, true},
+		{&gaveUpError{err: &StatusError{Status: 503}}, false},
+		{&BadAnswerError{Problem: "x"}, false},
+		{io.ErrUnexpectedEOF, true},
+		{&net.OpError{Op: "dial", Err: errors.New("refused")}, true},
+		{errors.New("something else"), false},
+	} {
+		if got := Retryable(tc.err); got != tc.want {
+			t.Errorf("Retryable(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
