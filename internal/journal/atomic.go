@@ -12,18 +12,34 @@ import (
 // path's name, then the folder fsynced so that the name survives a power
 // loss. With replace false an existing path is an error (fs.ErrExist),
 // checked atomically by link(2).
-func writeFileAtomic(path string, data []byte, replace bool) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
+func writeFileAtomic(path string, data []byte, replace bool) error {
+	tmp, err := writeTemp(path, data)
 	if err != nil {
 		return err
 	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = os.Remove(tmp)
-		}
-	}()
+	if replace {
+		err = os.Rename(tmp, path)
+	} else {
+		err = os.Link(tmp, path)
+	}
+	if !replace || err != nil {
+		_ = os.Remove(tmp)
+	}
+	if err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// writeTemp writes data to a new, fsynced temporary file beside path and
+// returns its name. A crash after it and before the rename leaves that file
+// behind, which nothing reads.
+func writeTemp(path string, data []byte) (tmp string, err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return "", err
+	}
+	tmp = f.Name()
 	if _, err = f.Write(data); err == nil {
 		err = f.Sync()
 	}
@@ -31,19 +47,10 @@ func writeFileAtomic(path string, data []byte, replace bool) (err error) {
 		err = cerr
 	}
 	if err != nil {
-		return err
-	}
-	if replace {
-		if err = os.Rename(tmp, path); err != nil {
-			return err
-		}
-	} else {
-		if err = os.Link(tmp, path); err != nil {
-			return err
-		}
 		_ = os.Remove(tmp)
+		return "", err
 	}
-	return syncDir(dir)
+	return tmp, nil
 }
 
 // writeFileSync creates (or truncates) path with data, 0600, and fsyncs it

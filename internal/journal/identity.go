@@ -97,6 +97,12 @@ func IdentityOf(path string) (Identity, error) {
 	if real, err := filepath.EvalSymlinks(abs); err == nil {
 		abs = real
 	}
+	// Stat before open: opening a FIFO would wait for its writer.
+	if fi, err := os.Stat(abs); err != nil {
+		return Identity{}, err
+	} else if !fi.Mode().IsRegular() {
+		return Identity{}, fmt.Errorf("%s: %w", path, ErrNotRegular)
+	}
 	f, err := os.Open(abs)
 	if err != nil {
 		return Identity{}, err
