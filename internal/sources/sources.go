@@ -1,0 +1,498 @@
+// Package sources turns the inputs of `vidup upload` (paths, folders, glob
+// patterns, --files-from lists and "-" for stdin) into the list of files to
+// upload, in a reproducible order, with the files left out and the files that
+// could not be used reported rather than dropped.
+//
+// # Arguments
+//
+//   - A path that exists is used as given, even when its name contains glob
+//     characters (a shell-expanded "clip [1].mp4" stays that file). A symbolic
+//     link named on the command line is followed.
+//   - A path that does not exist but contains '*', '?' or '[' is a glob
+//     pattern expanded by vidup: '*', '?' and '[...]' work within one path
+//     segment as in [path.Match] (they also match names starting with a dot),
+//     and a whole segment "**" matches zero or more folders. A pattern
+//     ending in "**" matches every file below that point. What a pattern
+//     matches is handled like a path typed on the command line (symbolic
+//     links are followed, a folder is walked with -r and reported as skipped
+//     without it), except that "**" passes through symbolically linked
+//     folders only with --follow-symlinks. A pattern that matches nothing is
+//     a usage error.
+//   - A folder is walked with Recursive, in name order, and is a usage error
+//     without it. While walking, symbolic links are reported as skipped
+//     unless FollowSymlinks; a folder that leads back to one of the folders
+//     above it (same device and inode) is reported as skipped, never
+//     entered twice.
+//   - "-" is stdin: it needs StdinName and may appear once.
+//   - FilesFrom lists one path per line (or NUL-separated with
+//     NullSeparated). Entries are literal paths, never patterns, relative to
+//     the working directory. In line mode, empty lines are ignored and one
+//     trailing "\r" is removed (lists written on Windows); names with
+//     newlines need NullSeparated.
+//
+// # Rel: where a file sits under its root
+//
+// Source.Rel is the file's path relative to the root it was found under, so
+// that --move-to can keep the layout: for a folder argument, relative to that
+// folder; for a pattern, relative to the part of the pattern before its first
+// glob character ("cams/*/clip-*.mp4" gives "cam1/clip-1.mp4"); for a
+// --files-from entry, the entry itself when it is a relative path that stays
+// below the working directory, else its base name; for a file argument, its
+// base name.
+//
+// # Include and exclude
+//
+// Both take patterns with the syntax above. A pattern matches a file when it
+// matches the file's Rel (with '/' separators) or its base name; a pattern
+// without '/' therefore matches the base name at any depth, one with '/'
+// matches from the root. Then:
+//
+//  1. A file matched by any Exclude pattern is left out (exclude wins).
+//  2. Otherwise, when Include is not empty, a file matched by no Include
+//     pattern is left out.
+//  3. A folder met while walking whose Rel or name matches an Exclude
+//     pattern is not entered. Include never stops the walk.
+//
+// The filters apply to every file, those named on the command line included
+// (so `vidup upload *.mp4 --exclude '*-draft.mp4'` works), never to stdin.
+// Files left out by the filters are counted in Result.Filtered, not listed.
+//
+// # Errors
+//
+// Problems with the arguments themselves (a named path that does not exist,
+// a folder without -r, a named file that is not regular or cannot be read, a
+// pattern that matches nothing, bad options) make Expand return a
+// *UsageError: the caller exits 2 before any upload. Problems met while
+// walking a folder or expanding a pattern (an unreadable file deep inside, a
+// named pipe, a broken link) are listed in Result.Problems and the rest
+// carries on. Every message quotes the path, so names with newlines or
+// bytes that are not UTF-8 never reach a terminal raw.
+package sources
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Options are the inputs of `vidup upload`.
+type Options struct {
+	// Args are the command-line arguments: files, folders, glob patterns,
+	// and "-" for stdin.
+	Args []string
+	// Recursive walks folders (-r).
+	Recursive bool
+	// FollowSymlinks follows symbolic links met while walking a folder or
+	// passing through "**".
+	FollowSymlinks bool
+	// FilesFrom names a file listing paths, "-" for Stdin.
+	FilesFrom string
+	// NullSeparated reads FilesFrom as NUL-separated (-0).
+	NullSeparated bool
+	// Include and Exclude filter the files found; see the package
+	// documentation for the precise rule.
+	Include, Exclude []string
+	// MinAge skips files modified more recently than this (they may still
+	// be being written).
+	MinAge time.Duration
+	// Now is the clock for MinAge; nil means time.Now.
+	Now func() time.Time
+	// Stdin is read for `--files-from -`.
+	Stdin io.Reader
+	// StdinName is the name (--name) of the upload read from "-".
+	StdinName string
+}
+
+// Source is one file to upload.
+type Source struct {
+	// Path is the path as given, or joined onto the argument it was found
+	// under; "-" for stdin.
+	Path string
+	// Abs is the absolute form of Path (symbolic links not resolved);
+	// empty for stdin.
+	Abs string
+	// Rel is the path relative to the root the file was found under (see
+	// the package documentation); for stdin, StdinName.
+	Rel string
+	// Size and ModTime are those of the file when it was checked; zero for
+	// stdin.
+	Size    int64
+	ModTime time.Time
+	// Info is the file's information as read from the opened file; nil for
+	// stdin.
+	Info fs.FileInfo
+	// Stdin is true for the source read from standard input.
+	Stdin bool
+}
+
+// Skip is a file found but deliberately not uploaded.
+type Skip struct {
+	Path   string
+	Reason string
+}
+
+// Problem is a path that could not be used. Err's message names the path,
+// quoted.
+type Problem struct {
+	Path string
+	Err  error
+}
+
+// Result is what Expand found.
+type Result struct {
+	// Files are the files to upload, in argument order, each folder in
+	// name order, each file once (the first time it is reached).
+	Files []Source
+	// Skipped are files or links found and deliberately not uploaded:
+	// modified within MinAge, links not followed, link loops, folders
+	// matched by a pattern without -r.
+	Skipped []Skip
+	// Problems are paths met while walking or expanding a pattern that
+	// could not be used; the caller reports them as failed files.
+	Problems []Problem
+	// Filtered counts the files (and folders not entered) left out by
+	// Include and Exclude.
+	Filtered int
+}
+
+// UsageError lists the problems with the arguments and options themselves.
+// None of them can be fixed by running again: the caller reports each and
+// exits with the usage code before any upload.
+type UsageError struct {
+	Problems []Problem
+}
+
+func (e *UsageError) Error() string {
+	msgs := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		msgs[i] = p.Err.Error()
+	}
+	return strings.Join(msgs, "\n")
+}
+
+// Expand resolves opts into the files to upload. A non-nil error is either
+// a *UsageError or ctx's error.
+func Expand(ctx context.Context, opts Options) (Result, error) {
+	e, err := newExpander(ctx, opts)
+	if err != nil {
+		return Result{}, err
+	}
+	roots := e.plan()
+	if len(e.usage) > 0 {
+		return Result{}, &UsageError{Problems: e.usage}
+	}
+	for _, r := range roots {
+		if err := ctx.Err(); err != nil {
+			return Result{}, err
+		}
+		e.expandRoot(r)
+	}
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	if len(e.usage) > 0 {
+		return Result{}, &UsageError{Problems: e.usage}
+	}
+	return e.res, nil
+}
+
+type rootKind int
+
+const (
+	rootPath rootKind = iota
+	rootPattern
+	rootStdin
+)
+
+// root is one input to expand: an argument or a --files-from entry.
+type root struct {
+	kind rootKind
+	path string
+	// rel is the Rel of the root itself: the base name for a file
+	// argument, the entry for a --files-from entry, "" for a folder
+	// argument.
+	rel  string
+	info fs.FileInfo // followed through symbolic links
+	from string      // where the path was listed, for messages
+}
+
+type expander struct {
+	ctx     context.Context
+	opts    Options
+	now     func() time.Time
+	cwd     string
+	include []pattern
+	exclude []pattern
+	res     Result
+	seen    map[fileID]struct{}
+	usage   []Problem
+}
+
+func newExpander(ctx context.Context, opts Options) (*expander, error) {
+	e := &expander{ctx: ctx, opts: opts, now: opts.Now, seen: make(map[fileID]struct{})}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	cwd, err := os.Getwd()
+	if err != nil {
+		return nil, fmt.Errorf("find the working directory: %w", err)
+	}
+	e.cwd = cwd
+	if opts.MinAge < 0 {
+		e.usageErr("", fmt.Errorf("--min-age %s is negative; give a duration such as 5m", opts.MinAge))
+	}
+	e.include = e.compile("--include", opts.Include)
+	e.exclude = e.compile("--exclude", opts.Exclude)
+	return e, nil
+}
+
+func (e *expander) compile(flag string, pats []string) []pattern {
+	out := make([]pattern, 0, len(pats))
+	for _, p := range pats {
+		c, err := compilePattern(p)
+		if err != nil {
+			e.usageErr(p, fmt.Errorf("%s pattern %q is not a valid pattern: %w; see vidup upload --help", flag, p, err))
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func (e *expander) usageErr(path string, err error) {
+	e.usage = append(e.usage, Problem{Path: path, Err: err})
+}
+
+// plan checks every argument and --files-from entry before anything is
+// walked, so that a typo in the last argument is reported at once rather
+// than after a long walk of the first.
+func (e *expander) plan() []root {
+	var roots []root
+	stdin := 0
+	for _, arg := range e.opts.Args {
+		if arg == "-" {
+			stdin++
+			switch {
+			case stdin == 2:
+				e.usageErr(arg, errors.New(`"-" (stdin) is given more than once; stdin can be read only once`))
+			case stdin > 2:
+			case e.opts.StdinName == "":
+				e.usageErr(arg, errors.New(`"-" reads the video from stdin and needs a name; add --name NAME`))
+			case e.opts.FilesFrom == "-":
+				e.usageErr(arg, errors.New(`"-" and --files-from - both read stdin; put the list in a file or upload stdin on its own`))
+			default:
+				roots = append(roots, root{kind: rootStdin, path: "-", rel: e.opts.StdinName})
+			}
+			continue
+		}
+		if r, ok := e.planArg(arg); ok {
+			roots = append(roots, r)
+		}
+	}
+	if e.opts.FilesFrom != "" {
+		roots = append(roots, e.planFilesFrom()...)
+	}
+	return roots
+}
+
+func (e *expander) planArg(arg string) (root, bool) {
+	if arg == "" {
+		e.usageErr(arg, errors.New(`an empty argument is not a path; remove it`))
+		return root{}, false
+	}
+	_, err := os.Lstat(arg)
+	if err != nil && isNotExist(err) && hasMeta(arg) {
+		if err := validPattern(arg); err != nil {
+			e.usageErr(arg, fmt.Errorf("pattern %q is not a valid pattern: %w; check its brackets", arg, err))
+			return root{}, false
+		}
+		return root{kind: rootPattern, path: arg}, true
+	}
+	return e.planPath(arg, "")
+}
+
+// planPath checks a path named explicitly: on the command line, or in a
+// --files-from list when from is not empty.
+func (e *expander) planPath(p, from string) (root, bool) {
+	info, err := os.Stat(p)
+	if err != nil {
+		e.usageErr(p, statError(p, err, from))
+		return root{}, false
+	}
+	switch {
+	case info.IsDir() && !e.opts.Recursive:
+		e.usageErr(p, &pathError{path: p, from: from, msg: "is a directory; use -r to upload what it contains"})
+		return root{}, false
+	case !info.IsDir() && !info.Mode().IsRegular():
+		e.usageErr(p, notRegular(p, info.Mode(), from))
+		return root{}, false
+	}
+	var rel string
+	switch {
+	case from != "" && !filepath.IsAbs(p) && filepath.IsLocal(p):
+		// A list keeps its layout below the working directory, as rsync's
+		// --files-from does.
+		if rel = filepath.Clean(p); rel == "." {
+			rel = ""
+		}
+	case !info.IsDir():
+		rel = filepath.Base(p)
+	}
+	return root{kind: rootPath, path: p, rel: rel, info: info, from: from}, true
+}
+
+func (e *expander) expandRoot(r root) {
+	switch r.kind {
+	case rootStdin:
+		e.res.Files = append(e.res.Files, Source{Path: "-", Rel: r.rel, Stdin: true})
+	case rootPattern:
+		e.expandPattern(r.path)
+	case rootPath:
+		if r.info.IsDir() {
+			e.walk(r.path, r.rel, nil, r.from, true)
+			return
+		}
+		e.file(r.path, r.rel, r.from, true)
+	}
+}
+
+// file checks one file candidate: filters, readability (by opening it),
+// duplicates and age. Failures of explicit paths are usage errors.
+func (e *expander) file(p, rel, from string, explicit bool) {
+	if !e.keep(rel) {
+		e.res.Filtered++
+		return
+	}
+	info, err := checkReadable(p)
+	if err != nil {
+		if explicit {
+			e.usageErr(p, readError(p, err, from))
+		} else {
+			e.res.Problems = append(e.res.Problems, Problem{Path: p, Err: readError(p, err, from)})
+		}
+		return
+	}
+	if !info.Mode().IsRegular() {
+		// Replaced between listing and opening.
+		err := notRegular(p, info.Mode(), from)
+		if explicit {
+			e.usageErr(p, err)
+		} else {
+			e.res.Problems = append(e.res.Problems, Problem{Path: p, Err: err})
+		}
+		return
+	}
+	abs := e.abs(p)
+	id := idOf(info, abs)
+	if _, dup := e.seen[id]; dup {
+		return
+	}
+	e.seen[id] = struct{}{}
+	if e.opts.MinAge > 0 {
+		if age := e.now().Sub(info.ModTime()); age < e.opts.MinAge {
+			e.res.Skipped = append(e.res.Skipped, Skip{Path: p, Reason: fmt.Sprintf(
+				"modified %s ago, more recently than --min-age %s; it may still be being written",
+				age.Round(time.Second), e.opts.MinAge)})
+			return
+		}
+	}
+	e.res.Files = append(e.res.Files, Source{
+		Path:    p,
+		Abs:     abs,
+		Rel:     rel,
+		Size:    info.Size(),
+		ModTime: info.ModTime(),
+		Info:    info,
+	})
+}
+
+// checkReadable opens p to prove it can be read, and returns the
+// information of what was opened. O_NONBLOCK keeps a file swapped for a
+// named pipe since it was listed from blocking the open.
+func checkReadable(p string) (fs.FileInfo, error) {
+	f, err := os.OpenFile(p, openFlags, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.Stat()
+}
+
+// keep applies Include and Exclude to a file's Rel.
+func (e *expander) keep(rel string) bool {
+	rel = filepath.ToSlash(rel)
+	base := baseOf(rel)
+	for _, p := range e.exclude {
+		if p.match(rel, base) {
+			return false
+		}
+	}
+	if len(e.include) == 0 {
+		return true
+	}
+	for _, p := range e.include {
+		if p.match(rel, base) {
+			return true
+		}
+	}
+	return false
+}
+
+// pruned reports whether a folder met while walking is excluded.
+func (e *expander) pruned(rel string) bool {
+	rel = filepath.ToSlash(rel)
+	base := baseOf(rel)
+	for _, p := range e.exclude {
+		if p.match(rel, base) {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *expander) abs(p string) string {
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(e.cwd, p)
+}
+
+func (e *expander) skip(p, reason string) {
+	e.res.Skipped = append(e.res.Skipped, Skip{Path: p, Reason: reason})
+}
+
+func (e *expander) problem(p string, err error) {
+	e.res.Problems = append(e.res.Problems, Problem{Path: p, Err: err})
+}
+
+func baseOf(slashPath string) string {
+	if i := strings.LastIndexByte(slashPath, '/'); i >= 0 {
+		return slashPath[i+1:]
+	}
+	return slashPath
+}
+
+// joinPath joins a name onto a path as given, without cleaning it, so that
+// Source.Path reads like what the user typed.
+func joinPath(dir, name string) string {
+	if dir == "" {
+		return name
+	}
+	if os.IsPathSeparator(dir[len(dir)-1]) {
+		return dir + name
+	}
+	return dir + string(filepath.Separator) + name
+}
+
+func joinRel(rel, name string) string {
+	if rel == "" {
+		return name
+	}
+	return rel + string(filepath.Separator) + name
+}
