@@ -1,0 +1,53 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+)
+
+// AWSOptions say how the server reaches S3 and STS.
+type AWSOptions struct {
+	Region      string
+	S3Endpoint  string // empty: AWS's own
+	STSEndpoint string // empty: AWS's own
+	PathStyle   bool
+	RoleARN     string
+	Bucket      string
+	TTL         time.Duration
+	// Credentials are the server's own; nil means the standard AWS chain
+	// (environment, shared files, instance roles).
+	Credentials aws.CredentialsProvider
+}
+
+// NewAWS builds the Minter and Objects of a server from the standard AWS
+// configuration. The SDK's default HTTP client is kept, so AWS_CA_BUNDLE and
+// the proxy variables are honoured.
+func NewAWS(ctx context.Context, o AWSOptions) (*STSMinter, S3Objects, error) {
+	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(o.Region)}
+	if o.Credentials != nil {
+		opts = append(opts, awsconfig.WithCredentialsProvider(o.Credentials))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, S3Objects{}, fmt.Errorf("load the AWS configuration for the server's own credentials: %w", err)
+	}
+	stsClient := sts.NewFromConfig(cfg, func(so *sts.Options) {
+		if o.STSEndpoint != "" {
+			so.BaseEndpoint = aws.String(o.STSEndpoint)
+		}
+	})
+	s3Client := s3.NewFromConfig(cfg, func(so *s3.Options) {
+		if o.S3Endpoint != "" {
+			so.BaseEndpoint = aws.String(o.S3Endpoint)
+		}
+		so.UsePathStyle = o.PathStyle
+	})
+	return &STSMinter{Client: stsClient, RoleARN: o.RoleARN, Bucket: o.Bucket, TTL: o.TTL},
+		S3Objects{Client: s3Client}, nil
+}
