@@ -26,13 +26,13 @@ import (
 const (
 	DefaultMaxBodyBytes = 1 << 20
 	// MaxObjectSize is S3's largest object: 5 TiB.
-	MaxObjectSize int64 = 5 << 40
-	DefaultPageSize     = 50
-	MaxPageSize         = 1000
-	maxContentType      = 255
-	maxMetadataEntries  = 64
-	maxMetadataKey      = 128
-	maxMetadataValue    = 2048
+	MaxObjectSize      int64 = 5 << 40
+	DefaultPageSize          = 50
+	MaxPageSize              = 1000
+	maxContentType           = 255
+	maxMetadataEntries       = 64
+	maxMetadataKey           = 128
+	maxMetadataValue         = 2048
 )
 
 // PathHealth is the unauthenticated liveness and readiness check.
