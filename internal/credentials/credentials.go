@@ -1,0 +1,144 @@
+// Package credentials turns the temporary credentials of an upload session
+// into an aws.CredentialsProvider that refreshes itself through the API
+// before they expire, so that an upload longer than the credentials'
+// lifetime goes on without a pause.
+package credentials
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/vidup/vidup/internal/contract"
+)
+
+// Bounds of the expiry window: the time before expiry when credentials are
+// refreshed. It is a tenth of their lifetime, so that credentials that live
+// 30 s are not refreshed in a loop while 1 h ones refresh about 5 min early.
+const (
+	minWindow  = 5 * time.Second
+	maxWindow  = 5 * time.Minute
+	jitterFrac = 0.2
+)
+
+// Source is the name the provider gives its credentials.
+const Source = "vidup-upload-session"
+
+// New returns a cache of temporary credentials that starts with initial and
+// calls refresh once they near expiry or after the cache is invalidated
+// (call Invalidate when S3 answers ExpiredToken). onRefresh, when not nil,
+// is called after each successful refresh. Many goroutines may call
+// Retrieve at once: the cache lets one of them refresh.
+func New(initial contract.Credentials, refresh func(ctx context.Context) (contract.Credentials, error), onRefresh func()) (*aws.CredentialsCache, error) {
+	if refresh == nil {
+		return nil, errors.New("temporary credentials: no refresh function")
+	}
+	if err := validate(initial); err != nil {
+		return nil, err
+	}
+	p := &provider{initial: &initial, refresh: refresh, onRefresh: onRefresh, now: time.Now}
+	return newCache(p), nil
+}
+
+func newCache(p *provider) *aws.CredentialsCache {
+	return aws.NewCredentialsCache(p, func(o *aws.CredentialsCacheOptions) {
+		// The cache needs a window > 0 to call AdjustExpiresBy at all;
+		// the provider then scales the window to each credentials' own
+		// lifetime, since a refresh may hand out a different lifetime.
+		o.ExpiryWindow = window(p.initial.Expiration.Sub(p.now()))
+		o.ExpiryWindowJitterFrac = jitterFrac
+	})
+}
+
+// provider is an aws.CredentialsProvider over the API's session credentials.
+type provider struct {
+	refresh   func(context.Context) (contract.Credentials, error)
+	onRefresh func()
+	now       func() time.Time
+
+	mu      sync.Mutex
+	initial *contract.Credentials // handed out by the first Retrieve, then nil
+}
+
+// Retrieve implements aws.CredentialsProvider.
+func (p *provider) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	p.mu.Lock()
+	first := p.initial
+	p.initial = nil
+	p.mu.Unlock()
+	if first != nil && p.now().Before(first.Expiration.Add(-window(first.Expiration.Sub(p.now())))) {
+		return toAWS(*first), nil
+	}
+	c, err := p.refresh(ctx)
+	if err != nil {
+		return aws.Credentials{}, fmt.Errorf("refresh temporary credentials: %w", err)
+	}
+	if err := validate(c); err != nil {
+		return aws.Credentials{}, fmt.Errorf("refresh temporary credentials: %w", err)
+	}
+	if p.onRefresh != nil {
+		p.onRefresh()
+	}
+	return toAWS(c), nil
+}
+
+// AdjustExpiresBy implements aws.AdjustExpiresByCredentialsCacheStrategy:
+// it moves the cache's notion of expiry earlier by a window scaled to these
+// credentials' remaining lifetime, less a random part of it so that many
+// uploaders that started together do not refresh together.
+func (p *provider) AdjustExpiresBy(c aws.Credentials, _ time.Duration) (aws.Credentials, error) {
+	if !c.CanExpire {
+		return c, nil
+	}
+	w := window(c.Expires.Sub(p.now()))
+	c.Expires = c.Expires.Add(-(w - time.Duration(rand.Float64()*jitterFrac*float64(w))))
+	return c, nil
+}
+
+// window is how long before expiry credentials living lifetime are
+// refreshed: a tenth of the lifetime within [5 s, 5 min], and never more
+// than half of it, so that very short credentials are used at all.
+func window(lifetime time.Duration) time.Duration {
+	w := min(max(lifetime/10, minWindow), maxWindow)
+	if half := lifetime / 2; w > half {
+		w = max(half, 0)
+	}
+	return w
+}
+
+func toAWS(c contract.Credentials) aws.Credentials {
+	return aws.Credentials{
+		AccessKeyID:     c.AccessKeyID,
+		SecretAccessKey: c.SecretAccessKey,
+		SessionToken:    c.SessionToken,
+		Source:          Source,
+		CanExpire:       true,
+		Expires:         c.Expiration,
+	}
+}
+
+func validate(c contract.Credentials) error {
+	var missing []string
+	if c.AccessKeyID == "" {
+		missing = append(missing, "AccessKeyId")
+	}
+	if c.SecretAccessKey == "" {
+		missing = append(missing, "SecretAccessKey")
+	}
+	if c.SessionToken == "" {
+		missing = append(missing, "SessionToken")
+	}
+	if c.Expiration.IsZero() {
+		missing = append(missing, "Expiration")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("temporary credentials without %s; the API must hand out complete STS credentials", strings.Join(missing, ", "))
+	}
+	return nil
+}
