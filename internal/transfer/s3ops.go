@@ -30,6 +30,12 @@ var unsignedPayload = s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPa
 
 const algorithm = "CRC64NVME"
 
+// s3Answer is what S3 said when it took the object (PutObject or
+// CompleteMultipartUpload): the fallback when HeadObject is not allowed.
+type s3Answer struct {
+	etag, checksum string
+}
+
 // stored is what S3 holds after a successful upload, as verified.
 type stored struct {
 	etag     string
@@ -52,15 +58,16 @@ func (e *Engine) transfer(ctx context.Context, sess *session, f *File, ref *Uplo
 		return stored{}, err
 	}
 	var crc uint64
+	var answer s3Answer
 	if f.Size <= partSize {
-		crc, err = e.put(ctx, sess, f, h, ref)
+		crc, answer, err = e.put(ctx, sess, f, h, ref)
 	} else {
-		crc, err = e.multipart(ctx, sess, f, h, ref)
+		crc, answer, err = e.multipart(ctx, sess, f, h, ref)
 	}
 	if err != nil {
 		return stored{}, err
 	}
-	return e.verify(ctx, sess, f, ref, crc)
+	return e.verify(ctx, sess, f, ref, crc, answer)
 }
 
 // slot takes one of the run's part slots.
@@ -107,37 +114,41 @@ func (e *Engine) send(ctx context.Context, f *File, h *os.File, sr *io.SectionRe
 	return err
 }
 
-func (e *Engine) put(ctx context.Context, sess *session, f *File, h *os.File, ref *UploadRef) (uint64, error) {
+func (e *Engine) put(ctx context.Context, sess *session, f *File, h *os.File, ref *UploadRef) (uint64, s3Answer, error) {
+	var answer s3Answer
 	if err := e.slot(ctx); err != nil {
-		return 0, err
+		return 0, answer, err
 	}
 	defer e.release()
 	sr := io.NewSectionReader(h, 0, f.Size)
 	crc, n, err := crcOf(io.NewSectionReader(sr, 0, f.Size))
 	if err != nil {
-		return 0, fmt.Errorf("read: %w", err)
+		return 0, answer, fmt.Errorf("read: %w", err)
 	}
 	if n != f.Size {
-		return 0, errFileChanged
+		return 0, answer, errFileChanged
 	}
 	sum := crcBase64(crc)
 	err = e.opts.Retry.do(ctx, e.retryHooks(sess, f, ref, 0), func(ctx context.Context) error {
 		return e.send(ctx, f, h, sr, func(ctx context.Context, body io.Reader) error {
-			_, err := sess.client.PutObject(ctx, &s3.PutObjectInput{
+			out, err := sess.client.PutObject(ctx, &s3.PutObjectInput{
 				Bucket: aws.String(sess.Bucket), Key: aws.String(ref.Key),
 				Body: body, ContentLength: aws.Int64(f.Size), ContentType: aws.String(f.ContentType),
 				ChecksumCRC64NVME: aws.String(sum),
 			}, unsignedPayload)
+			if err == nil {
+				answer = s3Answer{etag: aws.ToString(out.ETag), checksum: aws.ToString(out.ChecksumCRC64NVME)}
+			}
 			return err
 		})
 	})
 	if err != nil {
-		return 0, s3Error(err, "upload to s3://%s/%s", sess.Bucket, ref.Key)
+		return 0, answer, s3Error(err, "upload to s3://%s/%s", sess.Bucket, ref.Key)
 	}
-	return crc, nil
+	return crc, answer, nil
 }
 
-func (e *Engine) multipart(ctx context.Context, sess *session, f *File, h *os.File, ref *UploadRef) (crc uint64, err error) {
+func (e *Engine) multipart(ctx context.Context, sess *session, f *File, h *os.File, ref *UploadRef) (crc uint64, answer s3Answer, err error) {
 	nparts := int(ceilDiv(f.Size, ref.PartSize))
 	parts := make([]Part, nparts)
 	done := make([]bool, nparts)
@@ -164,7 +175,7 @@ func (e *Engine) multipart(ctx context.Context, sess *session, f *File, h *os.Fi
 			return err
 		})
 		if err != nil {
-			return 0, s3Error(err, "start a multipart upload to s3://%s/%s", sess.Bucket, ref.Key)
+			return 0, answer, s3Error(err, "start a multipart upload to s3://%s/%s", sess.Bucket, ref.Key)
 		}
 		e.opts.Hooks.UploadCreated(f, *ref)
 	}
@@ -204,7 +215,7 @@ func (e *Engine) multipart(ctx context.Context, sess *session, f *File, h *os.Fi
 	}
 	wg.Wait()
 	if err := context.Cause(fctx); err != nil {
-		return 0, err
+		return 0, answer, err
 	}
 
 	crc = parts[0].crc
@@ -218,7 +229,7 @@ func (e *Engine) multipart(ctx context.Context, sess *session, f *File, h *os.Fi
 	attempts := 0
 	err = e.opts.Retry.do(ctx, e.retryHooks(sess, f, ref, 0), func(ctx context.Context) error {
 		attempts++
-		_, err := sess.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		out, err := sess.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
 			Bucket: aws.String(sess.Bucket), Key: aws.String(ref.Key), UploadId: aws.String(ref.S3UploadID),
 			MultipartUpload: &types.CompletedMultipartUpload{Parts: completed},
 			ChecksumType:    types.ChecksumTypeFullObject, ChecksumCRC64NVME: aws.String(crcBase64(crc)),
@@ -229,12 +240,15 @@ func (e *Engine) multipart(ctx context.Context, sess *session, f *File, h *os.Fi
 		if attempts > 1 && errorCode(err) == "NoSuchUpload" {
 			return nil
 		}
+		if err == nil {
+			answer = s3Answer{etag: aws.ToString(out.ETag), checksum: aws.ToString(out.ChecksumCRC64NVME)}
+		}
 		return err
 	})
 	if err != nil {
-		return 0, s3Error(err, "complete the multipart upload of s3://%s/%s", sess.Bucket, ref.Key)
+		return 0, answer, s3Error(err, "complete the multipart upload of s3://%s/%s", sess.Bucket, ref.Key)
 	}
-	return crc, nil
+	return crc, answer, nil
 }
 
 // uploadPart sends part number n: one pass for its CRC, one to send it,
@@ -331,9 +345,13 @@ func (e *Engine) abandon(ctx context.Context, sess *session, f *File, ref Upload
 	})
 }
 
-// verify asks S3 what it stored and compares size and full-object checksum
-// with the local file's.
-func (e *Engine) verify(ctx context.Context, sess *session, f *File, ref *UploadRef, crc uint64) (stored, error) {
+// verify asks S3 what it stored (HeadObject with its checksum) and
+// compares size and full-object checksum with the local file's. The
+// contract does not promise session credentials may read objects: when
+// HeadObject is refused, what S3 answered when it took the object stands
+// (and the API verifies again before it registers).
+func (e *Engine) verify(ctx context.Context, sess *session, f *File, ref *UploadRef, crc uint64, answer s3Answer) (stored, error) {
+	want := crcBase64(crc)
 	var out *s3.HeadObjectOutput
 	err := e.opts.Retry.do(ctx, e.retryHooks(sess, f, ref, 0), func(ctx context.Context) error {
 		var err error
@@ -342,20 +360,38 @@ func (e *Engine) verify(ctx context.Context, sess *session, f *File, ref *Upload
 		})
 		return err
 	})
-	if err != nil {
+	etag, got := answer.etag, answer.checksum
+	switch {
+	case err == nil:
+		if size := aws.ToInt64(out.ContentLength); size != f.Size {
+			return stored{}, fmt.Errorf("s3://%s/%s holds %d bytes, the file has %d; upload it again", sess.Bucket, ref.Key, size, f.Size)
+		}
+		etag = aws.ToString(out.ETag)
+		if c := aws.ToString(out.ChecksumCRC64NVME); c != "" {
+			got = c
+		}
+	case isAccessDenied(err):
+	default:
 		return stored{}, s3Error(err, "verify s3://%s/%s", sess.Bucket, ref.Key)
 	}
-	want := crcBase64(crc)
-	if got := aws.ToInt64(out.ContentLength); got != f.Size {
-		return stored{}, fmt.Errorf("s3://%s/%s holds %d bytes, the file has %d; upload it again", sess.Bucket, ref.Key, got, f.Size)
+	if got == "" && answer.etag == "" && err != nil {
+		return stored{}, fmt.Errorf("s3://%s/%s: S3 returned no checksum to verify and HeadObject is not allowed; check the session policy allows s3:GetObject", sess.Bucket, ref.Key)
 	}
-	if got := aws.ToString(out.ChecksumCRC64NVME); got != "" && got != want {
+	if got != "" && got != want {
 		return stored{}, fmt.Errorf("s3://%s/%s has checksum %s:%s, the file has %s; upload it again", sess.Bucket, ref.Key, algorithm, got, want)
 	}
 	return stored{
-		etag:     aws.ToString(out.ETag),
+		etag:     etag,
 		checksum: &contract.Checksum{Algorithm: algorithm, Type: string(types.ChecksumTypeFullObject), Value: want},
 	}, nil
+}
+
+func isAccessDenied(err error) bool {
+	switch errorCode(err) {
+	case "AccessDenied", "Forbidden":
+		return true
+	}
+	return false
 }
 
 func errorCode(err error) string {
