@@ -16,9 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/vidup/vidup/internal/api"
+	"github.com/vidup/vidup/internal/testenv"
 	"github.com/vidup/vidup/internal/transfer"
 	"github.com/vidup/vidup/internal/transfer/transfertest"
-	"github.com/vidup/vidup/internal/testenv"
 )
 
 // fastRetry keeps the retry tests quick; production waits are DefaultRetry.
