@@ -32,8 +32,10 @@
 //     ignored and removed by Prune.
 //   - The parts log is append-only. Each record is one line,
 //     "<crc32c of json, 8 hex digits> <json>\n", written with a single
-//     write(2) and fsynced before AddPart returns (parts are at least 5 MiB,
-//     so one fsync per part costs little next to the upload of the part). On
+//     write(2) and fsynced before AddPart returns. One fsync per part
+//     costs about 0.4 ms here (BenchmarkAddPart), against tens of
+//     milliseconds to upload a part of 5 MiB or more, so records are not
+//     batched: a part S3 acknowledged is recorded before it is reported. On
 //     load, a line whose checksum does not match, or a last line without its
 //     newline (torn by a crash or a full disk), is ignored: a part is either
 //     recorded or not, and a part that is not recorded is uploaded again. The
@@ -151,7 +153,7 @@ type Entry struct {
 
 	// Parts are the finished parts in part number order, filled by Get,
 	// FindBySource, ForSource and List. Create records them; Update ignores
-	// them (record a part with AddPart).
+	// them (record a part with AddPart). Registered entries have none.
 	Parts []Part `json:"-"`
 }
 
@@ -312,8 +314,9 @@ func (s *Store) Create(e *Entry) error {
 }
 
 // Update rewrites e's header (atomically) and sets e.UpdatedAt. It does not
-// touch the parts: record parts with AddPart. The source of an entry cannot
-// change.
+// record parts (that is AddPart's job), but an update to Registered drops
+// the entry's parts log: from then on the entry is only the record that its
+// source is done. The source of an entry cannot change.
 func (s *Store) Update(e *Entry) error {
 	if err := checkID(e.ID); err != nil {
 		return err
@@ -327,7 +330,17 @@ func (s *Store) Update(e *Entry) error {
 	}
 	e.CreatedAt = old.CreatedAt
 	e.UpdatedAt = s.now().UTC()
-	return s.writeHeader(e, true)
+	if err := s.writeHeader(e, true); err != nil {
+		return err
+	}
+	if e.State == Registered {
+		// A registered video needs its parts no more, and done records
+		// are kept for months: keep them small and quick to list.
+		if err := os.Remove(s.partsPath(e.ID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("journal: drop the parts of registered upload %s: %w", e.ID, err)
+		}
+	}
+	return nil
 }
 
 func (s *Store) writeHeader(e *Entry, replace bool) error {

@@ -130,6 +130,17 @@ func TestUpdateRewritesHeaderOnly(t *testing.T) {
 	if err := s.Update(e); err == nil {
 		t.Fatal("Update changed the source of an entry")
 	}
+	e.Source = Identity{}
+	e.State, e.VideoID = Registered, "vid-1"
+	if err := s.Update(e); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(e.ID); err != nil || got.VideoID != "vid-1" || len(got.Parts) != 0 {
+		t.Fatalf("registered entry = %+v, %v; want vid-1 and no parts", got, err)
+	}
+	if _, err := os.Stat(s.partsPath(e.ID)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the parts log of a registered entry is still there: %v", err)
+	}
 	if err := s.Update(&Entry{ID: "missing"}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Update(missing) = %v, want ErrNotFound", err)
 	}
