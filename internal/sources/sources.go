@@ -396,9 +396,13 @@ func (e *expander) file(p, rel, from string, explicit bool) {
 	e.seen[id] = struct{}{}
 	if e.opts.MinAge > 0 {
 		if age := e.now().Sub(info.ModTime()); age < e.opts.MinAge {
-			e.res.Skipped = append(e.res.Skipped, Skip{Path: p, Reason: fmt.Sprintf(
-				"modified %s ago, more recently than --min-age %s; it may still be being written",
-				age.Round(time.Second), e.opts.MinAge)})
+			reason := fmt.Sprintf("modified %s ago, more recently than --min-age %s; it may still be being written",
+				age.Round(time.Second), e.opts.MinAge)
+			if age < 0 {
+				reason = fmt.Sprintf("modified %s in the future by this machine's clock, so within --min-age %s; check the clocks, it may still be being written",
+					(-age).Round(time.Second), e.opts.MinAge)
+			}
+			e.skip(p, reason)
 			return
 		}
 	}
