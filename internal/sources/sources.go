@@ -306,8 +306,10 @@ func (e *expander) planArg(arg string) (root, bool) {
 		e.usageErr(arg, errors.New(`an empty argument is not a path; remove it`))
 		return root{}, false
 	}
-	_, err := os.Lstat(arg)
-	if err != nil && isNotExist(err) && hasMeta(arg) {
+	// A path that cannot be looked at (missing, or under a folder that
+	// cannot be searched) and has glob characters is a pattern: expanding
+	// it reports which folder could not be read.
+	if _, err := os.Lstat(arg); err != nil && hasMeta(arg) {
 		if err := validPattern(arg); err != nil {
 			e.usageErr(arg, fmt.Errorf("pattern %q is not a valid pattern: %w; check its brackets", arg, err))
 			return root{}, false
@@ -331,6 +333,12 @@ func (e *expander) planPath(p, from string) (root, bool) {
 		return root{}, false
 	case !info.IsDir() && !info.Mode().IsRegular():
 		e.usageErr(p, notRegular(p, info.Mode(), from))
+		return root{}, false
+	}
+	// Opened now, and again when used, so that every argument problem is
+	// reported in one run rather than one per run.
+	if _, err := checkReadable(p); err != nil {
+		e.usageErr(p, readError(p, err, from))
 		return root{}, false
 	}
 	var rel string
