@@ -286,3 +286,5 @@ func TestRegistration422FailsWithServerMessage(t *testing.T) {
 		t.Errorf("a 422 was tried %d times, want once", n)
 	}
 }
+
+func contains(s, sub string) bool { return bytes.Contains([]byte(s), []byte(sub)) }
