@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# make bench: vidup against mc, s5cmd, rclone and aws-cli on a local MinIO.
+#
+# Installs what the bench needs (MinIO and mc with `go install`, s5cmd built
+# from its module, rclone and aws-cli from Debian's packages), then runs the
+# Go driver (internal/bench/cmd/benchrun), which starts its own MinIO on a
+# free loopback port, runs every scenario for each client in turns, and
+# prints a Markdown table (also written to .tools/bench-results/latest.md).
+#
+#   BENCH_RUNS=3            runs per client and scenario (the median is shown)
+#   BENCH_SIZE_SCALE=1      shrink every file, e.g. 0.05 for a quick try
+#   BENCH_LARGE=1           add the 8 GiB and 16 GiB files
+#   BENCH_SCENARIOS=...     http,https,many,latency,memory (all by default)
+#   BENCH_CLIENTS=...       vidup,mc,s5cmd,rclone,aws (all by default)
+#
+# A tool that cannot be installed shows as "unavailable (reason)" in the
+# table; the bench never stops for it.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+MC_VERSION=v0.0.0-20250313080218-cf909e1063a9
+S5CMD_VERSION=v2.3.0
+
+tools="$root/.tools"
+bin="$tools/bin"
+why="$tools/bench-unavailable"
+mkdir -p "$bin" "$why"
+rm -f "$why"/*
+
+log() { echo "bench.sh: $*" >&2; }
+
+# unavailable TOOL REASON records why a peer will not be in the table.
+unavailable() { log "$1 unavailable: $2"; printf '%s\n' "$2" > "$why/$1"; }
+
+# last_error FILE: the last line of a failed install, for the table.
+last_error() { grep -v '^go: downloading' "$1" | tail -n 1 | cut -c1-160; }
+
+install_mc() {
+  [ -x "$bin/mc" ] && [ "$(cat "$tools/mc.version" 2>/dev/null)" = "$MC_VERSION" ] && return 0
+  log "installing mc $MC_VERSION into .tools/bin"
+  local out; out=$(mktemp)
+  if GOBIN="$bin" go install "github.com/minio/mc@$MC_VERSION" > "$out" 2>&1; then
+    echo "$MC_VERSION" > "$tools/mc.version"
+  else
+    unavailable mc "go install github.com/minio/mc@$MC_VERSION failed: $(last_error "$out")"
+  fi
+  rm -f "$out"
+}
+
+# s5cmd's module is built from its downloaded source: `go install` of it
+# fails where the module proxy does not list its versions (go install asks
+# for the list to check for a deprecation), while the version itself is
+# served.
+install_s5cmd() {
+  [ -x "$bin/s5cmd" ] && [ "$(cat "$tools/s5cmd.version" 2>/dev/null)" = "$S5CMD_VERSION" ] && return 0
+  log "building s5cmd $S5CMD_VERSION into .tools/bin"
+  local out src work
+  out=$(mktemp)
+  work=$(mktemp -d)
+  if src=$(go mod download -json "github.com/peak/s5cmd/v2@$S5CMD_VERSION" 2>"$out" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p') \
+    && [ -n "$src" ] && cp -r "$src/." "$work" && chmod -R u+w "$work" && rm -rf "$work/vendor" \
+    && (cd "$work" && go build -mod=mod -trimpath -o "$bin/s5cmd" .) >> "$out" 2>&1; then
+    echo "$S5CMD_VERSION" > "$tools/s5cmd.version"
+  else
+    unavailable s5cmd "building github.com/peak/s5cmd/v2@$S5CMD_VERSION failed: $(last_error "$out")"
+  fi
+  rm -rf "$out" "$work"
+}
+
+# apt_tool PACKAGE COMMAND installs a Debian package for a peer.
+apt_tool() {
+  local out; out=$(mktemp)
+  if ! scripts/deps.sh "$1:$2" > "$out" 2>&1 || ! command -v "$2" >/dev/null 2>&1; then
+    unavailable "$2" "installing Debian's $1 failed: $(tail -n 1 "$out" | cut -c1-160)"
+  fi
+  rm -f "$out"
+}
+
+scripts/minio.sh install
+install_mc
+install_s5cmd
+apt_tool rclone rclone
+apt_tool awscli aws
+[ -x bin/vidup ] || go build -o bin/vidup ./cmd/vidup
+
+# The real aws-cli program, not a version manager's shim in front of it:
+# the shim's own start-up would be counted as aws-cli's.
+aws_bin=$(command -v aws || true)
+if [ -n "$aws_bin" ] && command -v pyenv >/dev/null 2>&1 && [[ "$aws_bin" == */shims/* ]]; then
+  aws_bin=$(pyenv which aws 2>/dev/null || echo "$aws_bin")
+fi
+
+args=(-root "$root" -vidup "$root/bin/vidup")
+[ -x "$bin/mc" ] && [ ! -s "$why/mc" ] && args+=(-mc "$bin/mc")
+[ -x "$bin/s5cmd" ] && [ ! -s "$why/s5cmd" ] && args+=(-s5cmd "$bin/s5cmd")
+command -v rclone >/dev/null 2>&1 && args+=(-rclone "$(command -v rclone)")
+[ -n "$aws_bin" ] && args+=(-aws "$aws_bin")
+
+# The driver stops its MinIO and servers itself; this is for a driver that
+# was killed before it could.
+cleanup() {
+  local d
+  for d in "$tools"/bench-minio-http "$tools"/bench-minio-https; do
+    scripts/minio.sh stop "$d" 2>/dev/null || true
+  done
+}
+trap cleanup EXIT
+
+go build -o "$bin/benchrun" ./internal/bench/cmd/benchrun
+"$bin/benchrun" "${args[@]}"
