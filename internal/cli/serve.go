@@ -1,27 +1,265 @@
 package cli
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/vidup/vidup/internal/config"
+	"github.com/vidup/vidup/internal/server"
+	"github.com/vidup/vidup/internal/server/store"
 )
 
-// PLACEHOLDER: replaced by the serve issue's implementation.
-
+// serveSpec: serve's settings live under serve: in the config file and
+// VIDUP_SERVE_<FLAG> in the environment.
 var serveSpec = config.Spec{Section: "serve"}
 
-// ServeOptions are vidup serve's settings.
-type ServeOptions struct{}
+// DefaultRoleARN is accepted by MinIO's STS, which ignores the role; AWS
+// needs the ARN of a real role the server's credentials may assume.
+const DefaultRoleARN = "arn:aws:iam::000000000000:role/vidup-uploader"
+
+// ServeOptions are vidup serve's settings, resolved once at start.
+type ServeOptions struct {
+	IO *IOStreams
+
+	Listen         string
+	S3Endpoint     string
+	PublicEndpoint string
+	STSEndpoint    string
+	Bucket         string
+	Region         string
+	PathStyle      bool
+	RoleARN        string
+	CredentialsTTL time.Duration
+	DB             string
+	TokensFile     string
+
+	// Tokens come from VIDUP_SERVER_TOKENS and --tokens-file, never a flag
+	// value. Filled by validation.
+	Tokens []string
+}
 
 func newCmdServe(io *IOStreams, runF func(*ServeOptions) error) *cobra.Command {
-	return &cobra.Command{
+	opts := &ServeOptions{IO: io}
+	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the reference implementation of the upload API",
+		Long: `Run the reference implementation of the upload API (docs/api.md).
+
+vidup serve opens upload sessions with temporary credentials from STS
+AssumeRole, limited by a session policy to uploads/<session_id>/ of the
+bucket, verifies uploaded objects against S3 (size and checksum), and
+registers them once each in a SQLite database.
+
+API tokens come from VIDUP_SERVER_TOKENS (comma separated) and/or
+--tokens-file (one per line, # comments); the server refuses to start without
+one. The server's own AWS credentials come from the standard AWS chain
+(AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance roles).
+
+Against AWS, --role-arn must name a real role that those credentials may
+assume and that may write to the bucket. MinIO accepts any role ARN.`,
+		Example: `  # Against a local MinIO
+  export VIDUP_SERVER_TOKENS=change-me AWS_ACCESS_KEY_ID=minioadmin AWS_SECRET_ACCESS_KEY=minioadmin
+  vidup serve --s3-endpoint http://127.0.0.1:9000 --path-style --bucket videos
+
+  # Against AWS
+  vidup serve --listen :8080 --bucket acme-videos --region eu-west-1 \
+    --role-arn arn:aws:iam::123456789012:role/vidup-uploader --tokens-file /etc/vidup/tokens`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, err := resolveSettings(io, cmd, serveSpec); err != nil {
+				return err
+			}
+			if err := opts.validate(); err != nil {
+				return err
+			}
 			markRan(cmd)
-			return errors.New("serve is not implemented yet")
+			if runF != nil {
+				return runF(opts)
+			}
+			return runServe(cmd.Context(), opts)
 		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Listen, "listen", "127.0.0.1:8080", "address to listen on (host:port)")
+	f.StringVar(&opts.S3Endpoint, "s3-endpoint", "", "S3 endpoint URL (default: AWS's own for --region)")
+	f.StringVar(&opts.PublicEndpoint, "public-endpoint", "", "S3 endpoint URL handed to clients, when they reach S3 by another address than the server")
+	f.StringVar(&opts.STSEndpoint, "sts-endpoint", "", "STS endpoint URL (default: --s3-endpoint when given, else AWS's own)")
+	f.StringVar(&opts.Bucket, "bucket", "videos", "bucket the uploads go to")
+	f.StringVar(&opts.Region, "region", "us-east-1", "region of the bucket and of STS")
+	f.BoolVar(&opts.PathStyle, "path-style", false, "path-style S3 addressing (MinIO and most S3-compatible servers need it)")
+	f.StringVar(&opts.RoleARN, "role-arn", DefaultRoleARN, "role assumed for session credentials (AWS needs a real one; MinIO accepts any)")
+	f.DurationVar(&opts.CredentialsTTL, "credentials-ttl", time.Hour, "lifetime of session credentials, 15m to 12h")
+	f.StringVar(&opts.DB, "db", "./vidup.db", "SQLite database file (created when absent)")
+	f.StringVar(&opts.TokensFile, "tokens-file", "", "file of API tokens, one per line, # comments (adds to VIDUP_SERVER_TOKENS)")
+	return cmd
+}
+
+var (
+	bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	regionName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*[a-z0-9]$`)
+)
+
+// validate checks every setting before the server starts: each problem is a
+// usage error (exit 2).
+func (o *ServeOptions) validate() error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+
+	if host, port, err := net.SplitHostPort(o.Listen); err != nil {
+		add("--listen %q: write it as host:port, e.g. 127.0.0.1:8080", o.Listen)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		add("--listen %q: port %q is not a number from 0 to 65535", o.Listen, port)
+	} else if host != "" && net.ParseIP(host) == nil && strings.ContainsAny(host, "/ ") {
+		add("--listen %q: %q is not a host", o.Listen, host)
+	}
+	for _, e := range []struct{ flag, value string }{
+		{"--s3-endpoint", o.S3Endpoint}, {"--public-endpoint", o.PublicEndpoint}, {"--sts-endpoint", o.STSEndpoint},
+	} {
+		if e.value == "" {
+			continue
+		}
+		if err := checkEndpoint(e.value); err != nil {
+			add("%s %q: %v", e.flag, e.value, err)
+		}
+	}
+	if !bucketName.MatchString(o.Bucket) || strings.Contains(o.Bucket, "..") || net.ParseIP(o.Bucket) != nil {
+		add("--bucket %q is not a valid S3 bucket name: 3 to 63 lowercase letters, digits, dots and hyphens", o.Bucket)
+	}
+	if !regionName.MatchString(o.Region) {
+		add("--region %q is not a region name such as us-east-1", o.Region)
+	}
+	if !server.ValidRoleARN(o.RoleARN) {
+		add("--role-arn %q is not a role ARN such as arn:aws:iam::123456789012:role/vidup-uploader", o.RoleARN)
+	}
+	if o.CredentialsTTL < server.MinTTL || o.CredentialsTTL > server.MaxTTL {
+		add("--credentials-ttl %s: must be from %s to %s (STS's limits)", o.CredentialsTTL, fmtDuration(server.MinTTL), fmtDuration(server.MaxTTL))
+	}
+	if o.DB == "" {
+		add("--db is empty; name the SQLite database file, e.g. ./vidup.db")
+	} else if dir := filepath.Dir(o.DB); dir != "" {
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			add("--db %s: folder %s does not exist; create it or choose another path", o.DB, dir)
+		}
+	}
+
+	o.Tokens = nil
+	if v, ok := o.IO.LookupEnv("VIDUP_SERVER_TOKENS"); ok {
+		o.Tokens = append(o.Tokens, server.ParseTokenList(v)...)
+	}
+	if o.TokensFile != "" {
+		f, err := os.Open(o.TokensFile)
+		if err != nil {
+			add("--tokens-file %s: %v", o.TokensFile, unwrapPath(err))
+		} else {
+			toks, err := server.ReadTokenFile(f)
+			f.Close()
+			if err != nil {
+				add("--tokens-file %s: %v", o.TokensFile, err)
+			}
+			o.Tokens = append(o.Tokens, toks...)
+		}
+	}
+	if len(errs) == 0 {
+		if _, err := server.NewTokens(o.Tokens); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return asUsage(errors.Join(errs...))
+	}
+	return nil
+}
+
+func checkEndpoint(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return errors.New("not a URL; write it as http://host:port or https://host")
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return errors.New("the URL must start with http:// or https://")
+	}
+	if u.Host == "" {
+		return errors.New("the URL has no host")
+	}
+	if u.User != nil {
+		return errors.New("the URL must not hold credentials; the server's own come from the AWS chain")
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return errors.New("the URL must not have a query or fragment")
+	}
+	return nil
+}
+
+func fmtDuration(d time.Duration) string {
+	return strings.TrimSuffix(strings.TrimSuffix(d.String(), "0s"), "0m")
+}
+
+// clientEndpoint is the S3 endpoint handed to clients: empty means AWS's own.
+func (o *ServeOptions) clientEndpoint() string {
+	if o.PublicEndpoint != "" {
+		return o.PublicEndpoint
+	}
+	return o.S3Endpoint
+}
+
+func (o *ServeOptions) stsEndpoint() string {
+	if o.STSEndpoint != "" {
+		return o.STSEndpoint
+	}
+	return o.S3Endpoint
+}
+
+// runServe serves until ctx is cancelled (the first SIGINT or SIGTERM), then
+// shuts down gracefully and exits 0.
+func runServe(ctx context.Context, o *ServeOptions) error {
+	log := slog.New(slog.NewTextHandler(o.IO.ErrOut, nil))
+	tokens, err := server.NewTokens(o.Tokens)
+	if err != nil {
+		return asUsage(err)
+	}
+	db, err := store.OpenSQLite(ctx, o.DB)
+	if err != nil {
+		return asUsage(fmt.Errorf("%w; check --db", err))
+	}
+	defer db.Close()
+	minter, objects, err := server.NewAWS(ctx, server.AWSOptions{
+		Region:      o.Region,
+		S3Endpoint:  o.S3Endpoint,
+		STSEndpoint: o.stsEndpoint(),
+		PathStyle:   o.PathStyle,
+		RoleARN:     o.RoleARN,
+		Bucket:      o.Bucket,
+		TTL:         o.CredentialsTTL,
+	})
+	if err != nil {
+		return asUsage(err)
+	}
+	srv, err := server.New(server.Config{
+		Store: db, Minter: minter, Objects: objects, Tokens: tokens,
+		Bucket: o.Bucket, Region: o.Region, Endpoint: o.clientEndpoint(), PathStyle: o.PathStyle,
+		Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	return server.ListenAndServe(ctx, o.Listen, srv.Handler(), log, func(addr net.Addr) {
+		endpoint := o.S3Endpoint
+		if endpoint == "" {
+			endpoint = "aws"
+		}
+		log.Info("vidup serve listening", "addr", addr.String(), "bucket", o.Bucket, "region", o.Region,
+			"endpoint", endpoint, "db", o.DB, "tokens", tokens.Len())
+	})
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -25,6 +26,9 @@ type AWSOptions struct {
 	Credentials aws.CredentialsProvider
 }
 
+const noCredentials = "the server has no AWS credentials of its own; set AWS_ACCESS_KEY_ID and " +
+	"AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run it with an instance role"
+
 // NewAWS builds the Minter and Objects of a server from the standard AWS
 // configuration. The SDK's default HTTP client is kept, so AWS_CA_BUNDLE and
 // the proxy variables are honoured.
@@ -36,6 +40,14 @@ func NewAWS(ctx context.Context, o AWSOptions) (*STSMinter, S3Objects, error) {
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, S3Objects{}, fmt.Errorf("load the AWS configuration for the server's own credentials: %w", err)
+	}
+	// Checked now rather than at the first session, so a server without
+	// credentials never starts.
+	if cfg.Credentials == nil {
+		return nil, S3Objects{}, errors.New(noCredentials)
+	}
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		return nil, S3Objects{}, fmt.Errorf("%s: %w", noCredentials, err)
 	}
 	stsClient := sts.NewFromConfig(cfg, func(so *sts.Options) {
 		if o.STSEndpoint != "" {
