@@ -233,7 +233,7 @@ func (e *expander) matched(m globMatch) {
 	case info.IsDir() && e.pruned(m.rel):
 		e.res.Filtered++
 	case info.IsDir() && !e.opts.Recursive:
-		e.skip(m.path, "is a folder; use -r to upload what it contains")
+		e.skip(m.path, "is a directory; use -r to upload what it contains")
 	case info.IsDir():
 		e.walk(m.path, m.rel, nil, "", false)
 	case info.Mode().IsRegular():

@@ -241,7 +241,8 @@ func newExpander(ctx context.Context, opts Options) (*expander, error) {
 	}
 	cwd, err := os.Getwd()
 	if err != nil {
-		return nil, fmt.Errorf("find the working directory: %w", err)
+		return nil, &UsageError{Problems: []Problem{{Err: fmt.Errorf(
+			"the working directory cannot be found (%w); run vidup from a folder that exists", cause(err))}}}
 	}
 	e.cwd = cwd
 	if opts.MinAge < 0 {
