@@ -394,9 +394,9 @@ func (p *Proxy) cut(w http.ResponseWriter, r *http.Request, info *RequestInfo, n
 	_ = conn.Close()
 }
 
-func (p *Proxy) delayResponse(*http.Response) error {
-	if p.halfRTT > 0 {
-		time.Sleep(p.halfRTT)
+func (p *Proxy) delayResponse(resp *http.Response) error {
+	if !sleep(resp.Request.Context(), p.halfRTT) {
+		return resp.Request.Context().Err()
 	}
 	return nil
 }

@@ -145,7 +145,9 @@ func TestCutAfterResetsTheConnectionAndOnlyTheCutPartIsResent(t *testing.T) {
 	ctx := ctxT(t)
 	bucket := s.NewBucket(t)
 	key := "clip.mp4"
-	parts := [][]byte{randomBytes(t, 5<<20), randomBytes(t, 1<<20+3)}
+	// Both parts are above the SDK's 2 MiB threshold for Expect:
+	// 100-continue, so the cut happens after the proxy let the body come.
+	parts := [][]byte{randomBytes(t, 5<<20), randomBytes(t, 3<<20+3)}
 	const cutAt = 64 << 10
 
 	var mu sync.Mutex
@@ -224,7 +226,11 @@ func TestCutAfterResetsTheConnectionAndOnlyTheCutPartIsResent(t *testing.T) {
 	if len(st.Cuts) != 1 || st.Cuts[0].Target != part2 || st.Cuts[0].Attempt != 1 || st.Cuts[0].BytesRead != cutAt {
 		t.Fatalf("cuts = %+v, want part 2 attempt 1 cut after %d bytes", st.Cuts, cutAt)
 	}
+	if partRequests[1].Header.Get("Expect") != "100-continue" {
+		t.Fatalf("the cut part was sent without Expect: 100-continue (headers %v); the test no longer covers that path", partRequests[1].Header)
+	}
 	wire1, wire2 := partRequests[0].ContentLength, partRequests[2].ContentLength
+	t.Logf("part sizes %d, %d; on the wire %d, %d", len(parts[0]), len(parts[1]), wire1, wire2)
 	if got := st.PartBytesForwarded(); got[1] != wire1 || got[2] != wire2 {
 		t.Fatalf("part bytes forwarded = %v, want part 1: %d, part 2: %d", got, wire1, wire2)
 	}

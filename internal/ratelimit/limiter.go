@@ -173,8 +173,23 @@ func (lc limitedClient) Do(req *http.Request) (*http.Response, error) {
 		return lc.c.Do(req)
 	}
 	out := req.Clone(req.Context())
-	out.Body = readCloser{Reader: lc.l.Reader(req.Context(), req.Body), Closer: req.Body}
+	out.Body = lc.limit(req, req.Body)
+	if req.GetBody != nil {
+		// net/http replays a body through GetBody on a stale keep-alive
+		// connection; the replay goes on the wire too, so it pays as well.
+		out.GetBody = func() (io.ReadCloser, error) {
+			body, err := req.GetBody()
+			if err != nil {
+				return nil, err
+			}
+			return lc.limit(req, body), nil
+		}
+	}
 	return lc.c.Do(out)
+}
+
+func (lc limitedClient) limit(req *http.Request, body io.ReadCloser) io.ReadCloser {
+	return readCloser{Reader: lc.l.Reader(req.Context(), body), Closer: body}
 }
 
 type readCloser struct {
