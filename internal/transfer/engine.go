@@ -187,7 +187,7 @@ func (e *Engine) openSession(ctx context.Context, files []*File) (*session, erro
 	}
 	s, err := e.opts.API.CreateSession(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("open an upload session: %w", err)
+		return nil, err
 	}
 	if len(s.Uploads) != len(files) {
 		return nil, fmt.Errorf("open an upload session: the API answered %d uploads for %d files; check the API follows the upload contract", len(s.Uploads), len(files))
@@ -251,7 +251,7 @@ func (e *Engine) Upload(ctx context.Context, files []*File) []Result {
 				}
 			}
 			if err != nil {
-				results[i] = e.fail(Result{Path: f.Path, Name: f.Name, Size: f.Size, Started: time.Now()}, err)
+				results[i] = e.fail(Result{Path: f.Path, Name: f.Name, Size: f.Size, Started: time.Now()}, fmt.Errorf("%s: %w", f.Path, err))
 				continue
 			}
 			wg.Go(func() {
