@@ -133,6 +133,10 @@ func (c *Client) CreateSession(ctx context.Context, req contract.SessionRequest)
 	if len(req.Files) == 0 {
 		return nil, fmt.Errorf("%s: no files in the request", OpCreateSession)
 	}
+	if len(req.Files) > contract.MaxFilesPerSession {
+		return nil, fmt.Errorf("%s: %d files in one session; the contract allows at most %d, split them into batches",
+			OpCreateSession, len(req.Files), contract.MaxFilesPerSession)
+	}
 	var s contract.Session
 	if _, err := c.call(ctx, OpCreateSession, contract.PathUploads, nil, req, &s); err != nil {
 		return nil, err

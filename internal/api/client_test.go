@@ -157,6 +157,21 @@ func TestCreateSession(t *testing.T) {
 	}
 }
 
+func TestCreateSessionChecksTheBatch(t *testing.T) {
+	s := newServer(t, reply(201, sessionJSON(1)))
+	c := newClient(t, s.URL)
+	if _, err := c.CreateSession(context.Background(), contract.SessionRequest{}); err == nil {
+		t.Error("a session for no files was requested")
+	}
+	big := contract.SessionRequest{Files: make([]contract.FileRequest, contract.MaxFilesPerSession+1)}
+	if _, err := c.CreateSession(context.Background(), big); err == nil || !strings.Contains(err.Error(), "at most 100") {
+		t.Errorf("101 files: err = %v", err)
+	}
+	if n := len(s.requests()); n != 0 {
+		t.Errorf("%d requests sent for invalid batches", n)
+	}
+}
+
 func TestRefreshCredentials(t *testing.T) {
 	exp := future()
 	s := newServer(t, reply(200, `{"credentials":`+credsJSON(exp)+`}`))
