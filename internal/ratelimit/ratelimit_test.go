@@ -330,3 +330,39 @@ func TestHTTPClientLimitsTheBodyOnTheWire(t *testing.T) {
 		t.Fatalf("a GET without a body advanced the clock by %v", d)
 	}
 }
+
+// doerFunc is a fake HTTP client.
+type doerFunc func(*http.Request) (*http.Response, error)
+
+func (f doerFunc) Do(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestHTTPClientLimitsReplayedBodies(t *testing.T) {
+	clock := newFakeClock()
+	const rate = 1_000_000
+	l := New(rate, WithClock(clock))
+	var replayed []byte
+	c := l.HTTPClient(doerFunc(func(r *http.Request) (*http.Response, error) {
+		// What net/http does on a stale connection: read the body, fail,
+		// then send a fresh copy from GetBody.
+		if _, err := io.Copy(io.Discard, r.Body); err != nil {
+			return nil, err
+		}
+		body, err := r.GetBody()
+		if err != nil {
+			return nil, err
+		}
+		replayed, err = io.ReadAll(body)
+		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody}, err
+	}))
+	body := bytes.Repeat([]byte("v"), 1_000_000)
+	req, _ := http.NewRequest(http.MethodPut, "http://127.0.0.1/part", bytes.NewReader(body))
+	start := clock.Now()
+	if _, err := c.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(replayed, body) {
+		t.Fatalf("replayed %d bytes, want the %d-byte body", len(replayed), len(body))
+	}
+	// Two sends of 1 MB at 1 MB/s, less the free burst.
+	within(t, "time for a body sent twice", clock.elapsedSince(start), 1900*time.Millisecond)
+}
