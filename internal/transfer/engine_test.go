@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/vidup/vidup/internal/api"
+	"github.com/vidup/vidup/internal/credentials"
 	"github.com/vidup/vidup/internal/testenv"
 	"github.com/vidup/vidup/internal/transfer"
 	"github.com/vidup/vidup/internal/transfer/transfertest"
@@ -100,7 +101,7 @@ func (e env) engine(t *testing.T, obs transfer.Observer, mod func(*transfer.Opti
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := transfer.Options{API: client, Concurrency: 4, PartSize: transfer.MinPartSize, Retry: fastRetry, Observer: obs}
+	opts := transfer.Options{API: client, Concurrency: 4, PartSize: transfer.MinPartSize, Retry: fastRetry, Observer: obs, Credentials: credentials.New}
 	if mod != nil {
 		mod(&opts)
 	}

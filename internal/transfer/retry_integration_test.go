@@ -106,3 +106,31 @@ func TestRefusedCredentialsFailAtOnce(t *testing.T) {
 		t.Errorf("progress %d outside 0..%d", rec.bytes[r.Path], r.Size)
 	}
 }
+
+// S3 answering ExpiredToken makes the engine fetch new credentials from the
+// API's refresh endpoint and send the part again.
+func TestExpiredTokenRefreshesCredentials(t *testing.T) {
+	e := newEnv(t)
+	proxy, err := faultproxy.New(e.s3.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	e.api.Set(func(a *transfertest.API) { a.Endpoint = proxy.URL() })
+	proxy.SetRule(func(ri *faultproxy.RequestInfo) faultproxy.Action {
+		if ri.Kind == faultproxy.KindUploadPart && ri.PartNumber == 1 && ri.Attempt == 1 {
+			return faultproxy.S3Error(400, "ExpiredToken", "The provided token has expired.")
+		}
+		return faultproxy.Pass()
+	})
+	files := openAll(t, writeFile(t, t.TempDir(), "long.mp4", 2*transfer.MinPartSize+3, 11))
+	rec := newRecorder(t, files)
+	results := e.engine(t, rec, nil).Upload(context.Background(), files)
+	checkArrived(t, e, rec, files, results)
+	if n := e.api.Refreshes(); n != 1 {
+		t.Errorf("%d credential refreshes, want 1", n)
+	}
+	if n := rec.count(transfer.CredentialsRefreshed); n != 1 {
+		t.Errorf("%d credentials_refreshed events, want 1", n)
+	}
+}
