@@ -161,9 +161,10 @@ type Result struct {
 	Filtered int
 }
 
-// UsageError lists the problems with the arguments and options themselves.
-// None of them can be fixed by running again: the caller reports each and
-// exits with the usage code before any upload.
+// UsageError lists the problems with the arguments and options themselves,
+// which running again will not fix: the caller reports each Problem on its
+// own line and exits with the usage code before any upload. Error joins the
+// messages with newlines.
 type UsageError struct {
 	Problems []Problem
 }
