@@ -8,8 +8,9 @@
 //   - A path that exists is used as given, even when its name contains glob
 //     characters (a shell-expanded "clip [1].mp4" stays that file). A symbolic
 //     link named on the command line is followed.
-//   - A path that does not exist but contains '*', '?' or '[' is a glob
-//     pattern expanded by vidup: '*', '?' and '[...]' work within one path
+//   - A path that cannot be found (or looked at, under a folder that cannot
+//     be searched) but contains '*', '?' or '[' is a glob pattern expanded
+//     by vidup: '*', '?' and '[...]' work within one path
 //     segment as in [path.Match] (they also match names starting with a dot),
 //     and a whole segment "**" matches zero or more folders. A pattern
 //     ending in "**" matches every file below that point. What a pattern
@@ -45,7 +46,7 @@
 // Both take patterns with the syntax above. A pattern matches a file when it
 // matches the file's Rel (with '/' separators) or its base name; a pattern
 // without '/' therefore matches the base name at any depth, one with '/'
-// matches from the root. Then:
+// matches from the root (a leading '/' changes nothing). Then:
 //
 //  1. A file matched by any Exclude pattern is left out (exclude wins).
 //  2. Otherwise, when Include is not empty, a file matched by no Include
@@ -131,14 +132,15 @@ type Source struct {
 	Stdin bool
 }
 
-// Skip is a file found but deliberately not uploaded.
+// Skip is a file found but deliberately not uploaded. Path is the raw name:
+// quote it (%q) when printing it for people; Reason is safe to print.
 type Skip struct {
 	Path   string
 	Reason string
 }
 
-// Problem is a path that could not be used. Err's message names the path,
-// quoted.
+// Problem is a path that could not be used. Path is the raw name, for
+// machines; Err's message names the path quoted, safe to print.
 type Problem struct {
 	Path string
 	Err  error
