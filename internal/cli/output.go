@@ -6,10 +6,10 @@ import (
 	"io"
 	"math"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/vidup/vidup/internal/contract"
+	"github.com/vidup/vidup/internal/progress"
 	"github.com/vidup/vidup/internal/transfer"
 )
 
@@ -127,129 +127,16 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%.1f %s", f, units[i])
 }
 
-// uploadObserver shows the run's progress on stderr.
-type uploadObserver interface {
-	transfer.Observer
-	// finish draws the last state and ends the display.
-	finish()
-}
-
-type nopUploadObserver struct{ transfer.NopObserver }
-
-func (nopUploadObserver) finish() {}
-
 // newUploadObserver picks the display from --progress and --quiet: a bar
 // redrawn in place only when stderr is a terminal, else a plain line every
 // few seconds (never a carriage return in a log).
-func newUploadObserver(o *UploadOptions) uploadObserver {
-	mode := o.Progress
+func newUploadObserver(o *UploadOptions) progress.Renderer {
+	mode := progress.Mode(o.Progress)
 	if o.Quiet {
-		mode = "none"
+		mode = progress.ModeNone
 	}
-	if mode == "auto" {
-		mode = "plain"
-		if o.IO.StderrTTY {
-			mode = "bar"
-		}
+	if mode == progress.ModeBar && !o.IO.StderrTTY {
+		mode = progress.ModePlain
 	}
-	if mode == "bar" && !o.IO.StderrTTY {
-		mode = "plain"
-	}
-	switch mode {
-	case "bar":
-		return newLineProgress(o.IO.ErrOut, true, 200*time.Millisecond)
-	case "plain":
-		return newLineProgress(o.IO.ErrOut, false, 5*time.Second)
-	}
-	return nopUploadObserver{}
-}
-
-// lineProgress is a one-line display of the whole run: redrawn in place on
-// a terminal, printed as a new line every few seconds otherwise.
-type lineProgress struct {
-	w     io.Writer
-	tty   bool
-	every time.Duration
-
-	mu       sync.Mutex
-	start    time.Time
-	last     time.Time
-	total    int64
-	done     int64
-	files    int
-	finished int
-	drawn    bool
-}
-
-func newLineProgress(w io.Writer, tty bool, every time.Duration) *lineProgress {
-	now := time.Now()
-	return &lineProgress{w: w, tty: tty, every: every, start: now, last: now}
-}
-
-func (p *lineProgress) Event(e transfer.Event) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	switch e.Kind {
-	case transfer.Planned:
-		p.total, p.files = e.Size, e.Files
-	case transfer.FileRegistered, transfer.FileFailed, transfer.FileSkipped:
-		p.finished++
-	case transfer.PartRetried:
-		what := "the upload"
-		if e.Part > 0 {
-			what = fmt.Sprintf("part %d", e.Part)
-		}
-		p.message(fmt.Sprintf("vidup: %s: retrying %s in %s (%s)", e.Path, what, e.Wait.Round(time.Millisecond), e.Reason))
-	case transfer.CredentialsRefreshed:
-		p.message("vidup: refreshed the S3 credentials of session " + e.SessionID)
-	}
-}
-
-// message prints a line above the bar (or between plain lines).
-func (p *lineProgress) message(s string) {
-	if p.tty && p.drawn {
-		fmt.Fprint(p.w, "\r\x1b[K")
-		p.drawn = false
-	}
-	fmt.Fprintln(p.w, s)
-}
-
-func (p *lineProgress) Progress(_ string, delta int64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.done += delta
-	if now := time.Now(); now.Sub(p.last) >= p.every {
-		p.last = now
-		p.draw(now)
-	}
-}
-
-func (p *lineProgress) draw(now time.Time) {
-	pct := 100.0
-	if p.total > 0 {
-		pct = math.Min(100, 100*float64(p.done)/float64(p.total))
-	}
-	rate := ""
-	if s := now.Sub(p.start).Seconds(); s > 0.2 {
-		rate = fmt.Sprintf("  %s/s", humanBytes(int64(float64(p.done)/s)))
-	}
-	line := fmt.Sprintf("%5.1f%%  %s of %s  %d/%d files%s", pct, humanBytes(p.done), humanBytes(p.total), p.finished, p.files, rate)
-	if p.tty {
-		const width = 30
-		n := int(pct / 100 * width)
-		bar := strings.Repeat("=", n) + strings.Repeat(" ", width-n)
-		fmt.Fprintf(p.w, "\r\x1b[K[%s] %s", bar, line)
-		p.drawn = true
-		return
-	}
-	fmt.Fprintf(p.w, "vidup: %s\n", line)
-}
-
-func (p *lineProgress) finish() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.draw(time.Now())
-	if p.tty {
-		fmt.Fprintln(p.w)
-	}
+	return progress.New(mode, o.IO.ErrOut, o.IO.StderrTTY)
 }

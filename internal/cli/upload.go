@@ -253,7 +253,7 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 	start := now()
 	results := eng.Upload(ctx, o.files)
 	elapsed := now().Sub(start)
-	obs.finish()
+	obs.Close()
 
 	doc := newUploadDocument(results, elapsed)
 	if o.Output == "json" {

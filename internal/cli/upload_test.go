@@ -231,7 +231,7 @@ func TestUploadEndToEnd(t *testing.T) {
 	if strings.Contains(stderr, "\r") || strings.Contains(stderr, "\x1b") {
 		t.Errorf("piped stderr has redraws or escape codes: %q", stderr)
 	}
-	if !strings.Contains(stderr, "100.0%") || !strings.Contains(stderr, "3 files: 3 uploaded") {
+	if !strings.Contains(stderr, "6.0 MiB / 6.0 MiB (100%)") || !strings.Contains(stderr, "3 files: 3 uploaded") {
 		t.Errorf("stderr %q lacks the final progress line or the summary", stderr)
 	}
 }
@@ -420,7 +420,7 @@ func TestUploadProgressInATerminal(t *testing.T) {
 		t.Fatalf("vidup ended with %s; screen:\n%s", status, pane)
 	}
 	screen := string(pane)
-	if !strings.Contains(screen, "100.0%") || !strings.Contains(screen, "12.0 MiB of 12.0 MiB") || !strings.Contains(screen, "[==============================]") {
+	if !strings.Contains(screen, "100%") || !strings.Contains(screen, "(12/12 MiB") || strings.Contains(screen, "  99%") {
 		t.Errorf("the bar did not end full at 12.0 MiB; screen:\n%s", screen)
 	}
 }
