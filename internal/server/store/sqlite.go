@@ -36,6 +36,10 @@ func OpenSQLite(ctx context.Context, file string) (*SQLite, error) {
 	if file == "" {
 		return nil, errors.New("the database path is empty; set --db")
 	}
+	// The driver reads options after '?' in its DSN and has no escaping.
+	if strings.ContainsAny(file, "?#") {
+		return nil, fmt.Errorf("database path %q holds ? or #, which SQLite's DSN cannot carry; choose another --db", file)
+	}
 	q := url.Values{}
 	// WAL lets readers run beside the one writer; the busy timeout makes a
 	// writer wait for the lock instead of failing at once; IMMEDIATE
