@@ -56,6 +56,9 @@ type Options struct {
 	// StallTimeout ends a part attempt whose body has not moved for that
 	// long (default 2 minutes).
 	StallTimeout time.Duration
+	// WrapHTTPClient, when set, wraps the HTTP client of every S3 call
+	// (vidup upload's --bwlimit shares one budget over all of them).
+	WrapHTTPClient func(aws.HTTPClient) aws.HTTPClient
 }
 
 // Status is a file's outcome.
@@ -215,6 +218,9 @@ func (e *Engine) openSession(ctx context.Context, files []*File) (*session, erro
 		// No "Expect: 100-continue": it costs a round trip per part, and
 		// the per-part checksum already protects against wasted sends.
 		o.ContinueHeaderThresholdBytes = -1
+		if e.opts.WrapHTTPClient != nil {
+			o.HTTPClient = e.opts.WrapHTTPClient(o.HTTPClient)
+		}
 	})
 	return &session{Session: s, client: client, creds: creds}, nil
 }
