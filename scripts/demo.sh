@@ -11,7 +11,7 @@ cd "$root"
 vidup="$root/bin/vidup"
 demo="$root/.demo"
 
-say() { printf '\n\033[1m==> %s\033[0m\n' "$*" >&2; }
+if [ -t 2 ]; then say() { printf "\n\033[1m==> %s\033[0m\n" "$*" >&2; }; else say() { printf "\n==> %s\n" "$*" >&2; }; fi
 
 [ -x "$vidup" ] || go build -o "$vidup" ./cmd/vidup
 scripts/deps.sh ffmpeg curl
