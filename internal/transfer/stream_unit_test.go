@@ -1,0 +1,30 @@
+package transfer
+
+import "testing"
+
+// The growing part size lets a stream reach S3's largest object within
+// 10,000 parts, and never passes S3's largest part.
+func TestStreamPartSize(t *testing.T) {
+	for _, first := range []int64{MinPartSize, DefaultPartSize, 64 << 20} {
+		var total int64
+		for n := int32(1); n <= MaxParts; n++ {
+			ps := streamPartSize(first, n)
+			if ps < first || ps > MaxPartSize {
+				t.Fatalf("first %d: part %d has size %d", first, n, ps)
+			}
+			if n > 1 && ps < streamPartSize(first, n-1) {
+				t.Fatalf("first %d: part %d is smaller than the one before", first, n)
+			}
+			total += ps
+		}
+		if total < MaxObjectSize {
+			t.Errorf("first %s: 10,000 parts carry %s, less than S3's largest object", FormatSize(first), FormatSize(total))
+		}
+	}
+	if got := streamPartSize(MinPartSize, 900); got != MinPartSize {
+		t.Errorf("part 900: %d, want the first size", got)
+	}
+	if got := streamPartSize(MinPartSize, 901); got != 2*MinPartSize {
+		t.Errorf("part 901: %d, want twice the first size", got)
+	}
+}
