@@ -82,7 +82,7 @@ install_mc
 install_s5cmd
 apt_tool rclone rclone
 apt_tool awscli aws
-[ -x bin/vidup ] || go build -o bin/vidup ./cmd/vidup
+go build -o bin/vidup ./cmd/vidup
 
 # The real aws-cli program, not a version manager's shim in front of it:
 # the shim's own start-up would be counted as aws-cli's.
@@ -108,4 +108,6 @@ cleanup() {
 trap cleanup EXIT
 
 go build -o "$bin/benchrun" ./internal/bench/cmd/benchrun
+go build -o "$bin/benchexec" ./internal/bench/cmd/benchexec
+args+=(-benchexec "$bin/benchexec")
 "$bin/benchrun" "${args[@]}"

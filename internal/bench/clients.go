@@ -175,7 +175,10 @@ func NewRclone(bin string, tune Tuning) *Client {
 				"RCLONE_CONFIG_BENCH_ACCESS_KEY_ID="+t.AccessKey,
 				"RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY="+t.SecretKey,
 				"RCLONE_CONFIG_BENCH_ENDPOINT="+t.Endpoint,
-				"RCLONE_CONFIG_BENCH_REGION="+t.Region)
+				"RCLONE_CONFIG_BENCH_REGION="+t.Region,
+				// rclone's SDK cannot apply AWS_CA_BUNDLE to rclone's own
+				// transport ("unsupported transport"); it takes --ca-cert.
+				"AWS_CA_BUNDLE=")
 			return cmd, nil
 		}}
 }

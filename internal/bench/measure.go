@@ -3,7 +3,9 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -21,7 +23,22 @@ type Sample struct {
 // Measure runs cmd to completion and measures it with wait4's rusage, and
 // the server's CPU through /proc (serverPID 0 skips that). A client that
 // fails gives an error holding the end of its output, never a sample.
-func Measure(ctx context.Context, cmd *exec.Cmd, serverPID int) (Sample, error) {
+//
+// wrapper is the benchexec binary: when set, cmd runs under it, so that its
+// peak RSS is its own and not the caller's (see cmd/benchexec).
+func Measure(ctx context.Context, cmd *exec.Cmd, serverPID int, wrapper string) (Sample, error) {
+	var result string
+	if wrapper != "" {
+		f, err := os.CreateTemp("", "vidup-bench-rusage-")
+		if err != nil {
+			return Sample{}, err
+		}
+		f.Close()
+		result = f.Name()
+		defer os.Remove(result)
+		cmd.Args = append([]string{wrapper, result, cmd.Path}, cmd.Args[1:]...)
+		cmd.Path = wrapper
+	}
 	var out tailBuffer
 	if cmd.Stdout == nil {
 		cmd.Stdout = &out
@@ -45,7 +62,27 @@ func Measure(ctx context.Context, cmd *exec.Cmd, serverPID int) (Sample, error) 
 	stop()
 	wall := time.Since(start)
 	if err != nil {
-		return Sample{}, fmt.Errorf("%s: %w: %s", cmd.Args[0], err, out.Last())
+		name := cmd.Args[0]
+		if wrapper != "" {
+			name = cmd.Args[2]
+		}
+		return Sample{}, fmt.Errorf("%s: %w: %s", name, err, out.Last())
+	}
+	if wrapper != "" {
+		raw, err := os.ReadFile(result)
+		if err != nil {
+			return Sample{}, fmt.Errorf("read the client's rusage from benchexec: %w", err)
+		}
+		var ru struct {
+			Utime  int64 `json:"utime_ns"`
+			Stime  int64 `json:"stime_ns"`
+			MaxRSS int64 `json:"maxrss_kib"`
+		}
+		if err := json.Unmarshal(raw, &ru); err != nil {
+			return Sample{}, fmt.Errorf("benchexec wrote %q: %w", raw, err)
+		}
+		s := Sample{Wall: wall, ClientCPU: time.Duration(ru.Utime + ru.Stime), MaxRSS: ru.MaxRSS * 1024}
+		return s, addServerCPU(&s, serverPID, before)
 	}
 	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	if !ok {
@@ -56,14 +93,19 @@ func Measure(ctx context.Context, cmd *exec.Cmd, serverPID int) (Sample, error) 
 		ClientCPU: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()),
 		MaxRSS:    ru.Maxrss * 1024, // Linux reports KiB
 	}
-	if serverPID > 0 {
-		after, err := ProcessCPU(serverPID)
-		if err != nil {
-			return Sample{}, err
-		}
-		s.ServerCPU = after - before
+	return s, addServerCPU(&s, serverPID, before)
+}
+
+func addServerCPU(s *Sample, serverPID int, before time.Duration) error {
+	if serverPID <= 0 {
+		return nil
 	}
-	return s, nil
+	after, err := ProcessCPU(serverPID)
+	if err != nil {
+		return err
+	}
+	s.ServerCPU = after - before
+	return nil
 }
 
 // tailBuffer keeps the last 4 KiB written to it: enough to say why a

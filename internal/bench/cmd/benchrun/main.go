@@ -75,6 +75,7 @@ func run(ctx context.Context) error {
 		s.bins[t] = ""
 		flag.Func(t, "path of the "+t+" binary", func(v string) error { s.bins[t] = v; return nil })
 	}
+	flag.Func("benchexec", "path of the benchexec wrapper (measures each client's own peak RSS)", func(v string) error { s.bins["benchexec"] = v; return nil })
 	flag.StringVar(&s.out, "out", "", "write the Markdown report here too (default .tools/bench-results/latest.md)")
 	flag.Parse()
 	var err error
@@ -355,7 +356,7 @@ func (b *bencher) once(ctx context.Context, c *bench.Client, t bench.Target, job
 		return bench.Sample{}, err
 	}
 	cmd.Stdout = io.Discard
-	return bench.Measure(ctx, cmd, minioPID)
+	return bench.Measure(ctx, cmd, minioPID, b.s.bins["benchexec"])
 }
 
 // diskShort says why the disk cannot hold a scenario: its data (unless
@@ -591,14 +592,19 @@ func (b *bencher) matchTuning() {
 	if v := os.Getenv("BENCH_MATCH_PART_SIZE"); v != "" {
 		part, from = v, "BENCH_MATCH_*"
 	}
+	note := ""
+	if strings.EqualFold(part, "auto") {
+		// vidup's automatic part size is 16 MiB until a file would need
+		// more than 10,000 parts (160 GiB), which no scenario reaches.
+		part, note = "16MiB", ", auto = 16 MiB"
+	}
 	n, err1 := strconv.Atoi(conc)
 	p, err2 := bench.ParseSize(part)
 	if err1 != nil || err2 != nil || n <= 0 || p <= 0 {
-		// vidup does not say (not built yet, or an automatic part
-		// size): match to a common middle ground and say so.
 		n, p = 8, 16*mib
-		from = fmt.Sprintf("vidup did not report a concurrency and part size (%q, %q), so peers were matched to 8 and 16 MiB", conc, part)
+		from = fmt.Sprintf("vidup reported none (%q, %q); 8 and 16 MiB used instead", conc, part)
 	}
+	from += note
 	b.tune = bench.Tuning{Concurrency: n, PartSize: p}
 	b.tuneFrom = fmt.Sprintf("concurrency %d, part size %d MiB (from %s)", n, p>>20, from)
 }
