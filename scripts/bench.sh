@@ -82,7 +82,11 @@ install_mc
 install_s5cmd
 apt_tool rclone rclone
 apt_tool awscli aws
-go build -o bin/vidup ./cmd/vidup
+vidup_out=$(mktemp)
+if ! go build -o bin/vidup ./cmd/vidup > "$vidup_out" 2>&1; then
+  unavailable vidup "go build ./cmd/vidup failed: $(head -n 2 "$vidup_out" | tail -n 1 | cut -c1-160)"
+fi
+rm -f "$vidup_out"
 
 # The real aws-cli program, not a version manager's shim in front of it:
 # the shim's own start-up would be counted as aws-cli's.
@@ -91,7 +95,8 @@ if [ -n "$aws_bin" ] && command -v pyenv >/dev/null 2>&1 && [[ "$aws_bin" == */s
   aws_bin=$(pyenv which aws 2>/dev/null || echo "$aws_bin")
 fi
 
-args=(-root "$root" -vidup "$root/bin/vidup")
+args=(-root "$root")
+[ ! -s "$why/vidup" ] && args+=(-vidup "$root/bin/vidup")
 [ -x "$bin/mc" ] && [ ! -s "$why/mc" ] && args+=(-mc "$bin/mc")
 [ -x "$bin/s5cmd" ] && [ ! -s "$why/s5cmd" ] && args+=(-s5cmd "$bin/s5cmd")
 command -v rclone >/dev/null 2>&1 && args+=(-rclone "$(command -v rclone)")
