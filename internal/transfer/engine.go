@@ -59,6 +59,10 @@ type Options struct {
 	// WrapHTTPClient, when set, wraps the HTTP client of every S3 call
 	// (vidup upload's --bwlimit shares one budget over all of them).
 	WrapHTTPClient func(aws.HTTPClient) aws.HTTPClient
+	// StopGrace is how long parts in flight may go on once the run is
+	// stopped (Ctrl-C): a part that finishes is one the next run need not
+	// send again (default 5 s; no new part starts meanwhile).
+	StopGrace time.Duration
 }
 
 // Status is a file's outcome.
@@ -119,6 +123,9 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	if opts.Credentials == nil {
 		opts.Credentials = cacheCredentials
+	}
+	if opts.StopGrace == 0 {
+		opts.StopGrace = 5 * time.Second
 	}
 	if opts.StallTimeout == 0 {
 		opts.StallTimeout = 2 * time.Minute
@@ -195,6 +202,12 @@ func (e *Engine) openSession(ctx context.Context, files []*File) (*session, erro
 	if len(s.Uploads) != len(files) {
 		return nil, fmt.Errorf("open an upload session: the API answered %d uploads for %d files; check the API follows the upload contract", len(s.Uploads), len(files))
 	}
+	return e.newSession(s)
+}
+
+// newSession builds the S3 client of a session whose answer (or, for a
+// resumed one, whose journal record and fresh credentials) is s.
+func (e *Engine) newSession(s *contract.Session) (*session, error) {
 	id := s.SessionID
 	refresh := func(ctx context.Context) (contract.Credentials, error) {
 		return e.opts.API.RefreshCredentials(ctx, id)
@@ -225,8 +238,10 @@ func (e *Engine) openSession(ctx context.Context, files []*File) (*session, erro
 	return &session{Session: s, client: client, creds: creds}, nil
 }
 
-// Upload uploads files in sessions of up to contract.MaxFilesPerSession and
-// returns one Result per file, in order. Files run concurrently; parts in
+// Upload uploads files and returns one Result per file, in order. Files an
+// earlier run left unfinished continue in their old sessions (or are only
+// registered, when S3 has them complete); the others get new sessions of up
+// to contract.MaxFilesPerSession files. Files run concurrently; parts in
 // flight are bounded by Options.Concurrency over all of them.
 func (e *Engine) Upload(ctx context.Context, files []*File) []Result {
 	results := make([]Result, len(files))
@@ -236,34 +251,68 @@ func (e *Engine) Upload(ctx context.Context, files []*File) []Result {
 	}
 	e.opts.Observer.Event(Event{Kind: Planned, Time: time.Now(), Files: len(files), Size: total})
 
+	plans := e.prepare(ctx, files)
+
 	// Files in flight: enough that small files never wait behind a large
 	// one for long, few enough to bound open handles.
 	fileSlots := make(chan struct{}, max(e.opts.Concurrency, 4))
 	var wg sync.WaitGroup
-	for b := 0; b < len(files); b += contract.MaxFilesPerSession {
-		batch := files[b:min(b+contract.MaxFilesPerSession, len(files))]
+	launch := func(i int, r Result, run func() Result) {
+		err := ctx.Err()
+		if err == nil {
+			select {
+			case fileSlots <- struct{}{}:
+			case <-ctx.Done():
+				err = ctx.Err()
+			}
+		}
+		if err != nil {
+			results[i] = e.fail(r, fmt.Errorf("%s: %w", r.Path, stopped(ctx)))
+			return
+		}
+		wg.Go(func() {
+			defer func() { <-fileSlots }()
+			results[i] = run()
+		})
+	}
+	var fresh []int
+	for i, p := range plans {
+		f := files[i]
+		r := Result{Path: f.Path, Name: f.Name, Size: f.Size, Started: time.Now()}
+		switch {
+		case p.err != nil:
+			results[i] = e.fail(r, fmt.Errorf("%s: %w", f.Path, p.err))
+		case p.prior != nil:
+			launch(i, r, func() Result { return e.resumeFile(ctx, p) })
+		default:
+			fresh = append(fresh, i)
+		}
+	}
+	for b := 0; b < len(fresh); b += contract.MaxFilesPerSession {
+		idx := fresh[b:min(b+contract.MaxFilesPerSession, len(fresh))]
+		batch := make([]*File, len(idx))
+		for j, i := range idx {
+			batch[j] = files[i]
+		}
 		var sess *session
 		err := ctx.Err()
 		if err == nil {
 			sess, err = e.openSession(ctx, batch)
 		}
 		for j, f := range batch {
-			i := b + j
-			if err == nil {
-				select {
-				case fileSlots <- struct{}{}:
-				case <-ctx.Done():
-					err = ctx.Err()
-				}
-			}
+			i := idx[j]
+			r := Result{Path: f.Path, Name: f.Name, Size: f.Size, Started: time.Now()}
 			if err != nil {
-				results[i] = e.fail(Result{Path: f.Path, Name: f.Name, Size: f.Size, Started: time.Now()}, fmt.Errorf("%s: %w", f.Path, err))
+				if ctx.Err() != nil {
+					err = stopped(ctx)
+				}
+				results[i] = e.fail(r, fmt.Errorf("%s: %w", f.Path, err))
 				continue
 			}
-			wg.Go(func() {
-				defer func() { <-fileSlots }()
-				results[i] = e.uploadFile(ctx, sess, f, sess.Uploads[j])
-			})
+			up := sess.Uploads[j]
+			ref := UploadRef{SessionID: sess.SessionID, UploadID: up.UploadID, Bucket: sess.Bucket, Key: up.Key,
+				Region: sess.Region, Endpoint: sess.Endpoint, PathStyle: sess.PathStyle, Metadata: e.opts.Metadata}
+			launch(i, r, func() Result { return e.uploadFile(ctx, sess, f, ref, nil) })
 		}
 	}
 	wg.Wait()
@@ -279,39 +328,54 @@ func (e *Engine) fail(r Result, err error) Result {
 	return r
 }
 
-// uploadFile takes one file from disk to a registered video.
-func (e *Engine) uploadFile(ctx context.Context, sess *session, f *File, up contract.Upload) Result {
-	r := Result{Path: f.Path, Name: f.Name, Size: f.Size, SessionID: sess.SessionID, UploadID: up.UploadID, Key: up.Key, Started: time.Now()}
-	ref := UploadRef{SessionID: sess.SessionID, UploadID: up.UploadID, Bucket: sess.Bucket, Key: up.Key}
+// uploadFile takes one file from disk to a registered video. rs, when not
+// nil, is what S3 still holds of an earlier run's multipart upload.
+func (e *Engine) uploadFile(ctx context.Context, sess *session, f *File, ref UploadRef, rs *resumeState) Result {
+	r := Result{Path: f.Path, Name: f.Name, Size: f.Size, SessionID: ref.SessionID, UploadID: ref.UploadID, Key: ref.Key, Started: time.Now()}
 	e.opts.Observer.Event(Event{Kind: FileStarted, Time: r.Started, Path: f.Path, Name: f.Name, Size: f.Size,
-		SessionID: sess.SessionID, UploadID: up.UploadID, Key: up.Key})
+		SessionID: ref.SessionID, UploadID: ref.UploadID, Key: ref.Key})
 
-	stored, err := e.transfer(ctx, sess, f, &ref)
+	st, err := e.transfer(ctx, sess, f, &ref, rs)
 	if err != nil {
+		if ctx.Err() != nil && !errors.Is(err, ErrStopped) {
+			err = stopped(ctx)
+		}
 		return e.fail(r, fmt.Errorf("%s: %w", f.Path, err))
 	}
-	r.ETag, r.Checksum = stored.etag, stored.checksum
 	// What S3 holds is right only if the file did not change while read.
 	if err := f.checkUnchanged(); err != nil {
 		return e.fail(r, fmt.Errorf("%s: %w", f.Path, err))
 	}
+	return e.register(ctx, f, ref, r, st, false)
+}
+
+// register reports the verified object st and registers it with the API.
+// outbox is true when an earlier run completed it (it is in the journal's
+// outbox already).
+func (e *Engine) register(ctx context.Context, f *File, ref UploadRef, r Result, st stored, outbox bool) Result {
+	r.ETag, r.Checksum = st.etag, st.checksum
 	e.opts.Observer.Event(Event{Kind: FileUploaded, Time: time.Now(), Path: f.Path, Name: f.Name, Size: f.Size,
-		SessionID: sess.SessionID, UploadID: up.UploadID, Key: up.Key, ETag: r.ETag, Checksum: r.Checksum.Algorithm + ":" + r.Checksum.Value})
+		SessionID: ref.SessionID, UploadID: ref.UploadID, Key: ref.Key, ETag: r.ETag, Checksum: r.Checksum.Algorithm + ":" + r.Checksum.Value})
 	r.Status = StatusUploaded
-	e.opts.Hooks.Completed(f, ref, r)
+	if !outbox {
+		e.opts.Hooks.Completed(f, ref, r)
+	}
 
 	video, created, err := e.opts.API.RegisterVideo(ctx, contract.VideoRequest{
-		UploadID: up.UploadID, SessionID: sess.SessionID, Bucket: sess.Bucket, Key: up.Key,
+		UploadID: ref.UploadID, SessionID: ref.SessionID, Bucket: ref.Bucket, Key: ref.Key,
 		Filename: f.Name, Size: f.Size, ContentType: f.ContentType, ETag: r.ETag,
-		Checksum: r.Checksum, Metadata: e.opts.Metadata,
+		Checksum: r.Checksum, Metadata: ref.Metadata,
 	})
 	if err != nil {
-		return e.fail(r, fmt.Errorf("%s: uploaded to S3 but not registered: %w", f.Path, err))
+		if ctx.Err() != nil {
+			err = stopped(ctx)
+		}
+		return e.fail(r, fmt.Errorf("%s: uploaded to S3 but not registered (the next run registers it): %w", f.Path, err))
 	}
 	r.VideoID, r.Registered, r.Finished = video.ID, created, time.Now()
 	e.opts.Hooks.Registered(f, ref, video.ID)
 	e.opts.Observer.Event(Event{Kind: FileRegistered, Time: r.Finished, Path: f.Path, Name: f.Name, Size: f.Size,
-		SessionID: sess.SessionID, UploadID: up.UploadID, Key: up.Key, ETag: r.ETag,
+		SessionID: ref.SessionID, UploadID: ref.UploadID, Key: ref.Key, ETag: r.ETag,
 		Checksum: r.Checksum.Algorithm + ":" + r.Checksum.Value, VideoID: video.ID})
 	return r
 }

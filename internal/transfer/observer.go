@@ -10,8 +10,15 @@ type EventKind string
 const (
 	// Planned is sent once, before any upload, with the totals of the run
 	// (Files, Size; Size is -1 when some source has an unknown size).
-	Planned              EventKind = "planned"
-	FileStarted          EventKind = "file_started"
+	Planned     EventKind = "planned"
+	FileStarted EventKind = "file_started"
+	// FileResumed: the file continues an upload an earlier run left open;
+	// Reason says how much S3 holds already.
+	FileResumed EventKind = "file_resumed"
+	// FileRestarted: an earlier upload of the file cannot continue (the
+	// file changed, the session or the multipart upload is gone) and the
+	// file starts over; Reason says why.
+	FileRestarted        EventKind = "file_restarted"
 	PartRetried          EventKind = "part_retried"
 	CredentialsRefreshed EventKind = "credentials_refreshed"
 	FileUploaded         EventKind = "file_uploaded" // completed and verified on S3
@@ -47,7 +54,7 @@ type Event struct {
 	Checksum string // "CRC64NVME:base64…"
 	VideoID  string
 
-	// FileSkipped: why. FileFailed: the error.
+	// FileSkipped, FileResumed, FileRestarted: why. FileFailed: the error.
 	Reason string
 	Err    error
 

@@ -42,13 +42,21 @@ type stored struct {
 	checksum *contract.Checksum
 }
 
-// transfer sends f to S3 and verifies the object.
-func (e *Engine) transfer(ctx context.Context, sess *session, f *File, ref *UploadRef) (stored, error) {
-	partSize, err := ChoosePartSize(f.Size, e.opts.PartSize)
-	if err != nil {
-		return stored{}, err
+// transfer sends f to S3 and verifies the object. rs, when not nil, is
+// what S3 holds of an earlier run's multipart upload ref.
+func (e *Engine) transfer(ctx context.Context, sess *session, f *File, ref *UploadRef, rs *resumeState) (stored, error) {
+	if ref.PartSize == 0 {
+		partSize, err := ChoosePartSize(f.Size, e.opts.PartSize)
+		if err != nil {
+			return stored{}, err
+		}
+		ref.PartSize = partSize
 	}
-	ref.PartSize = partSize
+	if rs != nil && rs.complete {
+		// S3 completed it in a run that died before recording it.
+		e.opts.Observer.Progress(f.Path, f.Size)
+		return e.verify(ctx, sess, f, ref, combined(rs.parts), s3Answer{etag: multipartETag(rs.parts)})
+	}
 	h, err := os.Open(f.Path)
 	if err != nil {
 		return stored{}, err
@@ -59,15 +67,35 @@ func (e *Engine) transfer(ctx context.Context, sess *session, f *File, ref *Uplo
 	}
 	var crc uint64
 	var answer s3Answer
-	if f.Size <= partSize {
+	if ref.S3UploadID == "" && f.Size <= ref.PartSize {
 		crc, answer, err = e.put(ctx, sess, f, h, ref)
 	} else {
-		crc, answer, err = e.multipart(ctx, sess, f, h, ref)
+		var kept []Part
+		if rs != nil {
+			kept = rs.kept
+		}
+		crc, answer, err = e.multipart(ctx, sess, f, h, ref, kept)
 	}
 	if err != nil {
 		return stored{}, err
 	}
 	return e.verify(ctx, sess, f, ref, crc, answer)
+}
+
+// partContext is the context of the requests that send file data. The
+// run's context stopping (Ctrl-C) does not cut them at once: they get
+// StopGrace to finish, so that nearly sent parts are not lost. cancel ends
+// them early (a part failed for good).
+func (e *Engine) partContext(ctx context.Context) (context.Context, context.CancelCauseFunc) {
+	pctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(e.opts.StopGrace, func() { cancel(stopped(ctx)) })
+		context.AfterFunc(pctx, func() { t.Stop() })
+	})
+	return pctx, func(cause error) {
+		stop()
+		cancel(cause)
+	}
 }
 
 // slot takes one of the run's part slots.
@@ -129,8 +157,10 @@ func (e *Engine) put(ctx context.Context, sess *session, f *File, h *os.File, re
 		return 0, answer, errFileChanged
 	}
 	sum := crcBase64(crc)
-	err = e.opts.Retry.do(ctx, e.retryHooks(sess, f, ref, 0), func(ctx context.Context) error {
-		return e.send(ctx, f, h, sr, func(ctx context.Context, body io.Reader) error {
+	pctx, cancel := e.partContext(ctx)
+	defer cancel(nil)
+	err = e.opts.Retry.do(ctx, e.retryHooks(sess, f, ref, 0), func(context.Context) error {
+		return e.send(pctx, f, h, sr, func(ctx context.Context, body io.Reader) error {
 			out, err := sess.client.PutObject(ctx, &s3.PutObjectInput{
 				Bucket: aws.String(sess.Bucket), Key: aws.String(ref.Key),
 				Body: body, ContentLength: aws.Int64(f.Size), ContentType: aws.String(f.ContentType),
@@ -148,19 +178,13 @@ func (e *Engine) put(ctx context.Context, sess *session, f *File, h *os.File, re
 	return crc, answer, nil
 }
 
-func (e *Engine) multipart(ctx context.Context, sess *session, f *File, h *os.File, ref *UploadRef) (crc uint64, answer s3Answer, err error) {
+func (e *Engine) multipart(ctx context.Context, sess *session, f *File, h *os.File, ref *UploadRef, kept []Part) (crc uint64, answer s3Answer, err error) {
 	nparts := int(ceilDiv(f.Size, ref.PartSize))
 	parts := make([]Part, nparts)
 	done := make([]bool, nparts)
-
-	if rp, ok := e.opts.Hooks.Resume(f, *ref); ok && rp.PartSize == ref.PartSize {
-		if kept, err := e.reconcile(ctx, sess, f, ref, rp); err == nil {
-			ref.S3UploadID = rp.S3UploadID
-			for _, p := range kept {
-				if i := int(p.Number) - 1; i >= 0 && i < nparts {
-					parts[i], done[i] = p, true
-				}
-			}
+	for _, p := range kept {
+		if i := int(p.Number) - 1; i >= 0 && i < nparts {
+			parts[i], done[i] = p, true
 		}
 	}
 	if ref.S3UploadID == "" {
@@ -192,8 +216,12 @@ func (e *Engine) multipart(ctx context.Context, sess *session, f *File, h *os.Fi
 		}
 	}
 
+	// fctx stops new parts from starting (the run stopped, or a part failed
+	// for good); pctx is what parts in flight send with.
 	fctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	pctx, cancelParts := e.partContext(fctx)
+	defer cancelParts(nil)
 	var wg sync.WaitGroup
 	for i := 0; i < nparts; i++ {
 		if done[i] {
@@ -204,9 +232,12 @@ func (e *Engine) multipart(ctx context.Context, sess *session, f *File, h *os.Fi
 		}
 		wg.Go(func() {
 			defer e.release()
-			p, err := e.uploadPart(fctx, sess, f, h, ref, int32(i+1))
+			p, err := e.uploadPart(fctx, pctx, sess, f, h, ref, int32(i+1))
 			if err != nil {
 				cancel(err)
+				if ctx.Err() == nil {
+					cancelParts(err)
+				}
 				return
 			}
 			parts[i] = p
@@ -214,16 +245,16 @@ func (e *Engine) multipart(ctx context.Context, sess *session, f *File, h *os.Fi
 		})
 	}
 	wg.Wait()
+	if ctx.Err() != nil {
+		return 0, answer, stopped(ctx)
+	}
 	if err := context.Cause(fctx); err != nil {
 		return 0, answer, err
 	}
 
-	crc = parts[0].crc
+	crc = combined(parts)
 	completed := make([]types.CompletedPart, nparts)
 	for i, p := range parts {
-		if i > 0 {
-			crc = crcCombine(crc, p.crc, p.Size)
-		}
 		completed[i] = types.CompletedPart{PartNumber: aws.Int32(p.Number), ETag: aws.String(p.ETag), ChecksumCRC64NVME: aws.String(p.Checksum)}
 	}
 	attempts := 0
@@ -253,7 +284,8 @@ func (e *Engine) multipart(ctx context.Context, sess *session, f *File, h *os.Fi
 
 // uploadPart sends part number n: one pass for its CRC, one to send it,
 // again (rewound) only when an attempt fails.
-func (e *Engine) uploadPart(ctx context.Context, sess *session, f *File, h *os.File, ref *UploadRef, n int32) (Part, error) {
+// Attempts start only while ctx lasts; they send with pctx.
+func (e *Engine) uploadPart(ctx, pctx context.Context, sess *session, f *File, h *os.File, ref *UploadRef, n int32) (Part, error) {
 	off := int64(n-1) * ref.PartSize
 	size := min(ref.PartSize, f.Size-off)
 	sr := io.NewSectionReader(h, off, size)
@@ -265,8 +297,8 @@ func (e *Engine) uploadPart(ctx context.Context, sess *session, f *File, h *os.F
 		return Part{}, errFileChanged
 	}
 	p := Part{Number: n, Size: size, Checksum: crcBase64(crc), crc: crc}
-	err = e.opts.Retry.do(ctx, e.retryHooks(sess, f, ref, int(n)), func(ctx context.Context) error {
-		return e.send(ctx, f, h, sr, func(ctx context.Context, body io.Reader) error {
+	err = e.opts.Retry.do(ctx, e.retryHooks(sess, f, ref, int(n)), func(context.Context) error {
+		return e.send(pctx, f, h, sr, func(ctx context.Context, body io.Reader) error {
 			out, err := sess.client.UploadPart(ctx, &s3.UploadPartInput{
 				Bucket: aws.String(sess.Bucket), Key: aws.String(ref.Key), UploadId: aws.String(ref.S3UploadID),
 				PartNumber: aws.Int32(n), Body: body, ContentLength: aws.Int64(size),
@@ -286,7 +318,7 @@ func (e *Engine) uploadPart(ctx context.Context, sess *session, f *File, h *os.F
 
 // reconcile keeps the parts of an earlier run that S3 still lists with the
 // same ETag, checksum and size.
-func (e *Engine) reconcile(ctx context.Context, sess *session, f *File, ref *UploadRef, rp ResumePoint) ([]Part, error) {
+func (e *Engine) reconcile(ctx context.Context, sess *session, f *File, ref *UploadRef, rp *Prior) ([]Part, error) {
 	listed := map[int32]types.Part{}
 	var marker *string
 	for {
@@ -294,7 +326,7 @@ func (e *Engine) reconcile(ctx context.Context, sess *session, f *File, ref *Upl
 		err := e.opts.Retry.do(ctx, e.retryHooks(sess, f, ref, 0), func(ctx context.Context) error {
 			var err error
 			out, err = sess.client.ListParts(ctx, &s3.ListPartsInput{
-				Bucket: aws.String(sess.Bucket), Key: aws.String(ref.Key), UploadId: aws.String(rp.S3UploadID),
+				Bucket: aws.String(sess.Bucket), Key: aws.String(ref.Key), UploadId: aws.String(rp.Ref.S3UploadID),
 				PartNumberMarker: marker,
 			})
 			return err

@@ -1,0 +1,226 @@
+package transfer
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/vidup/vidup/internal/api"
+	"github.com/vidup/vidup/internal/contract"
+)
+
+// plan is how a file of a run will be uploaded, settled before any new
+// session is opened.
+type plan struct {
+	f *File
+	// prior is the earlier upload to continue, in sess; nil for a new one.
+	prior *Prior
+	sess  *session
+	rs    *resumeState
+	err   error
+}
+
+// resumeState is what S3 still holds of an earlier multipart upload.
+type resumeState struct {
+	kept []Part
+	// complete: S3 completed the upload already (the run that sent
+	// CompleteMultipartUpload died before it could record it); parts are
+	// all of them, from the journal.
+	complete bool
+	parts    []Part
+}
+
+// prepare asks the hooks what earlier runs left of each file, aborts the
+// uploads of files that changed since, and checks on S3 what the resumable
+// ones still hold. Files whose earlier upload cannot continue (the session
+// or the multipart upload is gone) start over, with a message.
+func (e *Engine) prepare(ctx context.Context, files []*File) []plan {
+	plans := make([]plan, len(files))
+	sessions := map[string]*session{}
+	for i, f := range files {
+		plans[i].f = f
+		if ctx.Err() != nil {
+			plans[i].err = stopped(ctx)
+			continue
+		}
+		ea := e.opts.Hooks.Earlier(f)
+		for _, st := range ea.Stale {
+			e.discard(ctx, f, st, ea.StaleReason, sessions)
+		}
+		p := ea.Resume
+		if p == nil {
+			continue
+		}
+		if e.opts.Metadata != nil || p.Ref.Metadata == nil {
+			p.Ref.Metadata = e.opts.Metadata
+		}
+		if p.Completed {
+			// The outbox: only the registration is missing; S3 need not be
+			// asked anything.
+			plans[i].prior = p
+			continue
+		}
+		sess, err := e.resumeSession(ctx, p.Ref, sessions)
+		if errors.Is(err, api.ErrSessionGone) {
+			e.restart(f, p.Ref, fmt.Sprintf("the API no longer knows upload session %s (404), so its upload cannot continue; starting a new upload", p.Ref.SessionID))
+			continue
+		}
+		if err != nil {
+			plans[i].err = fmt.Errorf("resume the upload of session %s: %w", p.Ref.SessionID, err)
+			continue
+		}
+		kept, err := e.reconcile(ctx, sess, f, &p.Ref, p)
+		switch {
+		case errorCode(err) == "NoSuchUpload" && allParts(p.Parts, f.Size, p.Ref.PartSize):
+			plans[i].prior, plans[i].sess, plans[i].rs = p, sess, &resumeState{complete: true, parts: p.Parts}
+		case errorCode(err) == "NoSuchUpload":
+			e.restart(f, p.Ref, fmt.Sprintf("the multipart upload of s3://%s/%s is gone from S3 (aborted, or expired by a lifecycle rule); starting a new upload", p.Ref.Bucket, p.Ref.Key))
+		case err != nil:
+			if ctx.Err() != nil {
+				err = stopped(ctx)
+			}
+			plans[i].err = s3Error(err, "resume s3://%s/%s (list its parts)", p.Ref.Bucket, p.Ref.Key)
+		default:
+			plans[i].prior, plans[i].sess, plans[i].rs = p, sess, &resumeState{kept: kept}
+			var have int64
+			for _, k := range kept {
+				have += k.Size
+			}
+			e.opts.Observer.Event(Event{Kind: FileResumed, Time: time.Now(), Path: f.Path, Name: f.Name, Size: f.Size,
+				SessionID: p.Ref.SessionID, UploadID: p.Ref.UploadID, Key: p.Ref.Key,
+				Reason: fmt.Sprintf("continuing an earlier upload: %d parts (%s) are on S3 already", len(kept), FormatSize(have))})
+		}
+	}
+	return plans
+}
+
+// resumeSession rebuilds the session of an earlier upload from its record
+// and fresh credentials (contract section 2). One per session and run.
+func (e *Engine) resumeSession(ctx context.Context, ref UploadRef, cache map[string]*session) (*session, error) {
+	if s, ok := cache[ref.SessionID]; ok {
+		return s, nil
+	}
+	creds, err := e.opts.API.RefreshCredentials(ctx, ref.SessionID)
+	if err != nil {
+		return nil, err
+	}
+	s, err := e.newSession(&contract.Session{SessionID: ref.SessionID, Bucket: ref.Bucket, Region: ref.Region,
+		Endpoint: ref.Endpoint, PathStyle: ref.PathStyle, Credentials: creds})
+	if err != nil {
+		return nil, err
+	}
+	cache[ref.SessionID] = s
+	return s, nil
+}
+
+// restart gives up an earlier upload of f that cannot continue.
+func (e *Engine) restart(f *File, ref UploadRef, reason string) {
+	e.opts.Hooks.Forget(f, ref, reason)
+	e.opts.Observer.Event(Event{Kind: FileRestarted, Time: time.Now(), Path: f.Path, Name: f.Name, Size: f.Size,
+		SessionID: ref.SessionID, UploadID: ref.UploadID, Key: ref.Key, Reason: reason})
+}
+
+// discard aborts the multipart upload of an earlier version of f, so that
+// S3 frees its parts, and forgets it.
+func (e *Engine) discard(ctx context.Context, f *File, p Prior, reason string, sessions map[string]*session) {
+	what := "its earlier upload was aborted"
+	if p.Completed {
+		what = "its earlier upload (complete on S3, never registered) is left unregistered"
+	} else if p.Ref.S3UploadID != "" {
+		if err := e.abort(ctx, p.Ref, sessions); err != nil {
+			what = "aborting its earlier upload failed (" + err.Error() + "); its parts will be cleaned by the bucket's lifecycle rule"
+		}
+	}
+	e.restart(f, p.Ref, strings.TrimSuffix(reason, ";")+"; "+what+"; uploading it again")
+}
+
+// Abort aborts the multipart upload ref on S3 with fresh credentials of its
+// session. An upload S3 no longer has is not an error; a session the API no
+// longer knows is (it wraps api.ErrSessionGone).
+func (e *Engine) Abort(ctx context.Context, ref UploadRef) error {
+	return e.abort(ctx, ref, map[string]*session{})
+}
+
+func (e *Engine) abort(ctx context.Context, ref UploadRef, sessions map[string]*session) error {
+	sess, err := e.resumeSession(ctx, ref, sessions)
+	if err != nil {
+		return fmt.Errorf("credentials of session %s: %w", ref.SessionID, err)
+	}
+	err = e.opts.Retry.do(ctx, retryHooks{refresh: sess.creds.Invalidate}, func(ctx context.Context) error {
+		_, err := sess.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+			Bucket: aws.String(ref.Bucket), Key: aws.String(ref.Key), UploadId: aws.String(ref.S3UploadID),
+		})
+		if errorCode(err) == "NoSuchUpload" {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return s3Error(err, "abort the multipart upload of s3://%s/%s", ref.Bucket, ref.Key)
+	}
+	return nil
+}
+
+// resumeFile continues an earlier upload of p.f, or only registers it.
+func (e *Engine) resumeFile(ctx context.Context, p plan) Result {
+	f, ref := p.f, p.prior.Ref
+	if !p.prior.Completed {
+		return e.uploadFile(ctx, p.sess, f, ref, p.rs)
+	}
+	r := Result{Path: f.Path, Name: f.Name, Size: f.Size, SessionID: ref.SessionID, UploadID: ref.UploadID, Key: ref.Key, Started: time.Now()}
+	e.opts.Observer.Event(Event{Kind: FileStarted, Time: r.Started, Path: f.Path, Name: f.Name, Size: f.Size,
+		SessionID: ref.SessionID, UploadID: ref.UploadID, Key: ref.Key})
+	e.opts.Observer.Progress(f.Path, f.Size)
+	st := stored{etag: p.prior.ETag, checksum: &contract.Checksum{Algorithm: algorithm, Type: "FULL_OBJECT", Value: p.prior.Checksum}}
+	return e.register(ctx, f, ref, r, st, true)
+}
+
+// allParts reports whether parts are every part of a file of size in parts
+// of partSize.
+func allParts(parts []Part, size, partSize int64) bool {
+	if partSize <= 0 || size <= 0 {
+		return false
+	}
+	n := int(ceilDiv(size, partSize))
+	if len(parts) != n {
+		return false
+	}
+	for i, p := range parts {
+		if int(p.Number) != i+1 || p.Size != min(partSize, size-int64(i)*partSize) || p.Checksum == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// combined is the full-object CRC of parts, in order.
+func combined(parts []Part) uint64 {
+	crc := parts[0].crc
+	for _, p := range parts[1:] {
+		crc = crcCombine(crc, p.crc, p.Size)
+	}
+	return crc
+}
+
+// multipartETag is the ETag S3 gives a multipart object: the MD5 of the
+// parts' MD5s, and their count. It stands in for S3's answer when the
+// Complete that produced the object was never recorded and HeadObject is
+// not allowed; the API verifies the object again before registering it.
+func multipartETag(parts []Part) string {
+	h := md5.New()
+	for _, p := range parts {
+		b, err := hex.DecodeString(strings.Trim(p.ETag, `"`))
+		if err != nil {
+			return ""
+		}
+		h.Write(b)
+	}
+	return fmt.Sprintf(`"%s-%d"`, hex.EncodeToString(h.Sum(nil)), len(parts))
+}
