@@ -278,6 +278,9 @@ func onlyDefaults(cs []*bench.Client) []*bench.Client {
 // machine falls on all of them alike.
 func (b *bencher) scenario(ctx context.Context, id string, sp spec, t bench.Target, clients []*bench.Client, admin *s3.Client, minioPID int) {
 	total := sp.size * int64(max(sp.count, 1))
+	if b.s.scale != 1 {
+		sp.name += fmt.Sprintf(" (scaled to %s per file)", humanSize(sp.size))
+	}
 	sc := &bench.Scenario{Name: sp.name, Bytes: total, Files: max(sp.count, 1)}
 	b.sc[id] = append(b.sc[id], sc)
 	if ctx.Err() != nil {
@@ -720,6 +723,17 @@ func caBundle(cert, path string) (string, error) {
 		return "", err
 	}
 	return path, os.WriteFile(path, append(pem, b...), 0o644)
+}
+
+func humanSize(n int64) string {
+	switch {
+	case n >= gib:
+		return fmt.Sprintf("%.1f GiB", float64(n)/float64(gib))
+	case n >= mib:
+		return fmt.Sprintf("%.1f MiB", float64(n)/float64(mib))
+	default:
+		return fmt.Sprintf("%.1f KiB", float64(n)/float64(kib))
+	}
 }
 
 func freePort() (int, error) {
