@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vidup/vidup/internal/contract"
 	"github.com/vidup/vidup/internal/progress"
@@ -14,16 +16,22 @@ import (
 )
 
 // uploadDocument is what `vidup upload --output json` prints on stdout: one
-// document at the end. Every key is always present, so scripts need not
-// test for absence.
+// document at the end (docs/output.md). Every key is always present, so
+// scripts need not test for absence, except path_b64, which appears only
+// for paths that are not valid UTF-8.
 type uploadDocument struct {
 	Files   []uploadFileJSON `json:"files"`
 	Summary uploadSummary    `json:"summary"`
 }
 
 type uploadFileJSON struct {
-	Path      string             `json:"path"`
+	Path string `json:"path"`
+	// PathB64 carries the exact bytes of a path JSON cannot hold.
+	PathB64 string `json:"path_b64,omitempty"`
+	// Status is uploaded, failed or skipped; with --dry-run, would_upload
+	// or skipped.
 	Status    string             `json:"status"`
+	Reason    string             `json:"reason"`
 	Key       string             `json:"key"`
 	UploadID  string             `json:"upload_id"`
 	SessionID string             `json:"session_id"`
@@ -31,47 +39,96 @@ type uploadFileJSON struct {
 	ETag      string             `json:"etag"`
 	Checksum  *contract.Checksum `json:"checksum"`
 	VideoID   string             `json:"video_id"`
+	MovedTo   string             `json:"moved_to"`
 	Error     string             `json:"error"`
 }
+
+// statusWouldUpload is a file's status under --dry-run.
+const statusWouldUpload = "would_upload"
 
 type uploadSummary struct {
 	Files    int `json:"files"`
 	Uploaded int `json:"uploaded"`
 	Failed   int `json:"failed"`
 	Skipped  int `json:"skipped"`
-	// Bytes of the files uploaded in this run.
+	// WouldUpload counts the files --dry-run would upload (0 otherwise).
+	WouldUpload int `json:"would_upload"`
+	// Bytes of the files uploaded in this run (with --dry-run: that would
+	// be uploaded).
 	Bytes           int64   `json:"bytes"`
 	DurationSeconds float64 `json:"duration_seconds"`
 	RateBytesPerSec float64 `json:"rate_bytes_per_second"`
 }
 
-func newUploadDocument(results []transfer.Result, elapsed time.Duration) uploadDocument {
-	doc := uploadDocument{Files: make([]uploadFileJSON, 0, len(results))}
-	for _, r := range results {
-		f := uploadFileJSON{
-			Path: r.Path, Status: string(r.Status), Key: r.Key, UploadID: r.UploadID, SessionID: r.SessionID,
-			Size: r.Size, ETag: r.ETag, Checksum: r.Checksum, VideoID: r.VideoID,
+func newUploadDocument(entries []runEntry, elapsed time.Duration, dry bool) uploadDocument {
+	doc := uploadDocument{Files: make([]uploadFileJSON, 0, len(entries))}
+	for _, e := range entries {
+		f := uploadFileJSON{Path: e.path, MovedTo: e.movedTo}
+		if !utf8.ValidString(e.path) {
+			f.PathB64 = base64.StdEncoding.EncodeToString([]byte(e.path))
 		}
-		if r.Err != nil {
-			f.Error = r.Err.Error()
-		}
-		switch r.Status {
-		case transfer.StatusUploaded:
-			doc.Summary.Uploaded++
-			doc.Summary.Bytes += r.Size
-		case transfer.StatusSkipped:
+		switch {
+		case e.skip != "":
+			f.Status, f.Reason = string(transfer.StatusSkipped), e.skip
+			if e.dry != nil && e.dry.file != nil {
+				f.Size = e.dry.file.Size
+			}
 			doc.Summary.Skipped++
+		case e.problem != nil:
+			f.Status, f.Error = string(transfer.StatusFailed), e.problem.Error()
+			doc.Summary.Failed++
+		case dry:
+			f.Status = statusWouldUpload
+			f.Size = -1
+			if e.dry != nil && e.dry.file != nil {
+				f.Size = e.dry.file.Size
+				doc.Summary.Bytes += f.Size
+			}
+			doc.Summary.WouldUpload++
+		case e.result != nil:
+			r := e.result
+			f.Status, f.Key, f.UploadID, f.SessionID = string(r.Status), r.Key, r.UploadID, r.SessionID
+			f.Size, f.ETag, f.Checksum, f.VideoID = r.Size, r.ETag, r.Checksum, r.VideoID
+			if r.Err != nil {
+				f.Error = r.Err.Error()
+			}
+			switch {
+			case r.Status == transfer.StatusUploaded && e.afterErr != nil:
+				// Uploaded and registered, but what was asked after it
+				// was not done: the run is not a success.
+				f.Error = e.afterErr.Error()
+				doc.Summary.Uploaded++
+				doc.Summary.Failed++
+				doc.Summary.Bytes += r.Size
+			case r.Status == transfer.StatusUploaded:
+				doc.Summary.Uploaded++
+				doc.Summary.Bytes += r.Size
+			case r.Status == transfer.StatusSkipped:
+				doc.Summary.Skipped++
+			default:
+				doc.Summary.Failed++
+			}
 		default:
+			f.Status, f.Error = string(transfer.StatusFailed), "not uploaded"
 			doc.Summary.Failed++
 		}
 		doc.Files = append(doc.Files, f)
 	}
-	doc.Summary.Files = len(results)
+	doc.Summary.Files = len(entries)
 	doc.Summary.DurationSeconds = math.Round(elapsed.Seconds()*1000) / 1000
-	if s := elapsed.Seconds(); s > 0 {
+	if s := elapsed.Seconds(); s > 0 && !dry {
 		doc.Summary.RateBytesPerSec = math.Round(float64(doc.Summary.Bytes) / s)
 	}
 	return doc
+}
+
+// summaryEvent is the last line of --output ndjson.
+func summaryEvent(s uploadSummary) any {
+	return struct {
+		Type string `json:"type"`
+		Time string `json:"time"`
+		uploadSummary
+	}{"summary", time.Now().UTC().Format(time.RFC3339Nano), s}
 }
 
 func writeJSONDocument(w io.Writer, doc uploadDocument) error {
@@ -82,13 +139,36 @@ func writeJSONDocument(w io.Writer, doc uploadDocument) error {
 }
 
 // writeTextResults prints one line per uploaded file on stdout: the data a
-// script may want (path, video id, where it went). Failures go to stderr.
-func writeTextResults(w io.Writer, results []transfer.Result) {
-	for _, r := range results {
-		if r.Status == transfer.StatusUploaded {
-			fmt.Fprintf(w, "%s\t%s\tvideo %s\t%s\n", r.Status, r.Path, r.VideoID, r.Key)
+// script may want (path, video id, where it went). Failures and skips go
+// to stderr.
+func writeTextResults(w io.Writer, doc uploadDocument) {
+	for _, f := range doc.Files {
+		if f.Status == string(transfer.StatusUploaded) {
+			fmt.Fprintf(w, "%s\t%s\tvideo %s\t%s\n", f.Status, quotePath(f.Path), f.VideoID, f.Key)
 		}
 	}
+}
+
+// writeDryRunText prints what --dry-run found, one file a line:
+// "would upload<TAB>path<TAB>size" or "skipped<TAB>path<TAB>reason", then
+// the counts.
+func writeDryRunText(w io.Writer, doc uploadDocument) {
+	for _, f := range doc.Files {
+		switch f.Status {
+		case statusWouldUpload:
+			size := "unknown size"
+			if f.Size >= 0 {
+				size = humanBytes(f.Size)
+			}
+			fmt.Fprintf(w, "would upload\t%s\t%s\n", quotePath(f.Path), size)
+		case string(transfer.StatusSkipped):
+			fmt.Fprintf(w, "skipped\t%s\t%s\n", quotePath(f.Path), f.Reason)
+		default:
+			fmt.Fprintf(w, "failed\t%s\t%s\n", quotePath(f.Path), f.Error)
+		}
+	}
+	s := doc.Summary
+	fmt.Fprintf(w, "%d would upload (%s), %d skipped, %d failed; nothing was sent (--dry-run)\n", s.WouldUpload, humanBytes(s.Bytes), s.Skipped, s.Failed)
 }
 
 func (s uploadSummary) line() string {

@@ -4,15 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/spf13/cobra"
 
 	"github.com/vidup/vidup/internal/api"
 	"github.com/vidup/vidup/internal/config"
 	"github.com/vidup/vidup/internal/credentials"
+	"github.com/vidup/vidup/internal/journal"
+	"github.com/vidup/vidup/internal/progress"
+	"github.com/vidup/vidup/internal/ratelimit"
+	"github.com/vidup/vidup/internal/sources"
 	"github.com/vidup/vidup/internal/transfer"
 )
 
@@ -42,9 +50,31 @@ type UploadOptions struct {
 	Quiet    bool
 	Output   string
 
+	// Bulk and unattended use.
+	Recursive      bool
+	FollowSymlinks bool
+	FilesFrom      string
+	Null           bool
+	Include        []string
+	Exclude        []string
+	Name           string
+	MinAge         time.Duration
+	BWLimit        string
+	MoveTo         string
+	DeleteAfter    bool
+	Force          bool
+	DryRun         bool
+	StateDir       string
+
 	// Filled by validation.
 	files    []*transfer.File
 	metadata map[string]string
+	// plan is every input in order: a file to upload, stdin, a file
+	// skipped while expanding the arguments, or one that could not be used.
+	plan     []planned
+	stdin    bool
+	bwlimit  int64
+	problems []sources.Problem
 
 	// Tests shorten the waits between retries here; production keeps the
 	// defaults of transfer.DefaultRetry and api.DefaultRetryPolicy.
@@ -84,28 +114,43 @@ func (s *sizeFlag) Type() string { return "size" }
 func newCmdUpload(io *IOStreams, runF func(*UploadOptions) error) *cobra.Command {
 	opts := &UploadOptions{IO: io}
 	cmd := &cobra.Command{
-		Use:   "upload [flags] FILE...",
+		Use:   "upload [flags] PATH...",
 		Short: "Upload files to S3 and register them with the API",
 		Long: `Upload video files straight to S3 and register each with your company's API.
 
 vidup opens an upload session on the API (VIDUP_API_URL, token in
-VIDUP_API_TOKEN or --token-file), streams each file to S3 in concurrent
-multipart parts with a CRC64NVME checksum each, retries only the parts that
-fail, verifies the object S3 stored against the local file, and registers it.
+VIDUP_API_TOKEN or --token-file) per batch of up to 100 files, streams each
+file to S3 in concurrent multipart parts with a CRC64NVME checksum each,
+retries only the parts that fail, verifies the object S3 stored against the
+local file, and registers it.
 
-Exit codes: 0 all done, 1 some file failed, 2 usage or configuration error,
-3 the API refused the token, 130 interrupted.`,
+PATH is a file, a folder (with -r), a glob pattern in quotes that vidup
+expands ('cams/*/clip-*.mp4', 'day1/**/*.mxf'), or - to read one video from
+stdin (with --name; stdin is uploaded on its own and cannot be resumed).
+--files-from FILE (or -) lists more paths, one a line, or NUL-separated
+with -0. --include and --exclude filter by name or relative path.
+
+A file already uploaded and registered (same path, size, time and content,
+as the journal in --state-dir records) is skipped without asking the API;
+--force uploads it again. A file another vidup run is uploading right now is
+skipped too, so overlapping cron runs never upload a file twice.
+
+Exit codes: 0 all uploaded or skipped, 1 some file failed (the others are
+done; run again to continue), 2 usage or configuration error, 3 the API
+refused the token, 130 interrupted.`,
 		Example: `  export VIDUP_API_URL=https://videos.example.com VIDUP_API_TOKEN=...
   vidup upload clip.mp4
   vidup upload --concurrency 16 --metadata camera=cam-3 *.mov
-  vidup upload --output json --quiet day1/*.mxf > result.json`,
-		Args: cobra.MinimumNArgs(1),
+  vidup upload -r /srv/ingest --min-age 5m --move-to /srv/done --output ndjson
+  find /mnt/cards -name '*.mxf' -print0 | vidup upload --files-from - -0
+  ffmpeg -i rtsp://cam/stream -f mpegts - | vidup upload - --name cam.ts
+  vidup upload --dry-run -r day1/`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if _, err := resolveSettings(io, cmd, uploadSpec); err != nil {
 				return err
 			}
 			opts.Paths = args
-			if err := opts.validate(); err != nil {
+			if err := opts.validate(cmd.Context()); err != nil {
 				return err
 			}
 			markRan(cmd)
@@ -125,33 +170,52 @@ Exit codes: 0 all done, 1 some file failed, 2 usage or configuration error,
 	f.IntVar(&opts.Retries, "retries", transfer.DefaultRetry.Retries, "retries of a failed part or request")
 	f.DurationVar(&opts.RetryBudget, "retry-budget", transfer.DefaultRetry.Budget, "longest time one part or request may spend retrying")
 	f.StringVar(&opts.CABundle, "ca-bundle", "", "PEM file of extra CA certificates for S3 (AWS_CA_BUNDLE works too)")
-	f.StringVar(&opts.Progress, "progress", "auto", "progress display: auto, bar, plain or none")
+	f.StringVar(&opts.Progress, "progress", "auto", "progress display on stderr: auto, bar, plain or none")
 	f.BoolVarP(&opts.Quiet, "quiet", "q", false, "no progress and no summary; errors only")
-	f.StringVarP(&opts.Output, "output", "o", "text", "what stdout gets: text or json (one document at the end)")
+	f.StringVarP(&opts.Output, "output", "o", "text", "what stdout gets: text, json (one document at the end) or ndjson (one event a line)")
+	f.BoolVarP(&opts.Recursive, "recursive", "r", false, "upload the files in folders, and in their subfolders")
+	f.BoolVar(&opts.FollowSymlinks, "follow-symlinks", false, "follow symbolic links met inside folders (loops are detected)")
+	f.StringVar(&opts.FilesFrom, "files-from", "", "read more paths from FILE (- for stdin), one a line")
+	f.BoolVarP(&opts.Null, "null", "0", false, "--files-from is NUL-separated (find -print0)")
+	f.StringArrayVar(&opts.Include, "include", nil, "upload only files whose name or relative path matches (repeatable)")
+	f.StringArrayVar(&opts.Exclude, "exclude", nil, "leave out files (and folders) whose name or relative path matches (repeatable)")
+	f.StringVar(&opts.Name, "name", "", "name of the video read from stdin (-)")
+	f.DurationVar(&opts.MinAge, "min-age", 0, "skip files modified less than this long ago (still being written), e.g. 5m")
+	f.StringVar(&opts.BWLimit, "bwlimit", "", "cap the upload rate of the whole command, e.g. 50MiB/s or 400Mbit/s")
+	f.StringVar(&opts.MoveTo, "move-to", "", "after a file is uploaded and registered, move it into DIR, keeping its relative path")
+	f.BoolVar(&opts.DeleteAfter, "delete-after", false, "after a file is uploaded and registered, delete it")
+	f.BoolVar(&opts.Force, "force", false, "upload files the journal says were uploaded and registered already")
+	f.BoolVar(&opts.DryRun, "dry-run", false, "list what would be uploaded or skipped, and why; contact nothing")
+	f.StringVar(&opts.StateDir, "state-dir", "", "folder of the resume journal (default $XDG_STATE_HOME/vidup)")
 	return cmd
 }
 
 // validate checks everything that can be checked before any upload: every
 // problem here is a usage error (exit 2).
-func (o *UploadOptions) validate() error {
-	if o.APIURL == "" {
-		return usageErrorf("no API URL; set --api-url or VIDUP_API_URL")
+func (o *UploadOptions) validate(ctx context.Context) error {
+	if len(o.Paths) == 0 && o.FilesFrom == "" {
+		return usageErrorf("nothing to upload; name files, folders (with -r) or patterns, or use --files-from")
 	}
-	switch {
-	case o.TokenFile != "":
-		b, err := os.ReadFile(o.TokenFile)
-		if err != nil {
-			return usageErrorf("token file %s: %v; check --token-file", o.TokenFile, unwrapPath(err))
+	if !o.DryRun {
+		if o.APIURL == "" {
+			return usageErrorf("no API URL; set --api-url or VIDUP_API_URL")
 		}
-		o.Token = strings.TrimSpace(string(b))
-		if o.Token == "" {
-			return usageErrorf("token file %s is empty; put the API token in it", o.TokenFile)
-		}
-	default:
-		o.Token, _ = o.IO.LookupEnv("VIDUP_API_TOKEN")
-		o.Token = strings.TrimSpace(o.Token)
-		if o.Token == "" {
-			return usageErrorf("no API token; set VIDUP_API_TOKEN or --token-file")
+		switch {
+		case o.TokenFile != "":
+			b, err := os.ReadFile(o.TokenFile)
+			if err != nil {
+				return usageErrorf("token file %s: %v; check --token-file", o.TokenFile, unwrapPath(err))
+			}
+			o.Token = strings.TrimSpace(string(b))
+			if o.Token == "" {
+				return usageErrorf("token file %s is empty; put the API token in it", o.TokenFile)
+			}
+		default:
+			o.Token, _ = o.IO.LookupEnv("VIDUP_API_TOKEN")
+			o.Token = strings.TrimSpace(o.Token)
+			if o.Token == "" {
+				return usageErrorf("no API token; set VIDUP_API_TOKEN or --token-file")
+			}
 		}
 	}
 	if o.Concurrency < 1 {
@@ -174,9 +238,9 @@ func (o *UploadOptions) validate() error {
 		return usageErrorf("--progress %q: use auto, bar, plain or none", o.Progress)
 	}
 	switch o.Output {
-	case "text", "json":
+	case "text", "json", "ndjson":
 	default:
-		return usageErrorf("--output %q: use text or json", o.Output)
+		return usageErrorf("--output %q: use text, json or ndjson", o.Output)
 	}
 	o.metadata = nil
 	for _, kv := range o.Metadata {
@@ -194,26 +258,101 @@ func (o *UploadOptions) validate() error {
 			return usageErrorf("--ca-bundle %s: %v", o.CABundle, unwrapPath(err))
 		}
 	}
-	o.files = o.files[:0]
-	var errs []error
-	for _, p := range o.Paths {
-		f, err := transfer.Open(p, o.ContentType)
-		if err == nil {
-			_, err = transfer.ChoosePartSize(f.Size, int64(o.PartSize))
-			if err != nil {
-				err = fmt.Errorf("%s: %w", p, err)
-			}
+	rate, err := ratelimit.ParseRate(o.BWLimit)
+	if err != nil {
+		return usageErrorf("--bwlimit %q: %v", o.BWLimit, err)
+	}
+	o.bwlimit = rate
+	if o.MoveTo != "" && o.DeleteAfter {
+		return usageErrorf("--move-to and --delete-after both say what to do with an uploaded file; choose one")
+	}
+	if o.MoveTo != "" {
+		if info, err := os.Stat(o.MoveTo); err == nil && !info.IsDir() {
+			return usageErrorf("--move-to %s is a file, not a folder; give a folder (vidup creates it when missing)", o.MoveTo)
 		}
-		if err != nil {
-			errs = append(errs, err)
+	}
+	if o.StateDir == "" {
+		o.StateDir = journal.DefaultDir()
+	}
+
+	res, err := sources.Expand(ctx, sources.Options{
+		Args: o.Paths, Recursive: o.Recursive, FollowSymlinks: o.FollowSymlinks,
+		FilesFrom: o.FilesFrom, NullSeparated: o.Null, Include: o.Include, Exclude: o.Exclude,
+		MinAge: o.MinAge, Stdin: o.IO.In, StdinName: o.Name,
+	})
+	var ue *sources.UsageError
+	switch {
+	case errors.As(err, &ue):
+		return asUsage(problemsError(ue.Problems))
+	case err != nil:
+		return err
+	}
+	o.plan, o.files, o.problems, o.stdin = nil, nil, res.Problems, false
+	for _, src := range res.Files {
+		if src.Stdin {
+			o.stdin = true
 			continue
 		}
+		f, err := transfer.Open(src.Path, o.ContentType)
+		if err != nil {
+			// Gone or changed since it was listed: this file fails, the
+			// others go on.
+			o.problems = append(o.problems, sources.Problem{Path: src.Path, Err: err})
+			continue
+		}
+		if _, err := transfer.ChoosePartSize(f.Size, int64(o.PartSize)); err != nil {
+			return usageErrorf("%s: %v", quotePath(src.Path), err)
+		}
 		o.files = append(o.files, f)
+		o.plan = append(o.plan, planned{src: src, file: f})
 	}
-	if len(errs) > 0 {
-		return asUsage(errors.Join(errs...))
+	if o.stdin && (len(res.Files) > 1 || len(res.Skipped) > 0 || len(res.Problems) > 0) {
+		return usageErrorf(`"-" (stdin) is uploaded on its own; run vidup upload again for the other paths`)
+	}
+	if o.stdin && (o.MoveTo != "" || o.DeleteAfter) {
+		return usageErrorf("--move-to and --delete-after apply to files, not to stdin")
+	}
+	for _, sk := range res.Skipped {
+		o.plan = append(o.plan, planned{src: sources.Source{Path: sk.Path}, skip: sk.Reason})
+	}
+	for _, p := range o.problems {
+		o.plan = append(o.plan, planned{src: sources.Source{Path: p.Path}, problem: p.Err})
+	}
+	if len(o.plan) == 0 && !o.stdin {
+		if res.Filtered > 0 {
+			return usageErrorf("--include/--exclude left out all %d files found; nothing to upload", res.Filtered)
+		}
 	}
 	return nil
+}
+
+// planned is one input of a run as validation found it.
+type planned struct {
+	src     sources.Source
+	file    *transfer.File // nil when skipped or a problem
+	skip    string         // why it is skipped while expanding
+	problem error          // why it cannot be used
+}
+
+// problemsError makes one error of several problems, each on its own line
+// starting with the program name (printError adds it to the first).
+func problemsError(ps []sources.Problem) error {
+	msgs := make([]string, len(ps))
+	for i, p := range ps {
+		msgs[i] = p.Err.Error()
+	}
+	return errors.New(strings.Join(msgs, "\nvidup: "))
+}
+
+// quotePath quotes a path only when it needs it (control characters,
+// invalid UTF-8), as the progress lines do.
+func quotePath(p string) string {
+	for _, r := range p {
+		if r < 0x20 || r == 0x7f || r == 0xfffd {
+			return fmt.Sprintf("%q", p)
+		}
+	}
+	return p
 }
 
 func unwrapPath(err error) error {
@@ -224,6 +363,19 @@ func unwrapPath(err error) error {
 	return err
 }
 
+// tracker is what vidup upload needs of the resume journal: the engine's
+// hooks, and a claim on each file before it is uploaded, which says to skip
+// it when it was uploaded and registered before or another run holds it.
+type tracker interface {
+	Hooks() transfer.Hooks
+	Claim(path string, force bool) (skip bool, reason string, release func(), err error)
+	Close() error
+}
+
+// openTracker opens the resume journal in dir; nil until internal/resume
+// is wired in (then every file is uploaded, none skipped).
+var openTracker func(dir string) (tracker, error)
+
 // runUpload uploads the validated files and maps the outcome to the exit
 // code: 1 when a file failed, 3 when the API refused the token, 130 when
 // interrupted.
@@ -232,6 +384,62 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 	if now == nil {
 		now = time.Now
 	}
+	if o.DryRun {
+		return runDryRun(o)
+	}
+	start := now()
+	out := newRunOutput(o)
+
+	// Claims come first: a file done before or held by another run is
+	// skipped without a word to the API.
+	var hooks transfer.Hooks = transfer.NopHooks{}
+	var toUpload []*transfer.File
+	entries := make([]runEntry, len(o.plan))
+	if openTracker != nil && !o.stdin {
+		tr, err := openTracker(o.StateDir)
+		if err != nil {
+			return asUsage(err)
+		}
+		defer tr.Close()
+		hooks = tr.Hooks()
+		for i, p := range o.plan {
+			if p.file == nil {
+				continue
+			}
+			skip, reason, release, err := tr.Claim(p.file.Path, o.Force)
+			switch {
+			case err != nil:
+				entries[i].problem = fmt.Errorf("%s: %w", quotePath(p.file.Path), err)
+			case skip:
+				entries[i].skip = reason
+			default:
+				if release != nil {
+					defer release()
+				}
+			}
+		}
+	}
+	byPath := map[string]int{}
+	for i, p := range o.plan {
+		e := &entries[i]
+		e.path = p.src.Path
+		switch {
+		case p.skip != "":
+			e.skip = p.skip
+		case p.problem != nil:
+			e.problem = p.problem
+		}
+		switch {
+		case e.skip != "":
+			out.pending(transfer.Event{Kind: transfer.FileSkipped, Path: e.path, Size: p.src.Size, Reason: e.skip})
+		case e.problem != nil:
+			out.pending(transfer.Event{Kind: transfer.FileFailed, Path: e.path, Reason: e.problem.Error(), Err: e.problem})
+		default:
+			byPath[p.file.Path] = i
+			toUpload = append(toUpload, p.file)
+		}
+	}
+
 	retry := transfer.Retry{Retries: o.Retries, Budget: o.RetryBudget, BaseDelay: transfer.DefaultRetry.BaseDelay, MaxDelay: transfer.DefaultRetry.MaxDelay}
 	apiRetry := api.RetryPolicy{MaxAttempts: o.Retries + 1, MaxElapsed: o.RetryBudget}
 	if d := o.retryDelays; d != nil {
@@ -242,40 +450,58 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 	if err != nil {
 		return asUsage(err)
 	}
-	obs := newUploadObserver(o)
+	after := &afterUpload{Hooks: hooks, moveTo: o.MoveTo, del: o.DeleteAfter, rels: map[string]string{}, errs: map[string]error{}, moved: map[string]string{}}
+	for _, p := range o.plan {
+		if p.file != nil {
+			after.rels[p.file.Path] = p.src.Rel
+		}
+	}
+	var wrap func(aws.HTTPClient) aws.HTTPClient
+	if o.bwlimit > 0 {
+		limiter := ratelimit.New(o.bwlimit)
+		wrap = func(c aws.HTTPClient) aws.HTTPClient { return limiter.HTTPClient(c) }
+	}
 	eng, err := transfer.New(ctx, transfer.Options{
 		API: client, Concurrency: o.Concurrency, PartSize: int64(o.PartSize), Retry: retry,
-		Metadata: o.metadata, Observer: obs, CABundle: o.CABundle, Credentials: credentials.New,
+		Metadata: o.metadata, Observer: out, Hooks: after, CABundle: o.CABundle, Credentials: credentials.New,
+		WrapHTTPClient: wrap,
 	})
 	if err != nil {
 		return asUsage(err)
 	}
-	start := now()
-	results := eng.Upload(ctx, o.files)
-	elapsed := now().Sub(start)
-	obs.Close()
 
-	doc := newUploadDocument(results, elapsed)
-	if o.Output == "json" {
-		if err := writeJSONDocument(o.IO.Out, doc); err != nil {
-			return err
-		}
+	var results []transfer.Result
+	if o.stdin {
+		results = []transfer.Result{eng.UploadStream(ctx, o.IO.In, o.Name, o.ContentType)}
+		entries = []runEntry{{path: transfer.StreamPath}}
+		byPath[transfer.StreamPath] = 0
 	} else {
-		writeTextResults(o.IO.Out, results)
+		results = eng.Upload(ctx, toUpload)
+	}
+	for k := range results {
+		r := &results[k]
+		e := &entries[byPath[r.Path]]
+		e.result = r
+		if err := after.errs[r.Path]; err != nil {
+			e.afterErr = err
+		}
+		e.movedTo = after.moved[r.Path]
+	}
+	elapsed := now().Sub(start)
+	doc := newUploadDocument(entries, elapsed, false)
+	out.close()
+
+	if err := out.finish(doc); err != nil {
+		return err
 	}
 	var authErr error
-	for _, r := range results {
-		if r.Err == nil {
-			continue
+	for _, e := range entries {
+		if e.result != nil && e.result.Err != nil {
+			var af authFailure
+			if authErr == nil && errors.As(e.result.Err, &af) && af.AuthFailure() {
+				authErr = e.result.Err
+			}
 		}
-		fmt.Fprintf(o.IO.ErrOut, "vidup: %s\n", r.Err)
-		var af authFailure
-		if authErr == nil && errors.As(r.Err, &af) && af.AuthFailure() {
-			authErr = r.Err
-		}
-	}
-	if !o.Quiet {
-		fmt.Fprintf(o.IO.ErrOut, "vidup: %s\n", doc.Summary.line())
 	}
 	if cause := context.Cause(ctx); ctx.Err() != nil && errors.Is(cause, errInterrupted) {
 		return errInterrupted
@@ -287,4 +513,276 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 		return &exitError{code: ExitFailed, err: fmt.Errorf("%d of %d files failed", doc.Summary.Failed, doc.Summary.Files), silent: true}
 	}
 	return nil
+}
+
+// runEntry is one input's outcome, for the output.
+type runEntry struct {
+	path     string
+	skip     string
+	problem  error
+	result   *transfer.Result
+	afterErr error  // --move-to or --delete-after failed
+	movedTo  string // where --move-to put it
+	dry      *planned
+}
+
+// runDryRun lists what a run would upload or skip, and why. It contacts
+// nothing and writes nothing: the journal is only read, and only when the
+// state folder exists.
+func runDryRun(o *UploadOptions) error {
+	var store *journal.Store
+	if info, err := os.Stat(o.StateDir); err == nil && info.IsDir() && !o.Force {
+		if st, err := journal.Open(o.StateDir); err == nil {
+			store = st
+		}
+	}
+	entries := make([]runEntry, len(o.plan))
+	for i := range o.plan {
+		p := &o.plan[i]
+		e := &entries[i]
+		e.path, e.skip, e.problem, e.dry = p.src.Path, p.skip, p.problem, p
+		if p.file == nil || store == nil {
+			continue
+		}
+		id, err := journal.IdentityOf(p.file.Path)
+		if err != nil {
+			continue
+		}
+		if j, err := store.FindBySource(id); err == nil && j.State == journal.Registered {
+			e.skip = fmt.Sprintf("uploaded and registered before as video %s; --force uploads it again", j.VideoID)
+		}
+	}
+	if o.stdin {
+		entries = append(entries, runEntry{path: transfer.StreamPath, dry: &planned{src: sources.Source{Path: transfer.StreamPath}}})
+	}
+	doc := newUploadDocument(entries, 0, true)
+	if o.Output == "text" {
+		writeDryRunText(o.IO.Out, doc)
+		return nil
+	}
+	return writeJSONDocument(o.IO.Out, doc)
+}
+
+// afterUpload wraps the journal's hooks: once the journal has recorded a
+// registration, --move-to or --delete-after acts on the file. Never before:
+// a file is touched only when the API holds its video.
+type afterUpload struct {
+	// The journal's hooks, of which only Registered is extended.
+	transfer.Hooks
+	moveTo string
+	del    bool
+	rels   map[string]string // read-only once the engine runs
+
+	mu    sync.Mutex
+	errs  map[string]error
+	moved map[string]string
+}
+
+func (a *afterUpload) Registered(f *transfer.File, ref transfer.UploadRef, videoID string) {
+	a.Hooks.Registered(f, ref, videoID)
+	var err error
+	var dest string
+	switch {
+	case a.moveTo != "":
+		rel := a.rels[f.Path]
+		if rel == "" {
+			rel = filepath.Base(f.Path)
+		}
+		dest, err = moveFile(f.Path, filepath.Join(a.moveTo, rel))
+		if err != nil {
+			err = fmt.Errorf("%s: uploaded and registered as video %s, but not moved: %w", quotePath(f.Path), videoID, err)
+		}
+	case a.del:
+		if err = os.Remove(f.Path); err != nil {
+			err = fmt.Errorf("%s: uploaded and registered as video %s, but not deleted: %v; delete it by hand", quotePath(f.Path), videoID, unwrapPath(err))
+		}
+	default:
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err != nil {
+		a.errs[f.Path] = err
+	}
+	a.moved[f.Path] = dest
+}
+
+// runOutput sends the engine's events to the progress display (stderr) and,
+// with --output ndjson, to stdout. Files skipped or refused before the
+// engine runs are announced right after the engine's "planned" event, which
+// counts them.
+type runOutput struct {
+	o       *UploadOptions
+	display progress.Renderer
+	ndjson  *progress.NDJSON
+	mu      sync.Mutex
+	waiting []transfer.Event
+}
+
+func newRunOutput(o *UploadOptions) *runOutput {
+	r := &runOutput{o: o, display: newUploadObserver(o)}
+	if o.Output == "ndjson" {
+		r.ndjson = progress.NewNDJSON(o.IO.Out).(*progress.NDJSON)
+	}
+	return r
+}
+
+func (r *runOutput) pending(e transfer.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.waiting = append(r.waiting, e)
+}
+
+func (r *runOutput) emit(e transfer.Event) {
+	r.display.Event(e)
+	if r.ndjson != nil {
+		r.ndjson.Event(e)
+	}
+}
+
+// Event implements transfer.Observer.
+func (r *runOutput) Event(e transfer.Event) {
+	if e.Kind != transfer.Planned {
+		r.emit(e)
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e.Files += len(r.waiting)
+	r.emit(e)
+	for _, w := range r.waiting {
+		w.Time = e.Time
+		r.emit(w)
+	}
+	r.waiting = nil
+}
+
+// Progress implements transfer.Observer.
+func (r *runOutput) Progress(path string, delta int64) { r.display.Progress(path, delta) }
+
+func (r *runOutput) close() {
+	r.display.Close()
+	if r.ndjson != nil {
+		r.ndjson.Close()
+	}
+}
+
+// finish writes what comes after the run: the document or the summary
+// event on stdout, failures and the summary line on stderr.
+func (r *runOutput) finish(doc uploadDocument) error {
+	o := r.o
+	switch o.Output {
+	case "json":
+		if err := writeJSONDocument(o.IO.Out, doc); err != nil {
+			return err
+		}
+	case "ndjson":
+		if err := r.ndjson.WriteSummary(summaryEvent(doc.Summary)); err != nil {
+			return err
+		}
+	default:
+		writeTextResults(o.IO.Out, doc)
+	}
+	for _, f := range doc.Files {
+		if f.Error != "" {
+			fmt.Fprintf(o.IO.ErrOut, "vidup: %s\n", strings.TrimPrefix(f.Error, "vidup: "))
+		}
+	}
+	if !o.Quiet {
+		fmt.Fprintf(o.IO.ErrOut, "vidup: %s\n", doc.Summary.line())
+	}
+	return nil
+}
+
+// moveFile moves src to dest without ever replacing a file: when dest
+// exists, "name.1.ext", "name.2.ext", ... are tried. A hard link then an
+// unlink is a rename that cannot overwrite; across file systems (or where
+// links are not allowed) the file is copied, synced, and only then removed.
+// It returns where the file went.
+func moveFile(src, dest string) (string, error) {
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return "", fmt.Errorf("create %s: %v; check --move-to is a folder you can write", quotePath(filepath.Dir(dest)), unwrapPath(err))
+	}
+	ext := filepath.Ext(dest)
+	stem := strings.TrimSuffix(dest, ext)
+	for n := 0; n < 1000; n++ {
+		to := dest
+		if n > 0 {
+			to = fmt.Sprintf("%s.%d%s", stem, n, ext)
+		}
+		err := os.Link(src, to)
+		switch {
+		case err == nil:
+			if err := os.Remove(src); err != nil {
+				return to, fmt.Errorf("linked to %s but could not remove the original: %v", quotePath(to), unwrapPath(err))
+			}
+			syncDir(filepath.Dir(to))
+			return to, nil
+		case errors.Is(err, os.ErrExist):
+			continue
+		}
+		// Another file system, or no hard links there: copy.
+		err = copyNew(src, to)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		if err := os.Remove(src); err != nil {
+			return to, fmt.Errorf("copied to %s but could not remove the original: %v", quotePath(to), unwrapPath(err))
+		}
+		return to, nil
+	}
+	return "", fmt.Errorf("%s and 999 numbered names next to it exist already; clear out %s", quotePath(dest), quotePath(filepath.Dir(dest)))
+}
+
+// copyNew copies src to a new file dest (never an existing one), synced to
+// disk before it returns, so that removing src afterwards loses nothing.
+func copyNew(src, dest string) (err error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("open %s: %v", quotePath(src), unwrapPath(err))
+	}
+	defer in.Close()
+	info, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	out, err := os.OpenFile(dest, os.O_WRONLY|os.O_CREATE|os.O_EXCL, info.Mode().Perm())
+	if err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return err
+		}
+		return fmt.Errorf("create %s: %v", quotePath(dest), unwrapPath(err))
+	}
+	defer func() {
+		if err != nil {
+			out.Close()
+			os.Remove(dest)
+		}
+	}()
+	if _, err = io.Copy(out, in); err != nil {
+		return fmt.Errorf("copy to %s: %v", quotePath(dest), unwrapPath(err))
+	}
+	if err = out.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %v", quotePath(dest), unwrapPath(err))
+	}
+	if err = out.Close(); err != nil {
+		return fmt.Errorf("close %s: %v", quotePath(dest), unwrapPath(err))
+	}
+	// The copy keeps the file's time, as a rename would.
+	_ = os.Chtimes(dest, info.ModTime(), info.ModTime())
+	syncDir(filepath.Dir(dest))
+	return nil
+}
+
+// syncDir makes a new name in dir durable. It is best effort: the file is
+// already in place, and a folder that cannot be synced is no reason to
+// report the move as failed.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
 }

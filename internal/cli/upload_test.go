@@ -117,7 +117,7 @@ func TestUploadFlags(t *testing.T) {
 		{"negative retries", nil, []string{"--retries", "-2"}, ExitUsage, "--retries", nil},
 		{"retry budget", nil, []string{"--retry-budget", "90s"}, 0, "", func(o *UploadOptions) bool { return o.RetryBudget == 90*time.Second }},
 		{"bad progress", nil, []string{"--progress", "fancy"}, ExitUsage, "auto, bar, plain or none", nil},
-		{"bad output", nil, []string{"--output", "xml"}, ExitUsage, "text or json", nil},
+		{"bad output", nil, []string{"--output", "xml"}, ExitUsage, "text, json or ndjson", nil},
 		{"no API URL", map[string]string{"VIDUP_API_URL": ""}, nil, ExitUsage, "VIDUP_API_URL", nil},
 		{"no token", map[string]string{"VIDUP_API_TOKEN": ""}, nil, ExitUsage, "VIDUP_API_TOKEN", nil},
 		{"token file", map[string]string{"VIDUP_API_TOKEN": ""}, []string{"--token-file", tokenFile}, 0, "", func(o *UploadOptions) bool { return o.Token == "from-file" }},
@@ -162,10 +162,10 @@ func TestUploadBadInputIsAUsageErrorNamingThePath(t *testing.T) {
 	tests := []struct {
 		name, path, err string
 	}{
-		{"missing", filepath.Join(dir, "nope.mp4"), "no such file"},
+		{"missing", filepath.Join(dir, "nope.mp4"), "does not exist"},
 		{"directory", dir, "is a directory"},
 		{"fifo", fifo, "named pipe"},
-		{"device", "/dev/null", "is a device"},
+		{"device", "/dev/null", "character device"},
 	}
 	if os.Geteuid() != 0 {
 		// root reads every file: the case exists only for other users.
