@@ -20,6 +20,7 @@ import (
 	"github.com/vidup/vidup/internal/journal"
 	"github.com/vidup/vidup/internal/progress"
 	"github.com/vidup/vidup/internal/ratelimit"
+	"github.com/vidup/vidup/internal/resume"
 	"github.com/vidup/vidup/internal/sources"
 	"github.com/vidup/vidup/internal/transfer"
 )
@@ -372,9 +373,21 @@ type tracker interface {
 	Close() error
 }
 
-// openTracker opens the resume journal in dir; nil until internal/resume
-// is wired in (then every file is uploaded, none skipped).
-var openTracker func(dir string) (tracker, error)
+// openTracker opens the resume journal in dir.
+var openTracker = func(dir string) (tracker, error) {
+	t, err := resume.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	return resumeTracker{t}, nil
+}
+
+type resumeTracker struct{ *resume.Tracker }
+
+func (t resumeTracker) Claim(path string, force bool) (bool, string, func(), error) {
+	c, err := t.Tracker.Claim(path, force)
+	return c.Skip, c.Reason, c.Release, err
+}
 
 // runUpload uploads the validated files and maps the outcome to the exit
 // code: 1 when a file failed, 3 when the API refused the token, 130 when

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -29,6 +30,14 @@ var update = flag.Bool("update", false, "rewrite the golden files of testdata/")
 // instead of uploading.
 func runUploadCmd(t *testing.T, env map[string]string, capture func(*UploadOptions), args ...string) (int, string, string) {
 	t.Helper()
+	if _, ok := env["VIDUP_STATE_DIR"]; !ok {
+		// Never the user's own journal.
+		env = maps.Clone(env)
+		if env == nil {
+			env = map[string]string{}
+		}
+		env["VIDUP_STATE_DIR"] = filepath.Join(t.TempDir(), "state")
+	}
 	var out, errOut bytes.Buffer
 	io := &IOStreams{
 		In: strings.NewReader(""), Out: &out, ErrOut: &errOut,
@@ -199,7 +208,8 @@ type cliEnv struct {
 func newCLIEnv(t *testing.T) cliEnv {
 	s := testenv.MinIO(t)
 	a := transfertest.New(t, s, s.NewBucket(t))
-	return cliEnv{api: a, dir: t.TempDir(), env: map[string]string{"VIDUP_API_URL": a.URL, "VIDUP_API_TOKEN": a.Token}}
+	return cliEnv{api: a, dir: t.TempDir(), env: map[string]string{"VIDUP_API_URL": a.URL, "VIDUP_API_TOKEN": a.Token,
+		"VIDUP_STATE_DIR": filepath.Join(t.TempDir(), "state")}}
 }
 
 func TestUploadEndToEnd(t *testing.T) {
@@ -394,7 +404,7 @@ func TestUploadProgressInATerminal(t *testing.T) {
 	file := writeTemp(t, e.dir, "tty.mp4", 12<<20)
 	done := filepath.Join(e.dir, "done")
 	sock := filepath.Join(e.dir, "tmux.sock")
-	script := "VIDUP_API_URL=" + e.api.URL + " VIDUP_API_TOKEN=" + e.api.Token + " " + bin +
+	script := "VIDUP_API_URL=" + e.api.URL + " VIDUP_API_TOKEN=" + e.api.Token + " VIDUP_STATE_DIR=" + e.env["VIDUP_STATE_DIR"] + " " + bin +
 		" upload --part-size 5MiB " + file + " >/dev/null; echo exit=$? > " + done + "; sleep 30"
 	cmd := exec.Command("tmux", "-S", sock, "new-session", "-d", "-x", "150", "-y", "20", "sh", "-c", script)
 	if out, err := cmd.CombinedOutput(); err != nil {
