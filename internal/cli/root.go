@@ -119,6 +119,7 @@ vidup serve runs the reference implementation of that API.`,
 		newCmdVersion(io),
 		newCmdServe(io, nil),
 		newCmdUpload(io, nil),
+		newCmdUploads(io),
 		newCmdConfig(io),
 	)
 	return root

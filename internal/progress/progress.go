@@ -290,6 +290,8 @@ func fileLine(e transfer.Event, verbose bool) string {
 		return line
 	case transfer.FileRegistered:
 		return fmt.Sprintf("vidup: %s: registered as video %s", p, printable(e.VideoID))
+	case transfer.FileResumed, transfer.FileRestarted:
+		return fmt.Sprintf("vidup: %s: %s", p, printable(e.Reason))
 	case transfer.FileSkipped:
 		if e.Reason == "" {
 			return fmt.Sprintf("vidup: %s: skipped", p)

@@ -1,0 +1,591 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vidup/vidup/internal/api"
+	"github.com/vidup/vidup/internal/config"
+	"github.com/vidup/vidup/internal/credentials"
+	"github.com/vidup/vidup/internal/journal"
+	"github.com/vidup/vidup/internal/progress"
+	"github.com/vidup/vidup/internal/resume"
+	"github.com/vidup/vidup/internal/transfer"
+)
+
+// uploadsSpec: like upload's, the settings of vidup uploads are top-level
+// keys (VIDUP_STATE_DIR, VIDUP_API_URL, ...).
+var uploadsSpec = config.Spec{}
+
+// UploadsOptions are the settings of vidup uploads and its subcommands.
+type UploadsOptions struct {
+	IO        *IOStreams
+	StateDir  string
+	APIURL    string
+	TokenFile string
+	Token     string
+	Output    string
+
+	// abort
+	All       bool
+	OlderThan time.Duration
+	IDs       []string
+
+	// resume
+	Concurrency int
+	Progress    string
+	Quiet       bool
+
+	retryDelays *retryDelays
+	now         func() time.Time
+}
+
+func (o *UploadsOptions) clock() time.Time {
+	if o.now != nil {
+		return o.now()
+	}
+	return time.Now()
+}
+
+// olderThanFlag is a duration that also reads days: 7d, 36h, 90m.
+type olderThanFlag time.Duration
+
+func (d *olderThanFlag) String() string {
+	if *d == 0 {
+		return "0"
+	}
+	return time.Duration(*d).String()
+}
+
+func (d *olderThanFlag) Set(v string) error {
+	v = strings.TrimSpace(v)
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 0 {
+			return fmt.Errorf("%q is not a number of days (write 7d, 36h or 90m)", v)
+		}
+		*d = olderThanFlag(time.Duration(days) * 24 * time.Hour)
+		return nil
+	}
+	x, err := time.ParseDuration(v)
+	if err != nil || x < 0 {
+		return fmt.Errorf("%q is not a duration (write 7d, 36h or 90m)", v)
+	}
+	*d = olderThanFlag(x)
+	return nil
+}
+
+func (d *olderThanFlag) Type() string { return "duration" }
+
+func newCmdUploads(io *IOStreams) *cobra.Command {
+	opts := &UploadsOptions{IO: io}
+	stateFlag := func(cmd *cobra.Command) {
+		cmd.Flags().StringVar(&opts.StateDir, "state-dir", "", "folder of the resume journal (default $XDG_STATE_HOME/vidup; env VIDUP_STATE_DIR)")
+	}
+	apiFlags := func(cmd *cobra.Command) {
+		cmd.Flags().StringVar(&opts.APIURL, "api-url", "", "base URL of the upload API (env VIDUP_API_URL)")
+		cmd.Flags().StringVar(&opts.TokenFile, "token-file", "", "file holding the API token (else env VIDUP_API_TOKEN)")
+	}
+	prepare := func(cmd *cobra.Command, needAPI bool) error {
+		if _, err := resolveSettings(io, cmd, uploadsSpec); err != nil {
+			return err
+		}
+		if opts.StateDir == "" {
+			opts.StateDir = journal.DefaultDir()
+		}
+		switch opts.Output {
+		case "text", "json":
+		default:
+			return usageErrorf("--output %q: use text or json", opts.Output)
+		}
+		if needAPI {
+			if err := opts.resolveAPI(); err != nil {
+				return err
+			}
+		}
+		markRan(cmd)
+		return nil
+	}
+
+	cmd := &cobra.Command{
+		Use:   "uploads",
+		Short: "List, resume or abort the uploads the journal holds",
+		Long: `List the uploads an earlier run left unfinished: still uploading (the
+multipart upload is open on S3) or completed but not yet registered with the
+API (the outbox).
+
+vidup upload continues them by itself when it is run again on the same
+files; vidup uploads resume continues them all without naming the files, and
+vidup uploads abort gives up on them.`,
+		Example: `  vidup uploads
+  vidup uploads --output json
+  vidup uploads resume
+  vidup uploads abort 3f2a9c1e0b7d4e65
+  vidup uploads abort --all --older-than 7d`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := prepare(cmd, false); err != nil {
+				return err
+			}
+			return runUploadsList(opts)
+		},
+	}
+	stateFlag(cmd)
+	cmd.Flags().StringVarP(&opts.Output, "output", "o", "text", "what stdout gets: text or json")
+
+	resumeCmd := &cobra.Command{
+		Use:   "resume",
+		Short: "Continue every unfinished upload and register the completed ones",
+		Long: `Continue every upload the journal holds as unfinished: the missing parts are
+sent to S3 in the upload's own session (with fresh credentials from the
+API), and uploads that S3 holds complete are registered. A file that changed
+since its upload started is uploaded again from the start; a file that is
+gone cannot be resumed (abort its upload with vidup uploads abort ID).
+
+Exit codes: 0 all done, 1 some upload failed, 2 usage or configuration
+error, 3 the API refused the token, 130 interrupted.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := prepare(cmd, true); err != nil {
+				return err
+			}
+			if opts.Concurrency < 1 {
+				return usageErrorf("--concurrency %d: must be 1 or more", opts.Concurrency)
+			}
+			if _, err := progress.ParseMode(opts.Progress); err != nil {
+				return usageErrorf("--progress: %v", err)
+			}
+			return runUploadsResume(cmd.Context(), opts)
+		},
+	}
+	stateFlag(resumeCmd)
+	apiFlags(resumeCmd)
+	resumeCmd.Flags().IntVar(&opts.Concurrency, "concurrency", 8, "parts in flight at once, over all files")
+	resumeCmd.Flags().StringVar(&opts.Progress, "progress", "auto", "progress display: auto, bar, plain or none")
+	resumeCmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "no progress and no summary; errors only")
+	resumeCmd.Flags().StringVarP(&opts.Output, "output", "o", "text", "what stdout gets: text or json")
+
+	abortCmd := &cobra.Command{
+		Use:   "abort [flags] ID...|--all",
+		Short: "Abort unfinished uploads on S3 and forget them",
+		Long: `Abort the multipart uploads of the named journal entries (or of all, with
+--all) on S3, so that their parts stop costing storage, and remove them from
+the journal. vidup asks the API for fresh credentials of each upload's
+session to do so; when the API no longer knows the session, the entry is
+only forgotten, and the bucket's lifecycle rule cleans its parts.
+
+An upload that is complete on S3 but not registered is only forgotten (its
+object stays). With --all, --older-than limits the cleanup to entries that
+have not changed for that long, and also forgets the records of registered
+uploads that old (so those files would be uploaded again if named).`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.IDs = args
+			switch {
+			case opts.All && len(args) > 0:
+				return usageErrorf("name upload ids or use --all, not both")
+			case !opts.All && len(args) == 0:
+				return usageErrorf("name the uploads to abort (see vidup uploads) or use --all")
+			case opts.OlderThan > 0 && !opts.All:
+				return usageErrorf("--older-than goes with --all")
+			}
+			if err := prepare(cmd, true); err != nil {
+				return err
+			}
+			return runUploadsAbort(cmd.Context(), opts)
+		},
+	}
+	stateFlag(abortCmd)
+	apiFlags(abortCmd)
+	abortCmd.Flags().BoolVar(&opts.All, "all", false, "abort every unfinished upload")
+	abortCmd.Flags().Var((*olderThanFlag)(&opts.OlderThan), "older-than", "with --all: only entries unchanged for this long (7d, 36h, 90m)")
+	opts.Output = "text"
+
+	cmd.AddCommand(resumeCmd, abortCmd)
+	return cmd
+}
+
+// resolveAPI reads the API URL and token as vidup upload does.
+func (o *UploadsOptions) resolveAPI() error {
+	if o.APIURL == "" {
+		return usageErrorf("no API URL; set --api-url or VIDUP_API_URL")
+	}
+	if o.TokenFile != "" {
+		b, err := os.ReadFile(o.TokenFile)
+		if err != nil {
+			return usageErrorf("token file %s: %v; check --token-file", o.TokenFile, unwrapPath(err))
+		}
+		o.Token = strings.TrimSpace(string(b))
+		if o.Token == "" {
+			return usageErrorf("token file %s is empty; put the API token in it", o.TokenFile)
+		}
+		return nil
+	}
+	o.Token, _ = o.IO.LookupEnv("VIDUP_API_TOKEN")
+	o.Token = strings.TrimSpace(o.Token)
+	if o.Token == "" {
+		return usageErrorf("no API token; set VIDUP_API_TOKEN or --token-file")
+	}
+	return nil
+}
+
+// uploadJSON is one entry of `vidup uploads --output json`.
+type uploadJSON struct {
+	ID         string    `json:"id"`
+	State      string    `json:"state"`
+	Path       string    `json:"path"`
+	Size       int64     `json:"size"`
+	BytesDone  int64     `json:"bytes_done"`
+	Percent    float64   `json:"percent"`
+	AgeSeconds int64     `json:"age_seconds"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+	SessionID  string    `json:"session_id"`
+	UploadID   string    `json:"upload_id"`
+	Key        string    `json:"key"`
+	LastError  string    `json:"last_error"`
+}
+
+// unfinished lists the entries that are not registered, oldest first.
+func unfinished(store *journal.Store) ([]*journal.Entry, error) {
+	all, err := store.List()
+	var out []*journal.Entry
+	for _, e := range all {
+		if e.State != journal.Registered {
+			out = append(out, e)
+		}
+	}
+	return out, err
+}
+
+func entryPath(e *journal.Entry) string {
+	if e.Source.Path != "" {
+		return e.Source.Path
+	}
+	return "(" + e.Name + ", from standard input)"
+}
+
+func runUploadsList(o *UploadsOptions) error {
+	store, err := journal.Open(o.StateDir)
+	if err != nil {
+		return asUsage(err)
+	}
+	entries, listErr := unfinished(store)
+	now := o.clock()
+	rows := make([]uploadJSON, 0, len(entries))
+	for _, e := range entries {
+		done := int64(0)
+		if e.State == journal.Completed {
+			done = e.Size
+		} else {
+			for _, p := range e.Parts {
+				done += p.Size
+			}
+		}
+		pct := 0.0
+		if e.Size > 0 {
+			pct = float64(int(1000*float64(done)/float64(e.Size))) / 10
+		}
+		rows = append(rows, uploadJSON{
+			ID: e.ID, State: string(e.State), Path: entryPath(e), Size: e.Size, BytesDone: done, Percent: pct,
+			AgeSeconds: int64(now.Sub(e.UpdatedAt).Seconds()), CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
+			SessionID: e.SessionID, UploadID: e.UploadID, Key: e.Key, LastError: e.LastError,
+		})
+	}
+	if o.Output == "json" {
+		enc := json.NewEncoder(o.IO.Out)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(struct {
+			Uploads []uploadJSON `json:"uploads"`
+		}{rows}); err != nil {
+			return err
+		}
+	} else if len(rows) == 0 {
+		fmt.Fprintln(o.IO.ErrOut, "vidup: no unfinished uploads in "+store.Dir())
+	} else {
+		w := tabwriter.NewWriter(o.IO.Out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "ID\tSTATE\tDONE\tSIZE\tAGE\tFILE")
+		for _, r := range rows {
+			state := r.State
+			if state == string(journal.Completed) {
+				state = "to register"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%.1f%%\t%s\t%s\t%s\n", r.ID, state, r.Percent, transfer.FormatSize(r.Size),
+				age(time.Duration(r.AgeSeconds)*time.Second), quotePath(r.Path))
+		}
+		w.Flush()
+		for _, r := range rows {
+			if r.LastError != "" {
+				fmt.Fprintf(o.IO.Out, "%s: last attempt: %s\n", r.ID, r.LastError)
+			}
+		}
+	}
+	if listErr != nil {
+		return fmt.Errorf("some journal entries cannot be read: %w", listErr)
+	}
+	return nil
+}
+
+// age is a duration as people say it: 45s, 12m, 5h, 3d.
+func age(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+// engine builds the API client and an engine over it.
+func (o *UploadsOptions) engine(ctx context.Context, obs transfer.Observer, hooks transfer.Hooks) (*transfer.Engine, error) {
+	retry := transfer.DefaultRetry
+	apiRetry := api.RetryPolicy{}
+	if d := o.retryDelays; d != nil {
+		retry.BaseDelay, retry.MaxDelay = d.base, d.max
+		apiRetry.BaseDelay, apiRetry.MaxDelay = d.base, d.max
+	}
+	client, err := api.New(o.APIURL, o.Token, api.WithRetry(apiRetry), api.WithUserAgent("vidup/"+Version()))
+	if err != nil {
+		return nil, asUsage(err)
+	}
+	eng, err := transfer.New(ctx, transfer.Options{API: client, Concurrency: max(o.Concurrency, 1), Retry: retry,
+		Observer: obs, Hooks: hooks, Credentials: credentials.New})
+	if err != nil {
+		return nil, asUsage(err)
+	}
+	return eng, nil
+}
+
+func runUploadsResume(ctx context.Context, o *UploadsOptions) error {
+	tr, err := resume.Open(o.StateDir)
+	if err != nil {
+		return asUsage(err)
+	}
+	defer tr.Close()
+	entries, listErr := unfinished(tr.Store())
+	if listErr != nil {
+		fmt.Fprintf(o.IO.ErrOut, "vidup: %v\n", listErr)
+	}
+	var files []*transfer.File
+	failed := 0
+	seen := map[string]bool{}
+	for _, e := range entries {
+		if e.Source.IsZero() {
+			fmt.Fprintf(o.IO.ErrOut, "vidup: upload %s of %s came from standard input and cannot be resumed; abort it with `vidup uploads abort %s`\n", e.ID, e.Name, e.ID)
+			failed++
+			continue
+		}
+		path := e.Source.Path
+		if seen[path] {
+			continue
+		}
+		seen[path] = true
+		f, err := transfer.Open(path, e.ContentType)
+		if err != nil {
+			fmt.Fprintf(o.IO.ErrOut, "vidup: upload %s cannot be resumed: %v; abort it with `vidup uploads abort %s`\n", e.ID, err, e.ID)
+			failed++
+			continue
+		}
+		c, err := tr.Claim(path, false)
+		if err != nil {
+			fmt.Fprintf(o.IO.ErrOut, "vidup: upload %s: %s: %v\n", e.ID, quotePath(path), err)
+			failed++
+			continue
+		}
+		defer c.Release()
+		if c.Skip {
+			fmt.Fprintf(o.IO.ErrOut, "vidup: %s: skipped: %s\n", quotePath(path), c.Reason)
+			continue
+		}
+		files = append(files, f)
+	}
+	if len(files) == 0 {
+		if !o.Quiet && failed == 0 {
+			fmt.Fprintln(o.IO.ErrOut, "vidup: nothing to resume")
+		}
+		if failed > 0 {
+			return &exitError{code: ExitFailed, err: fmt.Errorf("%d uploads cannot be resumed", failed), silent: true}
+		}
+		return nil
+	}
+	mode, _ := progress.ParseMode(o.Progress)
+	if o.Quiet {
+		mode, _ = progress.ParseMode("none")
+	}
+	obs := progress.New(mode, o.IO.ErrOut, o.IO.StderrTTY)
+	eng, err := o.engine(ctx, obs, tr.Hooks())
+	if err != nil {
+		obs.Close()
+		return err
+	}
+	start := o.clock()
+	results := eng.Upload(ctx, files)
+	obs.Close()
+	if err := tr.Err(); err != nil {
+		fmt.Fprintf(o.IO.ErrOut, "vidup: the journal could not record everything (a later run sends those parts again): %v\n", err)
+	}
+	return o.report(ctx, results, failed, o.clock().Sub(start))
+}
+
+// report prints what a resume did and maps it to the exit code.
+func (o *UploadsOptions) report(ctx context.Context, results []transfer.Result, failed int, elapsed time.Duration) error {
+	type fileJSON struct {
+		Path     string `json:"path"`
+		Status   string `json:"status"`
+		UploadID string `json:"upload_id"`
+		Key      string `json:"key"`
+		VideoID  string `json:"video_id"`
+		Error    string `json:"error"`
+	}
+	var docs []fileJSON
+	var authErr error
+	uploaded := 0
+	for _, r := range results {
+		d := fileJSON{Path: r.Path, Status: string(r.Status), UploadID: r.UploadID, Key: r.Key, VideoID: r.VideoID}
+		if r.Err != nil {
+			d.Error = r.Err.Error()
+			fmt.Fprintf(o.IO.ErrOut, "vidup: %s\n", r.Err)
+			failed++
+			var af authFailure
+			if authErr == nil && errors.As(r.Err, &af) && af.AuthFailure() {
+				authErr = r.Err
+			}
+		} else {
+			uploaded++
+			if o.Output == "text" {
+				fmt.Fprintf(o.IO.Out, "%s\t%s\tvideo %s\t%s\n", r.Status, quotePath(r.Path), r.VideoID, r.Key)
+			}
+		}
+		docs = append(docs, d)
+	}
+	if o.Output == "json" {
+		enc := json.NewEncoder(o.IO.Out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(struct {
+			Files []fileJSON `json:"files"`
+		}{docs}); err != nil {
+			return err
+		}
+	}
+	if !o.Quiet {
+		fmt.Fprintf(o.IO.ErrOut, "vidup: %d resumed and registered, %d failed, in %s\n", uploaded, failed, elapsed.Round(time.Millisecond))
+	}
+	if cause := context.Cause(ctx); ctx.Err() != nil && errors.Is(cause, errInterrupted) {
+		return errInterrupted
+	}
+	switch {
+	case authErr != nil:
+		return &exitError{code: ExitAuth, err: authErr, silent: true}
+	case failed > 0:
+		return &exitError{code: ExitFailed, err: fmt.Errorf("%d uploads failed", failed), silent: true}
+	}
+	return nil
+}
+
+func runUploadsAbort(ctx context.Context, o *UploadsOptions) error {
+	store, err := journal.Open(o.StateDir)
+	if err != nil {
+		return asUsage(err)
+	}
+	var targets []*journal.Entry
+	if o.All {
+		entries, listErr := unfinished(store)
+		if listErr != nil {
+			fmt.Fprintf(o.IO.ErrOut, "vidup: %v\n", listErr)
+		}
+		cutoff := o.clock().Add(-o.OlderThan)
+		for _, e := range entries {
+			if o.OlderThan == 0 || e.UpdatedAt.Before(cutoff) {
+				targets = append(targets, e)
+			}
+		}
+	} else {
+		for _, id := range o.IDs {
+			e, err := store.Get(id)
+			if err != nil {
+				return usageErrorf("%v", err)
+			}
+			targets = append(targets, e)
+		}
+	}
+	eng, err := o.engine(ctx, nil, nil)
+	if err != nil {
+		return err
+	}
+	failed := 0
+	for _, e := range targets {
+		if err := abortEntry(ctx, o, store, eng, e); err != nil {
+			fmt.Fprintf(o.IO.ErrOut, "vidup: upload %s (%s): %v\n", e.ID, quotePath(entryPath(e)), err)
+			failed++
+		}
+	}
+	if o.All && o.OlderThan > 0 {
+		n, err := store.Prune(o.OlderThan)
+		if err != nil {
+			fmt.Fprintf(o.IO.ErrOut, "vidup: pruning the journal: %v\n", err)
+			failed++
+		}
+		if n > 0 && !o.Quiet {
+			fmt.Fprintf(o.IO.ErrOut, "vidup: forgot %d registered uploads older than %s\n", n, o.OlderThan)
+		}
+	}
+	if o.All && len(targets) == 0 && !o.Quiet {
+		fmt.Fprintln(o.IO.ErrOut, "vidup: no unfinished uploads to abort")
+	}
+	if cause := context.Cause(ctx); ctx.Err() != nil && errors.Is(cause, errInterrupted) {
+		return errInterrupted
+	}
+	if failed > 0 {
+		return &exitError{code: ExitFailed, err: fmt.Errorf("%d uploads not aborted", failed), silent: true}
+	}
+	return nil
+}
+
+// abortEntry aborts one upload on S3 and forgets it.
+func abortEntry(ctx context.Context, o *UploadsOptions, store *journal.Store, eng *transfer.Engine, e *journal.Entry) error {
+	if key := e.Source.Key(); key != "" {
+		unlock, ok, err := store.Lock(key)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errors.New("another vidup run is uploading it now; stop that run first")
+		}
+		defer unlock()
+	}
+	msg := "aborted on S3 and forgotten"
+	switch {
+	case e.State == journal.Registered:
+		msg = "forgotten (it was registered as video " + e.VideoID + ")"
+	case e.State == journal.Completed || e.S3UploadID == "":
+		msg = "forgotten (the object stays on S3, unregistered)"
+	default:
+		err := eng.Abort(ctx, transfer.UploadRef{SessionID: e.SessionID, UploadID: e.UploadID, Bucket: e.Bucket, Key: e.Key,
+			Region: e.Region, Endpoint: e.Endpoint, PathStyle: e.PathStyle, S3UploadID: e.S3UploadID})
+		switch {
+		case errors.Is(err, api.ErrSessionGone):
+			msg = "forgotten; the API no longer knows its session, so it cannot be aborted from here: the bucket's lifecycle rule will clean its parts"
+		case err != nil:
+			return fmt.Errorf("%w; the entry is kept, try again later", err)
+		}
+	}
+	if err := store.Delete(e.ID); err != nil {
+		return err
+	}
+	if !o.Quiet {
+		fmt.Fprintf(o.IO.ErrOut, "vidup: upload %s (%s): %s\n", e.ID, quotePath(entryPath(e)), msg)
+	}
+	return nil
+}
