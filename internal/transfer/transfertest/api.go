@@ -274,3 +274,18 @@ func (a *API) OpenUploads(t testing.TB) []string {
 	}
 	return keys
 }
+
+// ForgetSession drops a session, as an API does when it expires sessions:
+// its credentials refresh answers 404 from then on.
+func (a *API) ForgetSession(id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.sessions, id)
+}
+
+// Sessions counts the sessions opened.
+func (a *API) Sessions() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.sessions)
+}
