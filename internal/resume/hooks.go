@@ -137,13 +137,16 @@ func (h hooks) PartDone(f *transfer.File, ref transfer.UploadRef, p transfer.Par
 // update changes this run's entry of ref under the lock and writes it.
 func (h hooks) update(c *claim, ref transfer.UploadRef, change func(e *journal.Entry)) {
 	h.t.mu.Lock()
-	defer h.t.mu.Unlock()
 	e := c.entries[ref.UploadID]
 	if e == nil {
+		h.t.mu.Unlock()
 		return
 	}
 	change(e)
-	h.t.problem(h.t.store.Update(e))
+	err := h.t.store.Update(e)
+	h.t.mu.Unlock()
+	// problem takes the lock itself.
+	h.t.problem(err)
 }
 
 // Completed implements transfer.Hooks: the entry enters the outbox. Single
