@@ -2,6 +2,8 @@ package journal
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -13,6 +15,7 @@ import (
 	"regexp"
 	"syscall"
 	"time"
+	"unicode/utf8"
 )
 
 // Identity says which local file an upload reads, and in which state: a
@@ -167,6 +170,42 @@ func hashRange(h hash.Hash, r io.ReaderAt, off, n int64) error {
 	}
 	if got != n {
 		return fmt.Errorf("file is shorter than its size (%d bytes read at offset %d, %d expected)", got, off, n)
+	}
+	return nil
+}
+
+// identityJSON is Identity on disk. JSON strings hold only UTF-8, and a
+// path may be any bytes: such a path is also kept exactly, base64-encoded,
+// in path_b64, or the entry would name another file once read back.
+type identityJSON struct {
+	identityFields
+	PathB64 string `json:"path_b64,omitempty"`
+}
+
+type identityFields Identity
+
+// MarshalJSON implements json.Marshaler.
+func (i Identity) MarshalJSON() ([]byte, error) {
+	out := identityJSON{identityFields: identityFields(i)}
+	if !utf8.ValidString(i.Path) {
+		out.PathB64 = base64.StdEncoding.EncodeToString([]byte(i.Path))
+	}
+	return json.Marshal(out)
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (i *Identity) UnmarshalJSON(b []byte) error {
+	var in identityJSON
+	if err := json.Unmarshal(b, &in); err != nil {
+		return err
+	}
+	*i = Identity(in.identityFields)
+	if in.PathB64 != "" {
+		p, err := base64.StdEncoding.DecodeString(in.PathB64)
+		if err != nil {
+			return fmt.Errorf("journal: source path_b64: %w", err)
+		}
+		i.Path = string(p)
 	}
 	return nil
 }

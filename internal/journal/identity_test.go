@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -174,6 +175,25 @@ func BenchmarkIdentityOf(b *testing.B) {
 	for b.Loop() {
 		if _, err := IdentityOf(path); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// A path that is not UTF-8 survives the journal byte for byte, or the
+// file would never be found again (and uploaded on every run).
+func TestIdentityPathNotUTF8RoundTrips(t *testing.T) {
+	for _, p := range []string{"/srv/raw\xff\xfe.ts", "/srv/plain.ts", "/srv/vidéo.mov"} {
+		in := Identity{Path: p, Size: 3, Inode: 7}
+		b, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out Identity
+		if err := json.Unmarshal(b, &out); err != nil {
+			t.Fatal(err)
+		}
+		if out.Path != p || out.Size != 3 || out.Inode != 7 {
+			t.Errorf("%q came back as %+v (JSON %s)", p, out, b)
 		}
 	}
 }
