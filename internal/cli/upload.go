@@ -370,6 +370,8 @@ func unwrapPath(err error) error {
 type tracker interface {
 	Hooks() transfer.Hooks
 	Claim(path string, force bool) (skip bool, reason string, release func(), err error)
+	// Err reports journal writes that failed (the uploads went on).
+	Err() error
 	Close() error
 }
 
@@ -414,6 +416,11 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 			return asUsage(err)
 		}
 		defer tr.Close()
+		defer func() {
+			if err := tr.Err(); err != nil {
+				fmt.Fprintf(o.IO.ErrOut, "vidup: warning: the resume journal in %s could not record everything (a later run uploads those files again): %v\n", o.StateDir, err)
+			}
+		}()
 		hooks = tr.Hooks()
 		for i, p := range o.plan {
 			if p.file == nil {
