@@ -231,8 +231,8 @@ func TestBulkTreeArrivesOnceInFewSessions(t *testing.T) {
 		t.Errorf("%d registrations, want %d", len(b.api.Registrations()), len(paths))
 	}
 	for _, p := range paths {
-		if perName[filepath.Base(p)] != 1 {
-			t.Errorf("%q registered %d times", p, perName[filepath.Base(p)])
+		if n := perName[wireName(filepath.Base(p))]; n != 1 {
+			t.Errorf("%q registered %d times", p, n)
 		}
 	}
 	maxSessions := int64((len(paths) + 99) / 100)
@@ -475,6 +475,15 @@ func TestBulkStdinStreamBoundedMemory(t *testing.T) {
 	}
 }
 
+// wireName is a name as it reaches the API: JSON carries only UTF-8, so
+// bytes that are not become U+FFFD.
+func wireName(s string) string {
+	b, _ := json.Marshal(s)
+	var out string
+	json.Unmarshal(b, &out)
+	return out
+}
+
 func httpTestServer(t *testing.T, h http.Handler) string {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -484,4 +493,289 @@ func httpTestServer(t *testing.T, h http.Handler) string {
 func base64Decode(s string) (string, error) {
 	b, err := base64.StdEncoding.DecodeString(s)
 	return string(b), err
+}
+
+// ndjsonEvents parses stdout of --output ndjson: every line one event.
+func ndjsonEvents(t *testing.T, stdout string) []map[string]any {
+	t.Helper()
+	var evs []map[string]any
+	for _, line := range strings.Split(strings.TrimSuffix(stdout, "\n"), "\n") {
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("stdout line %q is not a JSON event: %v", line, err)
+		}
+		if _, ok := ev["type"].(string); !ok {
+			t.Fatalf("event %q has no type", line)
+		}
+		evs = append(evs, ev)
+	}
+	return evs
+}
+
+// The watch-folder case: files still being written (within --min-age) are
+// left for the next run; the others are moved into --move-to with their
+// layout, never over an existing file, and only once registered.
+func TestUploadWatchFolderMinAgeMoveTo(t *testing.T) {
+	e := newCLIEnv(t)
+	in := filepath.Join(e.dir, "incoming")
+	done := filepath.Join(e.dir, "done")
+	old := time.Now().Add(-time.Hour)
+	for _, rel := range []string{"a.mp4", "cam 2/b.mov", "cam 2/deep/c.ts"} {
+		p := filepath.Join(in, rel)
+		writeRandom(t, p, 1000, 1)
+		os.Chtimes(p, old, old)
+	}
+	fresh := filepath.Join(in, "growing.mp4")
+	writeRandom(t, fresh, 1000, 2)
+	// Something already sits where a.mp4 would go: it must survive.
+	os.MkdirAll(done, 0o755)
+	os.WriteFile(filepath.Join(done, "a.mp4"), []byte("keep me"), 0o644)
+
+	code, stdout, stderr := runUploadCmd(t, e.env, nil, "upload", "-r", in, "--min-age", "5m", "--move-to", done, "-o", "json")
+	if code != ExitOK {
+		t.Fatalf("exit code %d; stderr %q", code, stderr)
+	}
+	doc := parseDoc(t, stdout)
+	if doc.Summary.Uploaded != 3 || doc.Summary.Skipped != 1 {
+		t.Errorf("summary %+v, want 3 uploaded and 1 skipped", doc.Summary)
+	}
+	for _, f := range doc.Files {
+		if f.Path == fresh && (f.Status != "skipped" || !strings.Contains(f.Reason, "--min-age")) {
+			t.Errorf("the fresh file: %+v, want skipped for --min-age", f)
+		}
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("the fresh file was touched: %v", err)
+	}
+	for rel, want := range map[string]string{"a.1.mp4": "", "cam 2/b.mov": "", "cam 2/deep/c.ts": ""} {
+		if _, err := os.Stat(filepath.Join(done, rel)); err != nil {
+			t.Errorf("%s not moved into --move-to: %v %s", rel, err, want)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(done, "a.mp4")); string(b) != "keep me" {
+		t.Errorf("the file already in --move-to was overwritten: %q", b)
+	}
+	for _, rel := range []string{"a.mp4", "cam 2/b.mov"} {
+		if _, err := os.Stat(filepath.Join(in, rel)); err == nil {
+			t.Errorf("%s is still in the watch folder", rel)
+		}
+	}
+	if n := len(e.api.Registrations()); n != 3 {
+		t.Errorf("%d registrations, want 3", n)
+	}
+}
+
+// A file that cannot be moved fails its move with a clear message; the
+// upload stands and the run exits 1.
+func TestUploadMoveToFailureIsReported(t *testing.T) {
+	e := newCLIEnv(t)
+	in := filepath.Join(e.dir, "in")
+	file := filepath.Join(in, "cam", "a.mp4")
+	writeRandom(t, file, 100, 1)
+	done := filepath.Join(e.dir, "done")
+	os.MkdirAll(done, 0o755)
+	// A file where the folder "cam" would go: the move cannot keep the layout.
+	os.WriteFile(filepath.Join(done, "cam"), nil, 0o644)
+	code, _, stderr := runUploadCmd(t, e.env, nil, "upload", "-r", in, "--move-to", done)
+	if code != ExitFailed {
+		t.Errorf("exit code %d, want %d; stderr %q", code, ExitFailed, stderr)
+	}
+	if !strings.Contains(stderr, "registered as video") || !strings.Contains(stderr, "not moved") || !strings.Contains(stderr, "not a directory") {
+		t.Errorf("stderr %q does not say the upload stands and why the move failed", stderr)
+	}
+	if _, err := os.Stat(file); err != nil {
+		t.Errorf("the file is gone: %v", err)
+	}
+	if n := len(e.api.Registrations()); n != 1 {
+		t.Errorf("%d registrations, want 1", n)
+	}
+}
+
+func TestUploadDeleteAfter(t *testing.T) {
+	e := newCLIEnv(t)
+	a := writeTemp(t, e.dir, "a.mp4", 100)
+	code, _, stderr := runUploadCmd(t, e.env, nil, "upload", a, "--delete-after")
+	if code != ExitOK {
+		t.Fatalf("exit code %d; stderr %q", code, stderr)
+	}
+	if _, err := os.Stat(a); err == nil {
+		t.Error("the file is still there after --delete-after")
+	}
+	// Never before registration: a refused registration keeps the file.
+	e.api.Set(func(a *transfertest.API) {
+		a.RegisterFault = func(string, int) (int, string) { return 422, "checksum differs" }
+	})
+	b := writeTemp(t, e.dir, "b.mp4", 100)
+	code, _, _ = runUploadCmd(t, e.env, nil, "upload", b, "--delete-after")
+	if code != ExitFailed {
+		t.Fatalf("exit code %d, want %d", code, ExitFailed)
+	}
+	if _, err := os.Stat(b); err != nil {
+		t.Errorf("a file that was not registered was deleted: %v", err)
+	}
+}
+
+func TestUploadBulkUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	file := writeTemp(t, dir, "a.mp4", 10)
+	env := map[string]string{"VIDUP_API_URL": noAPI(t), "VIDUP_API_TOKEN": "tok"}
+	for _, tt := range []struct {
+		name string
+		args []string
+		err  string
+	}{
+		{"move-to and delete-after", []string{file, "--move-to", dir, "--delete-after"}, "choose one"},
+		{"move-to is a file", []string{file, "--move-to", file}, "is a file, not a folder"},
+		{"bad bwlimit", []string{file, "--bwlimit", "fast"}, "--bwlimit"},
+		{"folder without -r", []string{dir}, "use -r"},
+		{"stdin without a name", []string{"-"}, "--name"},
+		{"stdin with files", []string{"-", "--name", "x.ts", file}, "on its own"},
+		{"pattern matching nothing", []string{filepath.Join(dir, "*.mkv")}, "matches no files"},
+		{"nothing at all", nil, "nothing to upload"},
+		{"missing list", []string{"--files-from", filepath.Join(dir, "nope")}, "nope"},
+		{"two problems", []string{filepath.Join(dir, "x.mp4"), filepath.Join(dir, "y.mp4")}, "\nvidup: "},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runUploadCmd(t, env, nil, append([]string{"upload"}, tt.args...)...)
+			if code != ExitUsage {
+				t.Errorf("exit code %d, want %d; stderr %q", code, ExitUsage, stderr)
+			}
+			if !strings.Contains(stderr, tt.err) {
+				t.Errorf("stderr %q does not say %q", stderr, tt.err)
+			}
+			if stdout != "" {
+				t.Errorf("stdout %q, want nothing", stdout)
+			}
+		})
+	}
+}
+
+// --dry-run contacts nothing (the API URL fails the test when called) and
+// says what would happen to each file, and why.
+func TestUploadDryRun(t *testing.T) {
+	dir := t.TempDir()
+	writeTemp(t, dir, "a.mp4", 10)
+	writeTemp(t, dir, "b.mov", 20)
+	writeTemp(t, dir, "skip-me.mp4", 5)
+	env := map[string]string{"VIDUP_API_URL": noAPI(t), "VIDUP_API_TOKEN": "tok"}
+	code, stdout, stderr := runUploadCmd(t, env, nil, "upload", "--dry-run", "-r", dir, "--min-age", "1h", "--exclude", "skip-*")
+	if code != ExitOK {
+		t.Fatalf("exit code %d; stderr %q", code, stderr)
+	}
+	if !strings.Contains(stdout, "skipped\t"+filepath.Join(dir, "a.mp4")+"\tmodified") || !strings.Contains(stdout, "0 would upload") {
+		t.Errorf("text dry run %q does not list a.mp4 as skipped for its age", stdout)
+	}
+	code, stdout, stderr = runUploadCmd(t, env, nil, "upload", "--dry-run", "-r", dir, "--exclude", "skip-*", "-o", "json")
+	if code != ExitOK {
+		t.Fatalf("exit code %d; stderr %q", code, stderr)
+	}
+	doc := parseDoc(t, stdout)
+	if doc.Summary.WouldUpload != 2 || doc.Summary.Bytes != 30 || len(doc.Files) != 2 || doc.Files[0].Status != "would_upload" {
+		t.Errorf("json dry run %+v", doc)
+	}
+
+	// After a real upload, the dry run reads the journal: done files are
+	// skipped.
+	e := newCLIEnv(t)
+	a := writeTemp(t, e.dir, "a.mp4", 10)
+	if code, _, stderr := runUploadCmd(t, e.env, nil, "upload", a); code != ExitOK {
+		t.Fatalf("exit code %d; stderr %q", code, stderr)
+	}
+	env["VIDUP_STATE_DIR"] = e.env["VIDUP_STATE_DIR"]
+	code, stdout, _ = runUploadCmd(t, env, nil, "upload", "--dry-run", a, "-o", "json")
+	if doc := parseDoc(t, stdout); code != ExitOK || doc.Files[0].Status != "skipped" || !strings.Contains(doc.Files[0].Reason, "registered before") {
+		t.Errorf("dry run after an upload: exit %d, %+v", code, doc.Files)
+	}
+}
+
+// --output ndjson: stdout holds only events, one JSON object a line, from
+// planned to summary; skips are events too.
+func TestUploadNDJSON(t *testing.T) {
+	e := newCLIEnv(t)
+	a := writeTemp(t, e.dir, "a.mp4", 10)
+	b := writeTemp(t, e.dir, "b.mov", 6<<20)
+	if code, _, stderr := runUploadCmd(t, e.env, nil, "upload", a); code != ExitOK {
+		t.Fatalf("exit code %d; stderr %q", code, stderr)
+	}
+	code, stdout, stderr := runUploadCmd(t, e.env, nil, "upload", "-o", "ndjson", "--part-size", "5MiB", "--progress", "plain", a, b)
+	if code != ExitOK {
+		t.Fatalf("exit code %d; stderr %q", code, stderr)
+	}
+	evs := ndjsonEvents(t, stdout)
+	var kinds []string
+	for _, ev := range evs {
+		kinds = append(kinds, ev["type"].(string))
+	}
+	want := []string{"planned", "file_skipped", "file_started", "file_uploaded", "file_registered", "summary"}
+	if strings.Join(kinds, " ") != strings.Join(want, " ") {
+		t.Errorf("events %v, want %v", kinds, want)
+	}
+	if evs[1]["path"] != a || !strings.Contains(evs[1]["reason"].(string), "already uploaded") {
+		t.Errorf("skip event %v", evs[1])
+	}
+	if s := evs[len(evs)-1]; s["uploaded"] != 1.0 || s["skipped"] != 1.0 || s["bytes"] != float64(6<<20) {
+		t.Errorf("summary event %v", s)
+	}
+	if !strings.Contains(stderr, "registered as video") {
+		t.Errorf("stderr %q lacks the plain progress lines", stderr)
+	}
+}
+
+// A file that changes while it uploads fails alone, says so, and is not
+// registered; the other file of the run is done.
+func TestUploadFileChangingWhileUploading(t *testing.T) {
+	e := newCLIEnv(t)
+	growing := writeTemp(t, e.dir, "growing.mp4", 12<<20)
+	steady := writeTemp(t, e.dir, "steady.mp4", 1000)
+	go func() {
+		// The upload takes at least 3 s at 4 MiB/s.
+		time.Sleep(500 * time.Millisecond)
+		f, err := os.OpenFile(growing, os.O_APPEND|os.O_WRONLY, 0)
+		if err == nil {
+			f.Write([]byte("more frames"))
+			f.Close()
+		}
+	}()
+	code, _, stderr := runUploadCmd(t, e.env, nil, "upload", "--bwlimit", "4MiB/s", "--part-size", "5MiB", growing, steady)
+	if code != ExitFailed {
+		t.Fatalf("exit code %d, want %d; stderr %q", code, ExitFailed, stderr)
+	}
+	if !strings.Contains(stderr, growing) || !strings.Contains(stderr, "changed while it was uploaded") {
+		t.Errorf("stderr %q does not say the file changed", stderr)
+	}
+	regs := e.api.Registrations()
+	if len(regs) != 1 || regs[0].Filename != "steady.mp4" {
+		t.Errorf("registrations %+v, want steady.mp4 only", regs)
+	}
+}
+
+// Many files under one budget: small files do not wait until a large one
+// ends. They share the part slots with it (first come, first served), so
+// each may wait for one of its parts; none waits for all of them.
+func TestUploadSmallFilesDoNotWaitBehindALargeOne(t *testing.T) {
+	e := newCLIEnv(t)
+	args := []string{"upload", "-o", "ndjson", "--concurrency", "4", "--part-size", "5MiB", "--bwlimit", "8MiB/s",
+		writeTemp(t, e.dir, "big.mxf", 40<<20)}
+	const small = 8
+	for i := range small {
+		args = append(args, writeTemp(t, e.dir, fmt.Sprintf("small%02d.mp4", i), 2000))
+	}
+	code, stdout, stderr := runUploadCmd(t, e.env, nil, args...)
+	if code != ExitOK {
+		t.Fatalf("exit code %d; stderr %q", code, stderr)
+	}
+	bigDone, before := false, 0
+	for _, ev := range ndjsonEvents(t, stdout) {
+		if ev["type"] != "file_registered" {
+			continue
+		}
+		if ev["name"] == "big.mxf" {
+			bigDone = true
+		} else if !bigDone {
+			before++
+		}
+	}
+	if !bigDone || before != small {
+		t.Errorf("%d of %d small files were registered before the large one ended; the others waited behind it", before, small)
+	}
 }
