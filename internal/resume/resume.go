@@ -81,8 +81,11 @@ func key(path string) string {
 // recorded.
 func (t *Tracker) Claim(path string, force bool) (Claim, error) {
 	nop := Claim{Release: func() {}}
+	if path == "-" {
+		return nop, nil
+	}
 	id, err := journal.IdentityOf(path)
-	if errors.Is(err, journal.ErrNotRegular) || path == "-" {
+	if errors.Is(err, journal.ErrNotRegular) {
 		return nop, nil
 	}
 	if err != nil {
