@@ -58,10 +58,14 @@ func (p *plain) Event(e transfer.Event) {
 	p.t.event(e)
 	var line string
 	if e.Kind == transfer.Planned {
+		files := "files"
+		if e.Files == 1 {
+			files = "file"
+		}
 		if e.Size >= 0 {
-			line = fmt.Sprintf("vidup: uploading %d files, %s", e.Files, iec(e.Size))
+			line = fmt.Sprintf("vidup: %d %s, %s to upload", e.Files, files, iec(e.Size))
 		} else {
-			line = fmt.Sprintf("vidup: uploading %d files", e.Files)
+			line = fmt.Sprintf("vidup: %d %s, size unknown (stdin)", e.Files, files)
 		}
 	} else {
 		line = fileLine(e, p.verbose)

@@ -256,7 +256,7 @@ func TestPlainLines(t *testing.T) {
 	r.Close()
 
 	want := []string{
-		`vidup: uploading 2 files, 4.0 MiB`,
+		`vidup: 2 files, 4.0 MiB to upload`,
 		`vidup: 1.0 MiB / 4.0 MiB (25%), 1.0 MiB/s, 0/2 files, eta 3s`,
 		`vidup: a.mp4: uploaded (2.0 MiB), CRC64NVME:abc=`,
 		`vidup: a.mp4: registered as video v-1`,
