@@ -211,6 +211,12 @@ func humanBytes(n int64) string {
 // redrawn in place only when stderr is a terminal, else a plain line every
 // few seconds (never a carriage return in a log).
 func newUploadObserver(o *UploadOptions) progress.Renderer {
+	return progress.New(uploadDisplayMode(o), o.IO.ErrOut, o.IO.StderrTTY)
+}
+
+// uploadDisplayMode is the progress display of a run: none when quiet, plain
+// lines instead of a bar when stderr is not a terminal.
+func uploadDisplayMode(o *UploadOptions) progress.Mode {
 	mode := progress.Mode(o.Progress)
 	if o.Quiet {
 		mode = progress.ModeNone
@@ -218,5 +224,5 @@ func newUploadObserver(o *UploadOptions) progress.Renderer {
 	if mode == progress.ModeBar && !o.IO.StderrTTY {
 		mode = progress.ModePlain
 	}
-	return progress.New(mode, o.IO.ErrOut, o.IO.StderrTTY)
+	return mode
 }

@@ -703,8 +703,11 @@ func (r *runOutput) finish(doc uploadDocument) error {
 	default:
 		writeTextResults(o.IO.Out, doc)
 	}
+	// Every display but none has shown the engine's failures as they
+	// happened; what failed after the upload (--move-to) it has not.
+	shown := uploadDisplayMode(o) != progress.ModeNone
 	for _, f := range doc.Files {
-		if f.Error != "" {
+		if f.Error != "" && (!shown || f.Status != string(transfer.StatusFailed)) {
 			fmt.Fprintf(o.IO.ErrOut, "vidup: %s\n", strings.TrimPrefix(f.Error, "vidup: "))
 		}
 	}
