@@ -22,6 +22,7 @@ lint: ## gofmt and go vet
 	$(GO) vet ./...
 
 docs: ## regenerate the CLI reference in docs/cli
+	rm -rf docs/cli
 	$(GO) run ./internal/cli/gendocs docs/cli
 
 clean:
