@@ -46,14 +46,16 @@ for _ in $(seq 1 100); do
 done
 echo "API on $api (log in .demo/serve.log)" >&2
 
-say "making a sample video with ffmpeg (20 s of test pattern, MPEG-TS)"
+say "making a sample video with ffmpeg (30 s of test pattern, MPEG-TS)"
 ffmpeg -hide_banner -loglevel error -f lavfi -i testsrc2=size=1280x720:rate=25 \
-  -f lavfi -i sine=frequency=440 -t 20 -c:v mpeg2video -b:v 40M -c:a mp2 "$demo/sample.ts"
+  -f lavfi -i sine=frequency=440 -t 30 -c:v mpeg2video -b:v 40M -c:a mp2 "$demo/sample.ts"
 ls -lh "$demo/sample.ts" | awk '{print $5, $9}' >&2
 
-say "vidup upload sample.ts"
+# Loopback is faster than any real link: --bwlimit slows the upload down to
+# a rate a person can watch.
+say "vidup upload --bwlimit 20MiB/s sample.ts"
 VIDUP_API_URL=$api VIDUP_API_TOKEN=$token VIDUP_STATE_DIR="$demo/state" \
-  "$vidup" upload --metadata camera=demo-cam --part-size 8MiB --concurrency 4 "$demo/sample.ts"
+  "$vidup" upload --metadata camera=demo-cam --part-size 8MiB --concurrency 4 --bwlimit 20MiB/s "$demo/sample.ts"
 
 say "the registered video, as the API returns it (GET /api/v1/videos)"
 body=$(curl -sf -H "Authorization: Bearer $token" "$api/api/v1/videos")
