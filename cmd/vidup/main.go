@@ -9,5 +9,8 @@ import (
 )
 
 func main() {
-	os.Exit(cli.Main())
+	stop := startProfiles()
+	code := cli.Main()
+	stop()
+	os.Exit(code)
 }
