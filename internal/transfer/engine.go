@@ -154,7 +154,7 @@ func loadAWSConfig(ctx context.Context, concurrency int, caBundle string) (aws.C
 		t.IdleConnTimeout = 90 * time.Second
 		t.ResponseHeaderTimeout = 5 * time.Minute
 		t.ExpectContinueTimeout = time.Second
-		t.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+		t.DialContext = dialBodyConn((&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext)
 	})
 	loads := []func(*config.LoadOptions) error{
 		config.WithHTTPClient(client),
