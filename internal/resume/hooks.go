@@ -63,7 +63,7 @@ func prior(e *journal.Entry) transfer.Prior {
 	p := transfer.Prior{
 		Ref: transfer.UploadRef{SessionID: e.SessionID, UploadID: e.UploadID, Bucket: e.Bucket, Key: e.Key,
 			Region: e.Region, Endpoint: e.Endpoint, PathStyle: e.PathStyle, S3UploadID: e.S3UploadID,
-			PartSize: e.PartSize, Metadata: e.Metadata},
+			PartSize: e.PartSize, ChecksumAlgorithm: e.ChecksumAlgorithm, Metadata: e.Metadata},
 		Completed: e.State == journal.Completed,
 		ETag:      e.ETag,
 		Checksum:  e.Checksum,
@@ -116,7 +116,7 @@ func newEntry(c *claim, f *transfer.File, ref transfer.UploadRef, state journal.
 		Source: c.id, SessionID: ref.SessionID, UploadID: ref.UploadID, Key: ref.Key, Bucket: ref.Bucket,
 		Region: ref.Region, Endpoint: ref.Endpoint, PathStyle: ref.PathStyle,
 		Name: f.Name, Size: f.Size, ContentType: f.ContentType, Metadata: ref.Metadata,
-		S3UploadID: ref.S3UploadID, PartSize: ref.PartSize, ChecksumAlgorithm: "CRC64NVME", State: state,
+		S3UploadID: ref.S3UploadID, PartSize: ref.PartSize, ChecksumAlgorithm: checksumAlgorithm(ref), State: state,
 	}
 }
 
@@ -218,4 +218,13 @@ func (h hooks) KeepFailed(f *transfer.File, ref transfer.UploadRef, err error) b
 	}
 	h.update(c, ref, func(e *journal.Entry) { e.LastError = err.Error() })
 	return true
+}
+
+// checksumAlgorithm is what the journal records of ref's CRC: an empty one
+// is CRC64NVME (stdin uploads and earlier versions).
+func checksumAlgorithm(ref transfer.UploadRef) string {
+	if ref.ChecksumAlgorithm == "" {
+		return "CRC64NVME"
+	}
+	return ref.ChecksumAlgorithm
 }

@@ -3,8 +3,13 @@ package transfer
 import (
 	"encoding/base64"
 	"encoding/binary"
+	"fmt"
+	"hash/crc32"
 	"hash/crc64"
 	"io"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 // crc64NVMEPoly is the reflected CRC-64/NVME polynomial, the one S3 uses
@@ -13,14 +18,94 @@ const crc64NVMEPoly = 0x9a6c9329ac4bc9b5
 
 var crc64NVMETable = crc64.MakeTable(crc64NVMEPoly)
 
-// crcOf reads r to its end and returns its CRC64NVME and length.
-func crcOf(r io.Reader) (uint64, int64, error) {
-	h := crc64.New(crc64NVMETable)
-	n, err := io.CopyBuffer(h, r, make([]byte, 256<<10))
-	return h.Sum64(), n, err
+// checksumAlgorithm is one of the CRCs S3 verifies on every part and
+// combines into a full-object checksum.
+type checksumAlgorithm struct {
+	name   string // as S3 and the contract name it
+	s3     types.ChecksumAlgorithm
+	poly   uint64 // reflected polynomial
+	width  int    // bits
+	update func(crc uint64, p []byte) uint64
 }
 
-// crcBase64 is a checksum as S3 writes it: base64 of the big-endian value.
+var castagnoliTable = crc32.MakeTable(crc32.Castagnoli)
+
+// crc32C is the default: Go computes it with the CPU's CRC32 instruction
+// (~25 GB/s here against ~1.9 GB/s for CRC64NVME's table), which took the
+// checksum from half of the client's CPU to almost nothing.
+var crc32C = &checksumAlgorithm{name: "CRC32C", s3: types.ChecksumAlgorithmCrc32c, poly: 0x82f63b78, width: 32,
+	update: func(crc uint64, p []byte) uint64 { return uint64(crc32.Update(uint32(crc), castagnoliTable, p)) }}
+
+// crc64NVME is what uploads of earlier versions use: their journals name it.
+var crc64NVME = &checksumAlgorithm{name: "CRC64NVME", s3: types.ChecksumAlgorithmCrc64nvme, poly: crc64NVMEPoly, width: 64,
+	update: func(crc uint64, p []byte) uint64 { return crc64.Update(crc, crc64NVMETable, p) }}
+
+// defaultChecksum is the algorithm of new uploads.
+var defaultChecksum = crc32C
+
+// checksumOf is the algorithm of ref. An empty name is CRC64NVME, the only
+// one before uploads recorded theirs.
+func checksumOf(ref *UploadRef) (*checksumAlgorithm, error) {
+	switch ref.ChecksumAlgorithm {
+	case "", crc64NVME.name:
+		return crc64NVME, nil
+	case crc32C.name:
+		return crc32C, nil
+	}
+	return nil, fmt.Errorf("checksum algorithm %q of upload %s is not one vidup knows (CRC32C, CRC64NVME); upload the file again with --force", ref.ChecksumAlgorithm, ref.UploadID)
+}
+
+// of reads r to its end and returns its CRC and length.
+func (a *checksumAlgorithm) of(r io.Reader) (uint64, int64, error) {
+	bp := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(bp)
+	var crc, total uint64
+	for {
+		n, err := r.Read(*bp)
+		crc = a.update(crc, (*bp)[:n])
+		total += uint64(n)
+		if err == io.EOF {
+			return crc, int64(total), nil
+		}
+		if err != nil {
+			return crc, int64(total), err
+		}
+	}
+}
+
+// base64 is a checksum as S3 writes it: base64 of the big-endian value.
+func (a *checksumAlgorithm) base64(c uint64) string {
+	if a.width == 32 {
+		var b [4]byte
+		binary.BigEndian.PutUint32(b[:], uint32(c))
+		return base64.StdEncoding.EncodeToString(b[:])
+	}
+	return crcBase64(c)
+}
+
+// combine is crcCombine for this algorithm.
+func (a *checksumAlgorithm) combine(crcA, crcB uint64, lenB int64) uint64 {
+	return combineCRC(a.poly, a.width, crcA, crcB, lenB)
+}
+
+// set stores v in whichever of an SDK struct's checksum fields is a's.
+func (a *checksumAlgorithm) set(crc32c, crc64nvme **string, v string) {
+	if a == crc32C {
+		*crc32c = &v
+	} else {
+		*crc64nvme = &v
+	}
+}
+
+// get reads a's checksum field of an SDK struct.
+func (a *checksumAlgorithm) get(crc32c, crc64nvme *string) string {
+	if a == crc32C {
+		return aws.ToString(crc32c)
+	}
+	return aws.ToString(crc64nvme)
+}
+
+// crcBase64 is a CRC64NVME as S3 writes it: base64 of the big-endian value.
 func crcBase64(c uint64) string {
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], c)
@@ -32,22 +117,27 @@ func crcBase64(c uint64) string {
 // combined from the part CRCs this way, so the file is never read a second
 // time to compute it (zlib's crc32_combine, over GF(2) 64×64 matrices).
 func crcCombine(crcA, crcB uint64, lenB int64) uint64 {
+	return combineCRC(crc64NVMEPoly, 64, crcA, crcB, lenB)
+}
+
+// combineCRC is crcCombine for any reflected CRC of width bits.
+func combineCRC(poly uint64, width int, crcA, crcB uint64, lenB int64) uint64 {
 	if lenB <= 0 {
 		return crcA
 	}
 	var even, odd [64]uint64
 	// odd: the operator for one zero bit.
-	odd[0] = crc64NVMEPoly
+	odd[0] = poly
 	row := uint64(1)
-	for n := 1; n < 64; n++ {
+	for n := 1; n < width; n++ {
 		odd[n] = row
 		row <<= 1
 	}
-	gf2Square(&even, &odd) // two zero bits
-	gf2Square(&odd, &even) // four zero bits
+	gf2Square(&even, &odd, width) // two zero bits
+	gf2Square(&odd, &even, width) // four zero bits
 	// Apply len(B) zero bytes to crcA, squaring the operator each step.
 	for {
-		gf2Square(&even, &odd)
+		gf2Square(&even, &odd, width)
 		if lenB&1 != 0 {
 			crcA = gf2Times(&even, crcA)
 		}
@@ -55,7 +145,7 @@ func crcCombine(crcA, crcB uint64, lenB int64) uint64 {
 		if lenB == 0 {
 			break
 		}
-		gf2Square(&odd, &even)
+		gf2Square(&odd, &even, width)
 		if lenB&1 != 0 {
 			crcA = gf2Times(&odd, crcA)
 		}
@@ -77,16 +167,23 @@ func gf2Times(mat *[64]uint64, vec uint64) uint64 {
 	return sum
 }
 
-func gf2Square(square, mat *[64]uint64) {
-	for n := range 64 {
+func gf2Square(square, mat *[64]uint64, width int) {
+	for n := range width {
 		square[n] = gf2Times(mat, mat[n])
 	}
 }
 
+// crcFromBase64 reads a checksum S3 wrote: 4 bytes for CRC32C, 8 for
+// CRC64NVME.
 func crcFromBase64(s string) uint64 {
 	b, err := base64.StdEncoding.DecodeString(s)
-	if err != nil || len(b) != 8 {
+	switch {
+	case err != nil:
 		return 0
+	case len(b) == 4:
+		return uint64(binary.BigEndian.Uint32(b))
+	case len(b) == 8:
+		return binary.BigEndian.Uint64(b)
 	}
-	return binary.BigEndian.Uint64(b)
+	return 0
 }

@@ -177,7 +177,7 @@ func checkArrived(t *testing.T, e env, rec *recorder, files []*transfer.File, re
 		if regs[r.UploadID] != 1 {
 			t.Errorf("%s: registered %d times, want once", f.Path, regs[r.UploadID])
 		}
-		if r.VideoID == "" || r.Checksum == nil || r.Checksum.Algorithm != "CRC64NVME" || r.Checksum.Type != "FULL_OBJECT" || r.ETag == "" {
+		if r.VideoID == "" || r.Checksum == nil || r.Checksum.Algorithm != "CRC32C" || r.Checksum.Type != "FULL_OBJECT" || r.ETag == "" {
 			t.Errorf("%s: incomplete result %+v", f.Path, r)
 		}
 		if got := rec.bytes[f.Path]; got != f.Size {

@@ -22,6 +22,9 @@ type UploadRef struct {
 	// S3UploadID is the multipart upload's id; empty for single PutObjects.
 	S3UploadID string
 	PartSize   int64
+	// ChecksumAlgorithm is the CRC of the parts and the object: CRC32C
+	// for new uploads; empty means CRC64NVME (journals of earlier versions).
+	ChecksumAlgorithm string
 	// Metadata is what the registration carries.
 	Metadata map[string]string
 }
@@ -31,7 +34,7 @@ type Part struct {
 	Number   int32
 	Size     int64
 	ETag     string
-	Checksum string // base64 CRC64NVME
+	Checksum string // base64, of the upload's ChecksumAlgorithm
 	crc      uint64
 }
 

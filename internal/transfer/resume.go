@@ -178,7 +178,11 @@ func (e *Engine) resumeFile(ctx context.Context, p plan) Result {
 	e.opts.Observer.Event(Event{Kind: FileStarted, Time: r.Started, Path: f.Path, Name: f.Name, Size: f.Size,
 		SessionID: ref.SessionID, UploadID: ref.UploadID, Key: ref.Key})
 	e.opts.Observer.Progress(f.Path, f.Size)
-	st := stored{etag: p.prior.ETag, checksum: &contract.Checksum{Algorithm: algorithm, Type: "FULL_OBJECT", Value: p.prior.Checksum}}
+	a, err := checksumOf(&ref)
+	if err != nil {
+		return e.fail(r, fmt.Errorf("%s: %w", f.Path, err))
+	}
+	st := stored{etag: p.prior.ETag, checksum: &contract.Checksum{Algorithm: a.name, Type: "FULL_OBJECT", Value: p.prior.Checksum}}
 	return e.register(ctx, f, ref, r, st, true)
 }
 
@@ -201,10 +205,10 @@ func allParts(parts []Part, size, partSize int64) bool {
 }
 
 // combined is the full-object CRC of parts, in order.
-func combined(parts []Part) uint64 {
+func combined(a *checksumAlgorithm, parts []Part) uint64 {
 	crc := parts[0].crc
 	for _, p := range parts[1:] {
-		crc = crcCombine(crc, p.crc, p.Size)
+		crc = a.combine(crc, p.crc, p.Size)
 	}
 	return crc
 }

@@ -23,12 +23,10 @@ import (
 // the SDK would otherwise SHA-256 every part before sending it: a third
 // pass over the data (~1.75 GB/s on this class of machine, about as much
 // CPU as the CRC and the send together). Integrity does not suffer: each
-// request carries its CRC64NVME, which S3 checks before it accepts the part.
-// Passes per byte: one CRC64NVME read, one send; the full-object checksum
+// request carries its CRC, which S3 checks before it accepts the part.
+// Passes per byte: one CRC read, one send; the full-object checksum
 // is combined from the part CRCs (crcCombine), not read again.
 var unsignedPayload = s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
-
-const algorithm = "CRC64NVME"
 
 // s3Answer is what S3 said when it took the object (PutObject or
 // CompleteMultipartUpload): the fallback when HeadObject is not allowed.
@@ -45,6 +43,9 @@ type stored struct {
 // transfer sends f to S3 and verifies the object. rs, when not nil, is
 // what S3 holds of an earlier run's multipart upload ref.
 func (e *Engine) transfer(ctx context.Context, sess *session, f *File, ref *UploadRef, rs *resumeState) (stored, error) {
+	if ref.S3UploadID == "" && ref.ChecksumAlgorithm == "" && rs == nil {
+		ref.ChecksumAlgorithm = defaultChecksum.name
+	}
 	if ref.PartSize == 0 {
 		partSize, err := ChoosePartSize(f.Size, e.opts.PartSize)
 		if err != nil {
@@ -54,8 +55,12 @@ func (e *Engine) transfer(ctx context.Context, sess *session, f *File, ref *Uplo
 	}
 	if rs != nil && rs.complete {
 		// S3 completed it in a run that died before recording it.
+		a, err := checksumOf(ref)
+		if err != nil {
+			return stored{}, err
+		}
 		e.opts.Observer.Progress(f.Path, f.Size)
-		return e.verify(ctx, sess, f, ref, combined(rs.parts), s3Answer{etag: multipartETag(rs.parts)})
+		return e.verify(ctx, sess, f, ref, combined(a, rs.parts), s3Answer{etag: multipartETag(rs.parts)})
 	}
 	h, err := os.Open(f.Path)
 	if err != nil {
@@ -148,26 +153,31 @@ func (e *Engine) put(ctx context.Context, sess *session, f *File, h *os.File, re
 		return 0, answer, err
 	}
 	defer e.release()
+	a, err := checksumOf(ref)
+	if err != nil {
+		return 0, answer, err
+	}
 	sr := io.NewSectionReader(h, 0, f.Size)
-	crc, n, err := crcOf(io.NewSectionReader(sr, 0, f.Size))
+	crc, n, err := a.of(io.NewSectionReader(sr, 0, f.Size))
 	if err != nil {
 		return 0, answer, fmt.Errorf("read: %w", err)
 	}
 	if n != f.Size {
 		return 0, answer, errFileChanged
 	}
-	sum := crcBase64(crc)
+	sum := a.base64(crc)
 	pctx, cancel := e.partContext(ctx)
 	defer cancel(nil)
 	err = e.opts.Retry.do(ctx, e.retryHooks(sess, f, ref, 0), func(context.Context) error {
 		return e.send(pctx, f, h, sr, func(ctx context.Context, body io.Reader) error {
-			out, err := sess.client.PutObject(ctx, &s3.PutObjectInput{
+			in := &s3.PutObjectInput{
 				Bucket: aws.String(sess.Bucket), Key: aws.String(ref.Key),
 				Body: body, ContentLength: aws.Int64(f.Size), ContentType: aws.String(f.ContentType),
-				ChecksumCRC64NVME: aws.String(sum),
-			}, unsignedPayload)
+			}
+			a.set(&in.ChecksumCRC32C, &in.ChecksumCRC64NVME, sum)
+			out, err := sess.client.PutObject(ctx, in, unsignedPayload)
 			if err == nil {
-				answer = s3Answer{etag: aws.ToString(out.ETag), checksum: aws.ToString(out.ChecksumCRC64NVME)}
+				answer = s3Answer{etag: aws.ToString(out.ETag), checksum: a.get(out.ChecksumCRC32C, out.ChecksumCRC64NVME)}
 			}
 			return err
 		})
@@ -179,6 +189,10 @@ func (e *Engine) put(ctx context.Context, sess *session, f *File, h *os.File, re
 }
 
 func (e *Engine) multipart(ctx context.Context, sess *session, f *File, h *os.File, ref *UploadRef, kept []Part) (crc uint64, answer s3Answer, err error) {
+	a, err := checksumOf(ref)
+	if err != nil {
+		return 0, answer, err
+	}
 	nparts := int(ceilDiv(f.Size, ref.PartSize))
 	parts := make([]Part, nparts)
 	done := make([]bool, nparts)
@@ -191,7 +205,7 @@ func (e *Engine) multipart(ctx context.Context, sess *session, f *File, h *os.Fi
 		err := e.opts.Retry.do(ctx, e.retryHooks(sess, f, ref, 0), func(ctx context.Context) error {
 			out, err := sess.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
 				Bucket: aws.String(sess.Bucket), Key: aws.String(ref.Key), ContentType: aws.String(f.ContentType),
-				ChecksumAlgorithm: types.ChecksumAlgorithmCrc64nvme, ChecksumType: types.ChecksumTypeFullObject,
+				ChecksumAlgorithm: a.s3, ChecksumType: types.ChecksumTypeFullObject,
 			})
 			if err == nil {
 				ref.S3UploadID = aws.ToString(out.UploadId)
@@ -232,7 +246,7 @@ func (e *Engine) multipart(ctx context.Context, sess *session, f *File, h *os.Fi
 		}
 		wg.Go(func() {
 			defer e.release()
-			p, err := e.uploadPart(fctx, pctx, sess, f, h, ref, int32(i+1))
+			p, err := e.uploadPart(fctx, pctx, sess, f, h, ref, a, int32(i+1))
 			if err != nil {
 				cancel(err)
 				if ctx.Err() == nil {
@@ -252,27 +266,29 @@ func (e *Engine) multipart(ctx context.Context, sess *session, f *File, h *os.Fi
 		return 0, answer, err
 	}
 
-	crc = combined(parts)
+	crc = combined(a, parts)
 	completed := make([]types.CompletedPart, nparts)
 	for i, p := range parts {
-		completed[i] = types.CompletedPart{PartNumber: aws.Int32(p.Number), ETag: aws.String(p.ETag), ChecksumCRC64NVME: aws.String(p.Checksum)}
+		completed[i] = types.CompletedPart{PartNumber: aws.Int32(p.Number), ETag: aws.String(p.ETag)}
+		a.set(&completed[i].ChecksumCRC32C, &completed[i].ChecksumCRC64NVME, p.Checksum)
 	}
 	attempts := 0
 	err = e.opts.Retry.do(ctx, e.retryHooks(sess, f, ref, 0), func(ctx context.Context) error {
 		attempts++
-		out, err := sess.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		in := &s3.CompleteMultipartUploadInput{
 			Bucket: aws.String(sess.Bucket), Key: aws.String(ref.Key), UploadId: aws.String(ref.S3UploadID),
 			MultipartUpload: &types.CompletedMultipartUpload{Parts: completed},
-			ChecksumType:    types.ChecksumTypeFullObject, ChecksumCRC64NVME: aws.String(crcBase64(crc)),
-			MpuObjectSize: aws.Int64(f.Size),
-		})
+			ChecksumType:    types.ChecksumTypeFullObject, MpuObjectSize: aws.Int64(f.Size),
+		}
+		a.set(&in.ChecksumCRC32C, &in.ChecksumCRC64NVME, a.base64(crc))
+		out, err := sess.client.CompleteMultipartUpload(ctx, in)
 		// A retried Complete whose first attempt did succeed finds the
 		// upload gone; verify then tells whether the object is right.
 		if attempts > 1 && errorCode(err) == "NoSuchUpload" {
 			return nil
 		}
 		if err == nil {
-			answer = s3Answer{etag: aws.ToString(out.ETag), checksum: aws.ToString(out.ChecksumCRC64NVME)}
+			answer = s3Answer{etag: aws.ToString(out.ETag), checksum: a.get(out.ChecksumCRC32C, out.ChecksumCRC64NVME)}
 		}
 		return err
 	})
@@ -285,25 +301,26 @@ func (e *Engine) multipart(ctx context.Context, sess *session, f *File, h *os.Fi
 // uploadPart sends part number n: one pass for its CRC, one to send it,
 // again (rewound) only when an attempt fails.
 // Attempts start only while ctx lasts; they send with pctx.
-func (e *Engine) uploadPart(ctx, pctx context.Context, sess *session, f *File, h *os.File, ref *UploadRef, n int32) (Part, error) {
+func (e *Engine) uploadPart(ctx, pctx context.Context, sess *session, f *File, h *os.File, ref *UploadRef, a *checksumAlgorithm, n int32) (Part, error) {
 	off := int64(n-1) * ref.PartSize
 	size := min(ref.PartSize, f.Size-off)
 	sr := io.NewSectionReader(h, off, size)
-	crc, got, err := crcOf(io.NewSectionReader(sr, 0, size))
+	crc, got, err := a.of(io.NewSectionReader(sr, 0, size))
 	if err != nil {
 		return Part{}, fmt.Errorf("read part %d: %w", n, err)
 	}
 	if got != size {
 		return Part{}, errFileChanged
 	}
-	p := Part{Number: n, Size: size, Checksum: crcBase64(crc), crc: crc}
+	p := Part{Number: n, Size: size, Checksum: a.base64(crc), crc: crc}
 	err = e.opts.Retry.do(ctx, e.retryHooks(sess, f, ref, int(n)), func(context.Context) error {
 		return e.send(pctx, f, h, sr, func(ctx context.Context, body io.Reader) error {
-			out, err := sess.client.UploadPart(ctx, &s3.UploadPartInput{
+			in := &s3.UploadPartInput{
 				Bucket: aws.String(sess.Bucket), Key: aws.String(ref.Key), UploadId: aws.String(ref.S3UploadID),
 				PartNumber: aws.Int32(n), Body: body, ContentLength: aws.Int64(size),
-				ChecksumCRC64NVME: aws.String(p.Checksum),
-			}, unsignedPayload)
+			}
+			a.set(&in.ChecksumCRC32C, &in.ChecksumCRC64NVME, p.Checksum)
+			out, err := sess.client.UploadPart(ctx, in, unsignedPayload)
 			if err == nil {
 				p.ETag = aws.ToString(out.ETag)
 			}
@@ -346,7 +363,8 @@ func (e *Engine) reconcile(ctx context.Context, sess *session, f *File, ref *Upl
 	for _, p := range rp.Parts {
 		l, ok := listed[p.Number]
 		if ok && aws.ToString(l.ETag) == p.ETag && aws.ToInt64(l.Size) == p.Size &&
-			(l.ChecksumCRC64NVME == nil || aws.ToString(l.ChecksumCRC64NVME) == p.Checksum) {
+			(l.ChecksumCRC64NVME == nil || aws.ToString(l.ChecksumCRC64NVME) == p.Checksum) &&
+			(l.ChecksumCRC32C == nil || aws.ToString(l.ChecksumCRC32C) == p.Checksum) {
 			p.crc = crcFromBase64(p.Checksum)
 			kept = append(kept, p)
 		}
@@ -383,9 +401,13 @@ func (e *Engine) abandon(ctx context.Context, sess *session, f *File, ref Upload
 // HeadObject is refused, what S3 answered when it took the object stands
 // (and the API verifies again before it registers).
 func (e *Engine) verify(ctx context.Context, sess *session, f *File, ref *UploadRef, crc uint64, answer s3Answer) (stored, error) {
-	want := crcBase64(crc)
+	a, err := checksumOf(ref)
+	if err != nil {
+		return stored{}, err
+	}
+	want := a.base64(crc)
 	var out *s3.HeadObjectOutput
-	err := e.opts.Retry.do(ctx, e.retryHooks(sess, f, ref, 0), func(ctx context.Context) error {
+	err = e.opts.Retry.do(ctx, e.retryHooks(sess, f, ref, 0), func(ctx context.Context) error {
 		var err error
 		out, err = sess.client.HeadObject(ctx, &s3.HeadObjectInput{
 			Bucket: aws.String(sess.Bucket), Key: aws.String(ref.Key), ChecksumMode: types.ChecksumModeEnabled,
@@ -399,7 +421,7 @@ func (e *Engine) verify(ctx context.Context, sess *session, f *File, ref *Upload
 			return stored{}, fmt.Errorf("s3://%s/%s holds %d bytes, the file has %d; upload it again", sess.Bucket, ref.Key, size, f.Size)
 		}
 		etag = aws.ToString(out.ETag)
-		if c := aws.ToString(out.ChecksumCRC64NVME); c != "" {
+		if c := a.get(out.ChecksumCRC32C, out.ChecksumCRC64NVME); c != "" {
 			got = c
 		}
 	case isAccessDenied(err):
@@ -410,11 +432,11 @@ func (e *Engine) verify(ctx context.Context, sess *session, f *File, ref *Upload
 		return stored{}, fmt.Errorf("s3://%s/%s: S3 returned no checksum to verify and HeadObject is not allowed; check the session policy allows s3:GetObject", sess.Bucket, ref.Key)
 	}
 	if got != "" && got != want {
-		return stored{}, fmt.Errorf("s3://%s/%s has checksum %s:%s, the file has %s; upload it again", sess.Bucket, ref.Key, algorithm, got, want)
+		return stored{}, fmt.Errorf("s3://%s/%s has checksum %s:%s, the file has %s; upload it again", sess.Bucket, ref.Key, a.name, got, want)
 	}
 	return stored{
 		etag:     etag,
-		checksum: &contract.Checksum{Algorithm: algorithm, Type: string(types.ChecksumTypeFullObject), Value: want},
+		checksum: &contract.Checksum{Algorithm: a.name, Type: string(types.ChecksumTypeFullObject), Value: want},
 	}, nil
 }
 

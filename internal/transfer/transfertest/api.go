@@ -221,8 +221,9 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("object %s has %d bytes, not %d", req.Key, aws.ToInt64(head.ContentLength), req.Size))
 		return
 	}
-	if req.Checksum == nil || aws.ToString(head.ChecksumCRC64NVME) != req.Checksum.Value {
-		writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("object %s checksum %s does not match %+v", req.Key, aws.ToString(head.ChecksumCRC64NVME), req.Checksum))
+	held := map[string]string{"CRC64NVME": aws.ToString(head.ChecksumCRC64NVME), "CRC32C": aws.ToString(head.ChecksumCRC32C)}
+	if req.Checksum == nil || held[req.Checksum.Algorithm] == "" || held[req.Checksum.Algorithm] != req.Checksum.Value {
+		writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("object %s checksums %v do not match %+v", req.Key, held, req.Checksum))
 		return
 	}
 	a.mu.Lock()
