@@ -1,8 +1,12 @@
 package transfer
 
 import (
+	"context"
+	"strings"
+
 	"bytes"
 	"fmt"
+	"github.com/vidup/vidup/internal/contract"
 	"hash/crc32"
 	"hash/crc64"
 	"math/rand/v2"
@@ -71,5 +75,21 @@ func TestChecksumOfRef(t *testing.T) {
 		t.Error("checksumOf(MD5) gave no error")
 	} else if want := fmt.Sprintf("%q", "MD5"); !bytes.Contains([]byte(err.Error()), []byte(want)) {
 		t.Errorf("error %q does not name the algorithm", err)
+	}
+}
+
+func TestVerifyTrustsOnlyAMatchingAnswer(t *testing.T) {
+	e := &Engine{}
+	sess := &session{Session: &contract.Session{Bucket: "videos"}}
+	f := &File{Path: "clip.mp4", Size: 9}
+	ref := &UploadRef{Key: "k/clip.mp4", ChecksumAlgorithm: "CRC32C"}
+	crc := crc32C.update(0, []byte("123456789"))
+	st, err := e.verify(context.Background(), sess, f, ref, crc, s3Answer{etag: `"e1"`, checksum: crc32C.base64(crc)})
+	if err != nil || st.etag != `"e1"` || st.checksum.Value != crc32C.base64(crc) || st.checksum.Algorithm != "CRC32C" {
+		t.Fatalf("matching answer: %+v, %v", st, err)
+	}
+	_, err = e.verify(context.Background(), sess, f, ref, crc, s3Answer{etag: `"e1"`, checksum: crc32C.base64(crc + 1)})
+	if err == nil || !strings.Contains(err.Error(), "s3://videos/k/clip.mp4 has checksum CRC32C:") {
+		t.Fatalf("a different checksum in S3's answer: %v, want an error naming the object", err)
 	}
 }

@@ -395,17 +395,32 @@ func (e *Engine) abandon(ctx context.Context, sess *session, f *File, ref Upload
 	})
 }
 
-// verify asks S3 what it stored (HeadObject with its checksum) and
-// compares size and full-object checksum with the local file's. The
+// verify compares the full-object checksum S3 answered when it took the
+// object (PutObject, CompleteMultipartUpload) with the local file's. S3
+// computed that answer from the bytes it stored and checked it against the
+// one sent, and it took exactly the declared size (Content-Length,
+// MpuObjectSize), so a HeadObject would only repeat it: for many small
+// files that HeadObject was a third of the S3 requests. Only when the
+// answer has no checksum (an upload a crashed run completed) does verify ask
+// S3 (HeadObject with its checksum) and compare size and checksum. The
 // contract does not promise session credentials may read objects: when
-// HeadObject is refused, what S3 answered when it took the object stands
-// (and the API verifies again before it registers).
+// HeadObject is refused, the answer's ETag stands (and the API verifies
+// again before it registers).
 func (e *Engine) verify(ctx context.Context, sess *session, f *File, ref *UploadRef, crc uint64, answer s3Answer) (stored, error) {
 	a, err := checksumOf(ref)
 	if err != nil {
 		return stored{}, err
 	}
 	want := a.base64(crc)
+	if answer.checksum != "" {
+		if answer.checksum != want {
+			return stored{}, fmt.Errorf("s3://%s/%s has checksum %s:%s, the file has %s; upload it again", sess.Bucket, ref.Key, a.name, answer.checksum, want)
+		}
+		return stored{
+			etag:     answer.etag,
+			checksum: &contract.Checksum{Algorithm: a.name, Type: string(types.ChecksumTypeFullObject), Value: want},
+		}, nil
+	}
 	var out *s3.HeadObjectOutput
 	err = e.opts.Retry.do(ctx, e.retryHooks(sess, f, ref, 0), func(ctx context.Context) error {
 		var err error
