@@ -57,6 +57,16 @@ type Client struct {
 	now       func() time.Time
 }
 
+// newTransport is http.DefaultTransport keeping more idle connections: its
+// two per host made an upload of many small files, which registers up to
+// --concurrency files at once, open a new connection for every other call
+// (2,281 connects for 5,000 files).
+func newTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	return t
+}
+
 // Option configures a Client.
 type Option func(*Client)
 
@@ -112,7 +122,7 @@ func New(baseURL, token string, opts ...Option) (*Client, error) {
 	c := &Client{
 		base:      u,
 		token:     token,
-		http:      &http.Client{Timeout: defaultTimeout},
+		http:      &http.Client{Timeout: defaultTimeout, Transport: newTransport()},
 		retry:     DefaultRetryPolicy(),
 		userAgent: "vidup",
 		now:       time.Now,
