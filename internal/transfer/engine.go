@@ -254,26 +254,28 @@ func (e *Engine) Upload(ctx context.Context, files []*File) []Result {
 	plans := e.prepare(ctx, files)
 
 	// Files in flight: enough that small files never wait behind a large
-	// one for long, few enough to bound open handles.
-	fileSlots := make(chan struct{}, max(e.opts.Concurrency, 4))
+	// one for long, few enough to bound open handles. They run on a fixed
+	// set of workers rather than a goroutine each: the SDK's call stack is
+	// deep, and growing a fresh goroutine's stack to it for every file
+	// (runtime.copystack) was 13% of the CPU of 5,000 small files.
+	work := make(chan func())
 	var wg sync.WaitGroup
+	for range max(e.opts.Concurrency, 4) {
+		wg.Go(func() {
+			for run := range work {
+				run()
+			}
+		})
+	}
 	launch := func(i int, r Result, run func() Result) {
-		err := ctx.Err()
-		if err == nil {
+		if ctx.Err() == nil {
 			select {
-			case fileSlots <- struct{}{}:
+			case work <- func() { results[i] = run() }:
+				return
 			case <-ctx.Done():
-				err = ctx.Err()
 			}
 		}
-		if err != nil {
-			results[i] = e.fail(r, fmt.Errorf("%s: %w", r.Path, stopped(ctx)))
-			return
-		}
-		wg.Go(func() {
-			defer func() { <-fileSlots }()
-			results[i] = run()
-		})
+		results[i] = e.fail(r, fmt.Errorf("%s: %w", r.Path, stopped(ctx)))
 	}
 	var fresh []int
 	for i, p := range plans {
@@ -315,6 +317,7 @@ func (e *Engine) Upload(ctx context.Context, files []*File) []Result {
 			launch(i, r, func() Result { return e.uploadFile(ctx, sess, f, ref, nil) })
 		}
 	}
+	close(work)
 	wg.Wait()
 	return results
 }
