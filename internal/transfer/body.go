@@ -3,6 +3,7 @@ package transfer
 import (
 	"errors"
 	"io"
+	"os"
 	"sync"
 	"time"
 )
@@ -19,6 +20,11 @@ var errStalled = errors.New("no progress sending the part; the connection stalle
 type attemptBody struct {
 	r        *io.SectionReader
 	progress func(delta int64)
+	// file, when known, is the open file r reads, and base where r starts
+	// in it: a plain-HTTP connection sends the part from it with
+	// sendfile(2) (see bodyConn).
+	file *os.File
+	base int64
 
 	mu      sync.Mutex
 	counted int64
@@ -53,6 +59,43 @@ func (b *attemptBody) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// advance moves the body n bytes on after they were sent without Read
+// (sendFile), counting them as Read would.
+func (b *attemptBody) advance(n int64) {
+	b.r.Seek(n, io.SeekCurrent)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.done {
+		return
+	}
+	if b.stall != nil {
+		b.stall.Reset(b.timeout)
+	}
+	b.counted += n
+	b.progress(n)
+}
+
+// over reports whether the attempt has finished.
+func (b *attemptBody) over() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.done
+}
+
+// errAttemptOver stops a transport still sending a part whose attempt
+// ended (it failed, or S3 answered before the end of the body).
+var errAttemptOver = errors.New("the part's attempt is over")
+
+// errNoSendfile says sendfile(2) cannot send this body.
+var errNoSendfile = errors.New("sendfile not supported")
+
+// fileBody is the request body an HTTP client sees for an attemptBody
+// that has a file: a type bodyConn recognises under the transport's
+// LimitedReader, where the SDK's own wrappers would hide it.
+type fileBody struct{ *attemptBody }
+
+func (fileBody) Close() error { return nil }
 
 func (b *attemptBody) Seek(offset int64, whence int) (int64, error) {
 	pos, err := b.r.Seek(offset, whence)

@@ -233,6 +233,10 @@ func (e *Engine) newSession(s *contract.Session) (*session, error) {
 		o.ContinueHeaderThresholdBytes = -1
 		if e.opts.WrapHTTPClient != nil {
 			o.HTTPClient = e.opts.WrapHTTPClient(o.HTTPClient)
+		} else {
+			// Not under a wrapper: it may meter or replace the body,
+			// which sendfile would bypass.
+			o.HTTPClient = sendfileClient{o.HTTPClient}
 		}
 	})
 	return &session{Session: s, client: client, creds: creds}, nil

@@ -139,7 +139,10 @@ func (e *Engine) send(ctx context.Context, f *File, h *os.File, sr *io.SectionRe
 	body := newAttemptBody(io.NewSectionReader(sr, 0, sr.Size()),
 		func(d int64) { e.opts.Observer.Progress(f.Path, d) },
 		e.opts.StallTimeout, func() { cancel(errStalled) })
-	err := call(actx, body)
+	if outer, off, _ := sr.Outer(); outer == h {
+		body.file, body.base = h, off
+	}
+	err := call(context.WithValue(actx, attemptBodyKey{}, body), body)
 	body.finish(err == nil)
 	if err != nil && errors.Is(context.Cause(actx), errStalled) && ctx.Err() == nil {
 		return fmt.Errorf("%w: %w", errStalled, err)
