@@ -142,6 +142,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 // with AWS_CA_BUNDLE. The client must be a BuildableClient: LoadDefaultConfig
 // adds the CA bundle to it and refuses any other client when one is set.
 func loadAWSConfig(ctx context.Context, concurrency int, caBundle string) (aws.Config, error) {
+	dial := (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	client := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
 		// Every part in flight keeps its connection between parts.
 		t.MaxIdleConns = 2*concurrency + 16
@@ -154,7 +155,7 @@ func loadAWSConfig(ctx context.Context, concurrency int, caBundle string) (aws.C
 		t.IdleConnTimeout = 90 * time.Second
 		t.ResponseHeaderTimeout = 5 * time.Minute
 		t.ExpectContinueTimeout = time.Second
-		t.DialContext = dialBodyConn((&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext)
+		t.DialContext = dialBodyConn(dial)
 	})
 	loads := []func(*config.LoadOptions) error{
 		config.WithHTTPClient(client),
@@ -179,6 +180,13 @@ func loadAWSConfig(ctx context.Context, concurrency int, caBundle string) (aws.C
 	cfg, err := config.LoadDefaultConfig(ctx, loads...)
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("load the S3 client configuration: %w", err)
+	}
+	// Last, so that the TLS configuration it reads has the CA bundle: each
+	// WithTransportOptions works on a clone of the transport before it.
+	if bc, ok := cfg.HTTPClient.(*awshttp.BuildableClient); ok {
+		cfg.HTTPClient = bc.WithTransportOptions(func(t *http.Transport) {
+			t.DialTLSContext = dialTLSCoalesced(t, dial)
+		})
 	}
 	return cfg, nil
 }
