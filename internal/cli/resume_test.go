@@ -42,7 +42,10 @@ type killEnv struct {
 
 	mu   sync.Mutex
 	hold func(*faultproxy.RequestInfo) bool
-	held chan faultproxy.Target
+	// holdAnswer, when set, lets a matching request reach MinIO and holds
+	// only its answer.
+	holdAnswer bool
+	held       chan faultproxy.Target
 }
 
 func newKillEnv(t *testing.T, size int64) *killEnv {
@@ -58,12 +61,15 @@ func newKillEnv(t *testing.T, size int64) *killEnv {
 	k.api.Endpoint = p.URL()
 	p.SetRule(func(ri *faultproxy.RequestInfo) faultproxy.Action {
 		k.mu.Lock()
-		hold := k.hold
+		hold, holdAnswer := k.hold, k.holdAnswer
 		k.mu.Unlock()
 		if hold != nil && hold(ri) {
 			select {
 			case k.held <- ri.Target():
 			default:
+			}
+			if holdAnswer {
+				return faultproxy.HoldAnswer(10 * time.Minute)
 			}
 			// Held until vidup dies (or the test ends).
 			return faultproxy.DelayThen(10*time.Minute, faultproxy.Pass())
@@ -225,8 +231,28 @@ func TestKill9AtAnyMomentThenRerunFinishes(t *testing.T) {
 			heldOne(t)
 		}},
 		{name: "after Complete, before it is recorded and registered", inFlight: 0, state: journal.Uploading, arm: func(t *testing.T, state string, cmd *exec.Cmd) {
-			k.setHold(func(ri *faultproxy.RequestInfo) bool { return ri.Kind == faultproxy.KindHeadObject })
+			// MinIO completes the object; vidup never hears of it.
+			k.mu.Lock()
+			k.holdAnswer = true
+			k.mu.Unlock()
+			t.Cleanup(func() { k.mu.Lock(); k.holdAnswer = false; k.mu.Unlock() })
+			k.setHold(func(ri *faultproxy.RequestInfo) bool { return ri.Kind == faultproxy.KindCompleteMultipartUpload })
 			heldOne(t)
+			ents := journalEntries(t, state)
+			if len(ents) != 1 {
+				t.Fatalf("journal: %+v", ents)
+			}
+			deadline := time.Now().Add(time.Minute)
+			for {
+				_, err := k.s3.Client().HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(k.api.Bucket), Key: aws.String(ents[0].Key)})
+				if err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the object never completed on MinIO: %v", err)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
 		}},
 		{name: "during registration", inFlight: 0, state: journal.Completed, arm: func(t *testing.T, state string, cmd *exec.Cmd) {
 			k.setHold(nil)

@@ -15,6 +15,7 @@ const (
 	actCut
 	actRespond
 	actDelay
+	actHoldAnswer
 )
 
 // Action is what the proxy does with one request. The zero Action is Pass.
@@ -30,6 +31,11 @@ type Action struct {
 
 // Pass forwards the request to the target and streams the answer back.
 func Pass() Action { return Action{kind: actPass} }
+
+// HoldAnswer forwards the request, so the target acts on it, then holds the
+// target's answer for d before the client sees it (or until the client
+// leaves): the moment "the server did it, the client does not know yet".
+func HoldAnswer(d time.Duration) Action { return Action{kind: actHoldAnswer, delay: d} }
 
 // CutAfter reads n bytes of the request body (fewer if the body is
 // shorter), forwards nothing, and resets the client's connection (TCP RST,

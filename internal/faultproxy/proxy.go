@@ -333,6 +333,8 @@ func (p *Proxy) apply(w http.ResponseWriter, r *http.Request, info *RequestInfo,
 		p.cut(w, r, info, a.cutAfter)
 	case actRespond:
 		p.respond(w, r, info, a)
+	case actHoldAnswer:
+		p.pass(w, r.WithContext(context.WithValue(r.Context(), holdAnswerKey{}, a.delay)), info)
 	default:
 		p.pass(w, r, info)
 	}
@@ -394,9 +396,17 @@ func (p *Proxy) cut(w http.ResponseWriter, r *http.Request, info *RequestInfo, n
 	_ = conn.Close()
 }
 
+// holdAnswerKey carries a HoldAnswer delay from the rule to the answer.
+type holdAnswerKey struct{}
+
 func (p *Proxy) delayResponse(resp *http.Response) error {
-	if !sleep(resp.Request.Context(), p.halfRTT) {
-		return resp.Request.Context().Err()
+	ctx := resp.Request.Context()
+	d := p.halfRTT
+	if hold, ok := ctx.Value(holdAnswerKey{}).(time.Duration); ok {
+		d += hold
+	}
+	if !sleep(ctx, d) {
+		return ctx.Err()
 	}
 	return nil
 }

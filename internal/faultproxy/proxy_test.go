@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/http/httptrace"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -302,4 +303,34 @@ func BenchmarkPassThrough(b *testing.B) {
 		}
 		resp.Body.Close()
 	}
+}
+
+func TestHoldAnswerLetsTheTargetActButHoldsItsAnswer(t *testing.T) {
+	var hits atomic.Int32
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Write([]byte("done"))
+	}))
+	defer upstream.Close()
+	p, err := faultproxy.New(upstream.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.SetRule(func(*faultproxy.RequestInfo) faultproxy.Action { return faultproxy.HoldAnswer(time.Minute) })
+	client := &http.Client{Timeout: 300 * time.Millisecond}
+	resp, err := client.Get(p.URL() + "/bucket/key")
+	if err == nil {
+		resp.Body.Close()
+		t.Fatal("the answer was not held")
+	}
+	if hits.Load() != 1 {
+		t.Errorf("the target saw %d requests, want 1", hits.Load())
+	}
+	p.SetRule(nil)
+	resp, err = client.Get(p.URL() + "/bucket/key")
+	if err != nil {
+		t.Fatalf("after the rule is gone: %v", err)
+	}
+	resp.Body.Close()
 }
