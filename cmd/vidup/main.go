@@ -9,8 +9,5 @@ import (
 )
 
 func main() {
-	stop := startProfiles()
-	code := cli.Main()
-	stop()
-	os.Exit(code)
+	os.Exit(cli.Main())
 }

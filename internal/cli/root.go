@@ -55,6 +55,8 @@ func SystemIO() *IOStreams {
 
 // Main runs vidup with the process's arguments and returns its exit code.
 func Main() int {
+	stopProfiles := startProfiles()
+	defer stopProfiles()
 	io := SystemIO()
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
