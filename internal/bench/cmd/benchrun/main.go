@@ -125,6 +125,8 @@ type bencher struct {
 	tuneFrom string
 	cleanups []func()
 	sc       map[string][]*bench.Scenario
+	// minioDir is the data folder of the MinIO in use.
+	minioDir string
 }
 
 func (b *bencher) cleanup() {
@@ -204,6 +206,7 @@ func (b *bencher) phase(ctx context.Context, https bool) error {
 	if err != nil {
 		return err
 	}
+	b.minioDir = dir
 	admin, err := adminClient(t)
 	if err != nil {
 		return err
@@ -336,6 +339,7 @@ func (b *bencher) scenario(ctx context.Context, id string, sp spec, t bench.Targ
 			if err := emptyBucket(ctx, admin, t.Bucket); err != nil {
 				b.logf("empty the bucket after %s: %v", c.Name, err)
 			}
+			b.purgeTrash()
 		}
 	}
 	if ctx.Err() != nil {
@@ -396,6 +400,23 @@ func dirSize(path string) (int64, error) {
 		return nil
 	})
 	return n, err
+}
+
+// purgeTrash empties MinIO's trash: deleted objects wait there for a
+// background sweep that does not keep up with gigabytes per run, and a full
+// bench would otherwise fill the disk.
+func (b *bencher) purgeTrash() {
+	if b.minioDir == "" {
+		return
+	}
+	trash := filepath.Join(b.minioDir, "data", ".minio.sys", "tmp", ".trash")
+	entries, err := os.ReadDir(trash)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		_ = os.RemoveAll(filepath.Join(trash, e.Name()))
+	}
 }
 
 // startMinIO starts MinIO through scripts/minio.sh on a free port, as the
