@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/vidup/vidup/internal/contract"
+	"github.com/vidup/vidup/internal/credentials"
 )
 
 // API is the part of the company API the engine calls (internal/api's
@@ -122,7 +123,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		opts.Hooks = NopHooks{}
 	}
 	if opts.Credentials == nil {
-		opts.Credentials = cacheCredentials
+		opts.Credentials = credentials.New
 	}
 	if opts.StopGrace == 0 {
 		opts.StopGrace = 5 * time.Second
