@@ -9,9 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/vidup/vidup/internal/api"
 	"github.com/vidup/vidup/internal/contract"
 )
@@ -153,19 +150,7 @@ func (e *Engine) abort(ctx context.Context, ref UploadRef, sessions map[string]*
 	if err != nil {
 		return fmt.Errorf("credentials of session %s: %w", ref.SessionID, err)
 	}
-	err = e.opts.Retry.do(ctx, retryHooks{refresh: sess.creds.Invalidate}, func(ctx context.Context) error {
-		_, err := sess.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
-			Bucket: aws.String(ref.Bucket), Key: aws.String(ref.Key), UploadId: aws.String(ref.S3UploadID),
-		})
-		if errorCode(err) == "NoSuchUpload" {
-			return nil
-		}
-		return err
-	})
-	if err != nil {
-		return s3Error(err, "abort the multipart upload of s3://%s/%s", ref.Bucket, ref.Key)
-	}
-	return nil
+	return e.abortMultipart(ctx, sess, ref, e.opts.Retry)
 }
 
 // resumeFile continues an earlier upload of p.f, or only registers it.

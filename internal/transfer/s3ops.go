@@ -382,20 +382,35 @@ func (e *Engine) abandon(ctx context.Context, sess *session, f *File, ref Upload
 	if ref.S3UploadID == "" || e.opts.Hooks.KeepFailed(f, ref, cause) {
 		return
 	}
-	// Abort even after Ctrl-C, within its own short time.
+	e.abortSoon(ctx, sess, ref)
+}
+
+// abortSoon aborts ref's multipart upload even after Ctrl-C, within its own
+// short time and few retries: it is cleanup, the run is ending.
+func (e *Engine) abortSoon(ctx context.Context, sess *session, ref UploadRef) {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	r := e.opts.Retry
 	r.Retries = min(r.Retries, 3)
-	_ = r.do(actx, retryHooks{refresh: sess.creds.Invalidate}, func(ctx context.Context) error {
+	_ = e.abortMultipart(actx, sess, ref, r)
+}
+
+// abortMultipart aborts ref's multipart upload so S3 frees its parts. An
+// upload S3 no longer has is not an error.
+func (e *Engine) abortMultipart(ctx context.Context, sess *session, ref UploadRef, r Retry) error {
+	err := r.do(ctx, retryHooks{refresh: sess.creds.Invalidate}, func(ctx context.Context) error {
 		_, err := sess.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
-			Bucket: aws.String(sess.Bucket), Key: aws.String(ref.Key), UploadId: aws.String(ref.S3UploadID),
+			Bucket: aws.String(ref.Bucket), Key: aws.String(ref.Key), UploadId: aws.String(ref.S3UploadID),
 		})
 		if errorCode(err) == "NoSuchUpload" {
 			return nil
 		}
 		return err
 	})
+	if err != nil {
+		return s3Error(err, "abort the multipart upload of s3://%s/%s", ref.Bucket, ref.Key)
+	}
+	return nil
 }
 
 // verify compares the full-object checksum S3 answered when it took the

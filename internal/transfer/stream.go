@@ -230,7 +230,7 @@ func (e *Engine) multipartStream(ctx context.Context, sess *session, f *File, re
 	}
 	defer func() {
 		if err != nil {
-			e.abortStream(ctx, sess, *ref)
+			e.abortSoon(ctx, sess, *ref) // a stream cannot be resumed: its parts would only cost storage
 		}
 	}()
 
@@ -357,22 +357,4 @@ func (e *Engine) streamPart(ctx context.Context, sess *session, f *File, ref *Up
 		return Part{}, s3Error(err, "upload part %d of s3://%s/%s", n, sess.Bucket, ref.Key)
 	}
 	return p, nil
-}
-
-// abortStream aborts a failed stream's multipart upload, even after
-// Ctrl-C: a stream cannot be resumed, so its parts would only cost storage.
-func (e *Engine) abortStream(ctx context.Context, sess *session, ref UploadRef) {
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	r := e.opts.Retry
-	r.Retries = min(r.Retries, 3)
-	_ = r.do(actx, retryHooks{refresh: sess.creds.Invalidate}, func(ctx context.Context) error {
-		_, err := sess.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
-			Bucket: aws.String(sess.Bucket), Key: aws.String(ref.Key), UploadId: aws.String(ref.S3UploadID),
-		})
-		if errorCode(err) == "NoSuchUpload" {
-			return nil
-		}
-		return err
-	})
 }
