@@ -159,7 +159,7 @@ func (c *Client) CreateSession(ctx context.Context, req contract.SessionRequest)
 
 // RefreshCredentials asks for new credentials for a session. When the
 // server no longer knows the session, the error satisfies
-// errors.Is(err, ErrSessionGone).
+// errors.Is(err, contract.ErrSessionGone).
 func (c *Client) RefreshCredentials(ctx context.Context, sessionID string) (contract.Credentials, error) {
 	if sessionID == "" {
 		return contract.Credentials{}, fmt.Errorf("%s: no session id", OpRefreshCredentials)

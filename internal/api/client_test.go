@@ -299,8 +299,8 @@ func TestStatusErrors(t *testing.T) {
 			if se.AuthFailure() != tc.auth {
 				t.Errorf("AuthFailure() = %v", se.AuthFailure())
 			}
-			if errors.Is(err, ErrSessionGone) != tc.gone {
-				t.Errorf("errors.Is(ErrSessionGone) = %v", !tc.gone)
+			if errors.Is(err, contract.ErrSessionGone) != tc.gone {
+				t.Errorf("errors.Is(contract.ErrSessionGone) = %v", !tc.gone)
 			}
 			if got := len(s.requests()); got != tc.attempts {
 				t.Errorf("%d attempts, want %d", got, tc.attempts)

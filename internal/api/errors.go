@@ -9,11 +9,9 @@ import (
 	"net/http"
 	"syscall"
 	"time"
-)
 
-// ErrSessionGone means the API no longer knows an upload session (404 on
-// refresh): its uploads cannot resume and must start over.
-var ErrSessionGone = errors.New("the upload session is gone from the API")
+	"github.com/vidup/vidup/internal/contract"
+)
 
 const urlHint = "check --api-url / VIDUP_API_URL"
 
@@ -52,9 +50,9 @@ func (e *StatusError) AuthFailure() bool {
 	return e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden
 }
 
-// Is makes a 404 on refresh match ErrSessionGone.
+// Is makes a 404 on refresh match contract.ErrSessionGone.
 func (e *StatusError) Is(target error) bool {
-	return target == ErrSessionGone && e.Status == http.StatusNotFound && e.Op == OpRefreshCredentials
+	return target == contract.ErrSessionGone && e.Status == http.StatusNotFound && e.Op == OpRefreshCredentials
 }
 
 // BadAnswerError is a 2xx answer the client cannot use: not JSON, invalid

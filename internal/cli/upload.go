@@ -80,7 +80,9 @@ type UploadOptions struct {
 	// Tests shorten the waits between retries here; production keeps the
 	// defaults of transfer.DefaultRetry and api.DefaultRetryPolicy.
 	retryDelays *retryDelays
-	now         func() time.Time
+	// openRun opens the resume module; nil is the journal (openRun).
+	openRun func(dir string) (resume.Run, error)
+	now     func() time.Time
 }
 
 type retryDelays struct {
@@ -365,32 +367,9 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// tracker is what vidup upload needs of the resume journal: the engine's
-// hooks, and a claim on each file before it is uploaded, which says to skip
-// it when it was uploaded and registered before or another run holds it.
-type tracker interface {
-	Hooks() transfer.Hooks
-	Claim(path string, force bool) (skip bool, reason string, release func(), err error)
-	// Err reports journal writes that failed (the uploads went on).
-	Err() error
-	Close() error
-}
-
-// openTracker opens the resume journal in dir.
-var openTracker = func(dir string) (tracker, error) {
-	t, err := resume.Open(dir)
-	if err != nil {
-		return nil, err
-	}
-	return resumeTracker{t}, nil
-}
-
-type resumeTracker struct{ *resume.Tracker }
-
-func (t resumeTracker) Claim(path string, force bool) (bool, string, func(), error) {
-	c, err := t.Tracker.Claim(path, force)
-	return c.Skip, c.Reason, c.Release, err
-}
+// openRun opens the resume module for a run over the journal in dir
+// (UploadOptions.openRun replaces it in tests).
+func openRun(dir string) (resume.Run, error) { return resume.Open(dir) }
 
 // runUpload uploads the validated files and maps the outcome to the exit
 // code: 1 when a file failed, 3 when the API refused the token, 130 when
@@ -411,10 +390,14 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 	var hooks transfer.Hooks = transfer.NopHooks{}
 	var toUpload []*transfer.File
 	entries := make([]runEntry, len(o.plan))
-	if openTracker != nil && !o.stdin {
-		tr, err := openTracker(o.StateDir)
+	if !o.stdin {
+		open := o.openRun
+		if open == nil {
+			open = openRun
+		}
+		tr, err := open(o.StateDir)
 		if err != nil {
-			return asUsage(err)
+			return asUsage(adviseResume(err))
 		}
 		defer tr.Close()
 		defer func() {
@@ -427,16 +410,14 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 			if p.file == nil {
 				continue
 			}
-			skip, reason, release, err := tr.Claim(p.file.Path, o.Force)
+			c, err := tr.Claim(p.file.Path, o.Force)
 			switch {
 			case err != nil:
-				entries[i].problem = fmt.Errorf("%s: %w", quotePath(p.file.Path), err)
-			case skip:
-				entries[i].skip = reason
+				entries[i].problem = fmt.Errorf("%s: %w", quotePath(p.file.Path), adviseResume(err))
+			case c.Skip != nil:
+				entries[i].skip = skipReason(c.Skip)
 			default:
-				if release != nil {
-					defer release()
-				}
+				defer c.Release()
 			}
 		}
 	}

@@ -254,18 +254,6 @@ type uploadJSON struct {
 	LastError  string    `json:"last_error"`
 }
 
-// unfinished lists the entries that are not registered, oldest first.
-func unfinished(store *journal.Store) ([]*journal.Entry, error) {
-	all, err := store.List()
-	var out []*journal.Entry
-	for _, e := range all {
-		if e.State != journal.Registered {
-			out = append(out, e)
-		}
-	}
-	return out, err
-}
-
 func entryPath(e *journal.Entry) string {
 	if e.Source.Path != "" {
 		return e.Source.Path
@@ -274,22 +262,15 @@ func entryPath(e *journal.Entry) string {
 }
 
 func runUploadsList(o *UploadsOptions) error {
-	store, err := journal.Open(o.StateDir)
+	tr, err := resume.Open(o.StateDir)
 	if err != nil {
-		return asUsage(err)
+		return asUsage(adviseResume(err))
 	}
-	entries, listErr := unfinished(store)
+	entries, listErr := tr.Unfinished()
 	now := o.clock()
 	rows := make([]uploadJSON, 0, len(entries))
 	for _, e := range entries {
-		done := int64(0)
-		if e.State == journal.Completed {
-			done = e.Size
-		} else {
-			for _, p := range e.Parts {
-				done += p.Size
-			}
-		}
+		done := resume.Done(e)
 		pct := 0.0
 		if e.Size > 0 {
 			pct = float64(int(1000*float64(done)/float64(e.Size))) / 10
@@ -310,7 +291,7 @@ func runUploadsList(o *UploadsOptions) error {
 			return err
 		}
 	} else if len(rows) == 0 {
-		fmt.Fprintln(o.IO.ErrOut, "vidup: no unfinished uploads in "+store.Dir())
+		fmt.Fprintln(o.IO.ErrOut, "vidup: no unfinished uploads in "+tr.Dir())
 	} else {
 		w := tabwriter.NewWriter(o.IO.Out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(w, "ID\tSTATE\tDONE\tSIZE\tAGE\tFILE")
@@ -330,7 +311,7 @@ func runUploadsList(o *UploadsOptions) error {
 		}
 	}
 	if listErr != nil {
-		return fmt.Errorf("some journal entries cannot be read: %w", listErr)
+		return fmt.Errorf("some journal entries cannot be read: %w", adviseResume(listErr))
 	}
 	return nil
 }
@@ -371,46 +352,27 @@ func (o *UploadsOptions) engine(ctx context.Context, obs transfer.Observer, hook
 func runUploadsResume(ctx context.Context, o *UploadsOptions) error {
 	tr, err := resume.Open(o.StateDir)
 	if err != nil {
-		return asUsage(err)
+		return asUsage(adviseResume(err))
 	}
 	defer tr.Close()
-	entries, listErr := unfinished(tr.Store())
-	if listErr != nil {
-		fmt.Fprintf(o.IO.ErrOut, "vidup: %v\n", listErr)
+	pending := tr.Pending()
+	defer pending.Release()
+	if pending.ListErr != nil {
+		fmt.Fprintf(o.IO.ErrOut, "vidup: %v\n", adviseResume(pending.ListErr))
 	}
-	var files []*transfer.File
-	failed := 0
-	seen := map[string]bool{}
-	for _, e := range entries {
-		if e.Source.IsZero() {
-			fmt.Fprintf(o.IO.ErrOut, "vidup: upload %s of %s came from standard input and cannot be resumed; abort it with `vidup uploads abort %s`\n", e.ID, e.Name, e.ID)
-			failed++
+	for _, err := range pending.Problems {
+		var ce *resume.ClaimError
+		if errors.As(err, &ce) {
+			fmt.Fprintf(o.IO.ErrOut, "vidup: upload %s: %s: %v\n", ce.ID, quotePath(ce.Path), adviseResume(ce.Err))
 			continue
 		}
-		path := e.Source.Path
-		if seen[path] {
-			continue
-		}
-		seen[path] = true
-		f, err := transfer.Open(path, e.ContentType)
-		if err != nil {
-			fmt.Fprintf(o.IO.ErrOut, "vidup: upload %s cannot be resumed: %v; abort it with `vidup uploads abort %s`\n", e.ID, err, e.ID)
-			failed++
-			continue
-		}
-		c, err := tr.Claim(path, false)
-		if err != nil {
-			fmt.Fprintf(o.IO.ErrOut, "vidup: upload %s: %s: %v\n", e.ID, quotePath(path), err)
-			failed++
-			continue
-		}
-		defer c.Release()
-		if c.Skip {
-			fmt.Fprintf(o.IO.ErrOut, "vidup: %s: skipped: %s\n", quotePath(path), c.Reason)
-			continue
-		}
-		files = append(files, f)
+		fmt.Fprintf(o.IO.ErrOut, "vidup: %v\n", adviseResume(err))
 	}
+	for _, s := range pending.Skipped {
+		fmt.Fprintf(o.IO.ErrOut, "vidup: %s: skipped: %s\n", quotePath(s.Path), skipReason(s.Skip))
+	}
+	failed := len(pending.Problems)
+	files := pending.Files
 	if len(files) == 0 {
 		if !o.Quiet && failed == 0 {
 			fmt.Fprintln(o.IO.ErrOut, "vidup: nothing to resume")
@@ -434,7 +396,7 @@ func runUploadsResume(ctx context.Context, o *UploadsOptions) error {
 	results := eng.Upload(ctx, files)
 	obs.Close()
 	if err := tr.Err(); err != nil {
-		fmt.Fprintf(o.IO.ErrOut, "vidup: the journal could not record everything (a later run sends those parts again): %v\n", err)
+		fmt.Fprintf(o.IO.ErrOut, "vidup: the journal could not record everything (a later run sends those parts again): %v\n", adviseResume(err))
 	}
 	return o.report(ctx, results, failed, o.clock().Sub(start))
 }
@@ -495,15 +457,15 @@ func (o *UploadsOptions) report(ctx context.Context, results []transfer.Result, 
 }
 
 func runUploadsAbort(ctx context.Context, o *UploadsOptions) error {
-	store, err := journal.Open(o.StateDir)
+	tr, err := resume.Open(o.StateDir)
 	if err != nil {
-		return asUsage(err)
+		return asUsage(adviseResume(err))
 	}
 	var targets []*journal.Entry
 	if o.All {
-		entries, listErr := unfinished(store)
+		entries, listErr := tr.Unfinished()
 		if listErr != nil {
-			fmt.Fprintf(o.IO.ErrOut, "vidup: %v\n", listErr)
+			fmt.Fprintf(o.IO.ErrOut, "vidup: %v\n", adviseResume(listErr))
 		}
 		cutoff := o.clock().Add(-o.OlderThan)
 		for _, e := range entries {
@@ -513,9 +475,9 @@ func runUploadsAbort(ctx context.Context, o *UploadsOptions) error {
 		}
 	} else {
 		for _, id := range o.IDs {
-			e, err := store.Get(id)
+			e, err := tr.Get(id)
 			if err != nil {
-				return usageErrorf("%v", err)
+				return usageErrorf("%v", adviseResume(err))
 			}
 			targets = append(targets, e)
 		}
@@ -526,15 +488,20 @@ func runUploadsAbort(ctx context.Context, o *UploadsOptions) error {
 	}
 	failed := 0
 	for _, e := range targets {
-		if err := abortEntry(ctx, o, store, eng, e); err != nil {
-			fmt.Fprintf(o.IO.ErrOut, "vidup: upload %s (%s): %v\n", e.ID, quotePath(entryPath(e)), err)
+		out, err := tr.Abort(ctx, eng, e)
+		if err != nil {
+			fmt.Fprintf(o.IO.ErrOut, "vidup: upload %s (%s): %v\n", e.ID, quotePath(entryPath(e)), adviseResume(err))
 			failed++
+			continue
+		}
+		if !o.Quiet {
+			fmt.Fprintf(o.IO.ErrOut, "vidup: upload %s (%s): %s\n", e.ID, quotePath(entryPath(e)), abortOutcome(out, e))
 		}
 	}
 	if o.All && o.OlderThan > 0 {
-		n, err := store.Prune(o.OlderThan)
+		n, err := tr.Prune(o.OlderThan)
 		if err != nil {
-			fmt.Fprintf(o.IO.ErrOut, "vidup: pruning the journal: %v\n", err)
+			fmt.Fprintf(o.IO.ErrOut, "vidup: pruning the journal: %v\n", adviseResume(err))
 			failed++
 		}
 		if n > 0 && !o.Quiet {
@@ -553,39 +520,15 @@ func runUploadsAbort(ctx context.Context, o *UploadsOptions) error {
 	return nil
 }
 
-// abortEntry aborts one upload on S3 and forgets it.
-func abortEntry(ctx context.Context, o *UploadsOptions, store *journal.Store, eng *transfer.Engine, e *journal.Entry) error {
-	if key := e.Source.Key(); key != "" {
-		unlock, ok, err := store.Lock(key)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return errors.New("another vidup run is uploading it now; stop that run first")
-		}
-		defer unlock()
+// abortOutcome says what vidup uploads abort did with e.
+func abortOutcome(out resume.Outcome, e *journal.Entry) string {
+	switch out {
+	case resume.ForgotRegistered:
+		return "forgotten (it was registered as video " + e.VideoID + ")"
+	case resume.ForgotUnregistered:
+		return "forgotten (the object stays on S3, unregistered)"
+	case resume.ForgotSessionGone:
+		return "forgotten; the API no longer knows its session, so it cannot be aborted from here: the bucket's lifecycle rule will clean its parts"
 	}
-	msg := "aborted on S3 and forgotten"
-	switch {
-	case e.State == journal.Registered:
-		msg = "forgotten (it was registered as video " + e.VideoID + ")"
-	case e.State == journal.Completed || e.S3UploadID == "":
-		msg = "forgotten (the object stays on S3, unregistered)"
-	default:
-		err := eng.Abort(ctx, transfer.UploadRef{SessionID: e.SessionID, UploadID: e.UploadID, Bucket: e.Bucket, Key: e.Key,
-			Region: e.Region, Endpoint: e.Endpoint, PathStyle: e.PathStyle, S3UploadID: e.S3UploadID})
-		switch {
-		case errors.Is(err, api.ErrSessionGone):
-			msg = "forgotten; the API no longer knows its session, so it cannot be aborted from here: the bucket's lifecycle rule will clean its parts"
-		case err != nil:
-			return fmt.Errorf("%w; the entry is kept, try again later", err)
-		}
-	}
-	if err := store.Delete(e.ID); err != nil {
-		return err
-	}
-	if !o.Quiet {
-		fmt.Fprintf(o.IO.ErrOut, "vidup: upload %s (%s): %s\n", e.ID, quotePath(entryPath(e)), msg)
-	}
-	return nil
+	return "aborted on S3 and forgotten"
 }

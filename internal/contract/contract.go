@@ -2,7 +2,10 @@
 // uploader and a company's API. Both sides import it; nothing else is shared.
 package contract
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
 // Paths of the contract's endpoints.
 const (
@@ -115,3 +118,8 @@ type Error struct {
 
 // IdempotencyKeyHeader carries the upload id of a registration.
 const IdempotencyKeyHeader = "Idempotency-Key"
+
+// ErrSessionGone means the API no longer knows an upload session (404 on
+// its credentials refresh): the session's uploads cannot continue and start
+// over. The API client's errors match it with errors.Is.
+var ErrSessionGone = errors.New("the upload session is gone from the API")

@@ -76,6 +76,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/vidup/vidup/internal/asset"
 )
 
 // State is where an upload stands.
@@ -95,14 +97,6 @@ const (
 	Registered State = "registered"
 )
 
-// Part is one finished part of a multipart upload.
-type Part struct {
-	Number   int32  `json:"number"`
-	Size     int64  `json:"size"`
-	ETag     string `json:"etag"`
-	Checksum string `json:"checksum,omitempty"` // base64, of Entry.ChecksumAlgorithm
-}
-
 // Entry is one upload: where it comes from, where it goes and how far it got.
 // Entries never hold credentials.
 type Entry struct {
@@ -113,26 +107,17 @@ type Entry struct {
 	// be resumed (stdin, pipes): such entries are never found by source.
 	Source Identity `json:"source"`
 
-	// The upload as the API opened it.
-	SessionID string `json:"session_id"`
-	UploadID  string `json:"upload_id"`
-	Key       string `json:"key"`
-	Bucket    string `json:"bucket"`
-	Region    string `json:"region"`
-	Endpoint  string `json:"endpoint,omitempty"`
-	PathStyle bool   `json:"path_style,omitempty"`
+	// Upload is the upload as the engine knows it: the API's session and
+	// upload ids, the bucket and key, and the multipart upload on S3. Its
+	// fields are inline in the header, as they were before it was a type
+	// of its own, so that journals of earlier versions read the same.
+	asset.Upload
 
 	// Name is the file name sent to the API; Size the size of the object,
 	// -1 while unknown (stdin before its end).
-	Name        string            `json:"name"`
-	Size        int64             `json:"size"`
-	ContentType string            `json:"content_type,omitempty"`
-	Metadata    map[string]string `json:"metadata,omitempty"`
-
-	// The multipart upload on S3.
-	S3UploadID        string `json:"s3_upload_id"`
-	PartSize          int64  `json:"part_size"`
-	ChecksumAlgorithm string `json:"checksum_algorithm,omitempty"` // e.g. CRC64NVME
+	Name        string `json:"name"`
+	Size        int64  `json:"size"`
+	ContentType string `json:"content_type,omitempty"`
 
 	State State `json:"state"`
 	// Completed and Registered: the object's ETag and full-object checksum
@@ -154,7 +139,7 @@ type Entry struct {
 	// Parts are the finished parts in part number order, filled by Get,
 	// FindBySource, ForSource and List. Create records them; Update ignores
 	// them (record a part with AddPart). Registered entries have none.
-	Parts []Part `json:"-"`
+	Parts []asset.Part `json:"-"`
 }
 
 // ErrNotFound is the error (wrapped) when the journal has no such entry.

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vidup/vidup/internal/asset"
 )
 
 func openStore(t *testing.T) *Store {
@@ -40,27 +42,29 @@ func writeSource(t *testing.T, dir, name string, n int) string {
 
 func sampleEntry(src Identity) *Entry {
 	return &Entry{
-		Source:            src,
-		SessionID:         "sess-1",
-		UploadID:          "up-1",
-		Key:               "uploads/sess-1/up-1/clip.mp4",
-		Bucket:            "videos",
-		Region:            "us-east-1",
-		Endpoint:          "http://127.0.0.1:9000",
-		PathStyle:         true,
-		Name:              "clip.mp4",
-		Size:              src.Size,
-		ContentType:       "video/mp4",
-		Metadata:          map[string]string{"camera": "cam-3"},
-		S3UploadID:        "s3-upload-xyz",
-		PartSize:          5 << 20,
-		ChecksumAlgorithm: "CRC64NVME",
-		State:             Uploading,
+		Source: src,
+		Upload: asset.Upload{
+			SessionID:         "sess-1",
+			UploadID:          "up-1",
+			Key:               "uploads/sess-1/up-1/clip.mp4",
+			Bucket:            "videos",
+			Region:            "us-east-1",
+			Endpoint:          "http://127.0.0.1:9000",
+			PathStyle:         true,
+			Metadata:          map[string]string{"camera": "cam-3"},
+			S3UploadID:        "s3-upload-xyz",
+			PartSize:          5 << 20,
+			ChecksumAlgorithm: "CRC64NVME",
+		},
+		Name:        "clip.mp4",
+		Size:        src.Size,
+		ContentType: "video/mp4",
+		State:       Uploading,
 	}
 }
 
-func testPart(n int32) Part {
-	return Part{Number: n, Size: 5<<20 + int64(n), ETag: fmt.Sprintf("\"etag-%d\"", n), Checksum: fmt.Sprintf("crc-%d==", n)}
+func testPart(n int32) asset.Part {
+	return asset.Part{Number: n, Size: 5<<20 + int64(n), ETag: fmt.Sprintf("\"etag-%d\"", n), Checksum: fmt.Sprintf("crc-%d==", n)}
 }
 
 func TestCreateGetRoundTrip(t *testing.T) {
@@ -70,7 +74,7 @@ func TestCreateGetRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := sampleEntry(src)
-	e.Parts = []Part{testPart(1), testPart(2)}
+	e.Parts = []asset.Part{testPart(1), testPart(2)}
 	if err := s.Create(e); err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +126,7 @@ func TestUpdateRewritesHeaderOnly(t *testing.T) {
 	if got.State != Completed || got.ETag != "\"abc-1\"" || !got.CreatedAt.Equal(created) || !got.UpdatedAt.Equal(created.Add(time.Minute)) {
 		t.Fatalf("after Update: %+v", got)
 	}
-	if !reflect.DeepEqual(got.Parts, []Part{testPart(1)}) {
+	if !reflect.DeepEqual(got.Parts, []asset.Part{testPart(1)}) {
 		t.Fatalf("parts after Update = %+v", got.Parts)
 	}
 
@@ -270,7 +274,7 @@ func TestTornLastPartRecordIsIgnored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Part{testPart(1), testPart(2), testPart(3), testPart(4), testPart(9)}
+	want := []asset.Part{testPart(1), testPart(2), testPart(3), testPart(4), testPart(9)}
 	if !reflect.DeepEqual(got.Parts, want) {
 		t.Fatalf("after appending to a torn log: %+v, want %+v", got.Parts, want)
 	}
@@ -310,7 +314,7 @@ func TestDamagedPartRecordsAreIgnored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Part{testPart(1), testPart(4)}
+	want := []asset.Part{testPart(1), testPart(4)}
 	if !reflect.DeepEqual(got.Parts, want) {
 		t.Fatalf("parts = %+v, want %+v", got.Parts, want)
 	}
@@ -324,7 +328,7 @@ func TestLaterRecordOfAPartWins(t *testing.T) {
 	}
 	retried := testPart(1)
 	retried.ETag = "\"second\""
-	for _, p := range []Part{testPart(1), testPart(2), retried} {
+	for _, p := range []asset.Part{testPart(1), testPart(2), retried} {
 		if err := s.AddPart(e.ID, p); err != nil {
 			t.Fatal(err)
 		}
@@ -333,10 +337,10 @@ func TestLaterRecordOfAPartWins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(got.Parts, []Part{retried, testPart(2)}) {
+	if !reflect.DeepEqual(got.Parts, []asset.Part{retried, testPart(2)}) {
 		t.Fatalf("parts = %+v", got.Parts)
 	}
-	if err := s.AddPart(e.ID, Part{Number: 0}); err == nil {
+	if err := s.AddPart(e.ID, asset.Part{Number: 0}); err == nil {
 		t.Fatal("AddPart accepted part number 0")
 	}
 }

@@ -12,13 +12,15 @@ import (
 	"os"
 	"sort"
 	"sync"
+
+	"github.com/vidup/vidup/internal/asset"
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // encodePart is one record of the parts log: "<crc32c hex> <json>\n". JSON
 // never holds a raw newline, so a newline always ends a record.
-func encodePart(p Part) ([]byte, error) {
+func encodePart(p asset.Part) ([]byte, error) {
 	if p.Number < 1 || p.Number > 10000 {
 		return nil, fmt.Errorf("journal: part number %d is out of S3's range 1-10000", p.Number)
 	}
@@ -34,29 +36,29 @@ func encodePart(p Part) ([]byte, error) {
 
 // decodePart reads one record without its newline; ok is false for a
 // record that is damaged in any way.
-func decodePart(line []byte) (p Part, ok bool) {
+func decodePart(line []byte) (p asset.Part, ok bool) {
 	if len(line) < 10 || line[8] != ' ' {
-		return Part{}, false
+		return asset.Part{}, false
 	}
 	var sum [4]byte
 	if _, err := hex.Decode(sum[:], line[:8]); err != nil {
-		return Part{}, false
+		return asset.Part{}, false
 	}
 	js := line[9:]
 	want := uint32(sum[0])<<24 | uint32(sum[1])<<16 | uint32(sum[2])<<8 | uint32(sum[3])
 	if crc32.Checksum(js, castagnoli) != want {
-		return Part{}, false
+		return asset.Part{}, false
 	}
 	if err := json.Unmarshal(js, &p); err != nil || p.Number < 1 || p.Number > 10000 {
-		return Part{}, false
+		return asset.Part{}, false
 	}
 	return p, true
 }
 
 // parseParts reads a parts log: damaged records and a last line without its
 // newline are skipped; of two records of one part number the later wins.
-func parseParts(data []byte) []Part {
-	byNumber := map[int32]Part{}
+func parseParts(data []byte) []asset.Part {
+	byNumber := map[int32]asset.Part{}
 	for len(data) > 0 {
 		i := bytes.IndexByte(data, '\n')
 		if i < 0 {
@@ -67,7 +69,7 @@ func parseParts(data []byte) []Part {
 		}
 		data = data[i+1:]
 	}
-	parts := make([]Part, 0, len(byNumber))
+	parts := make([]asset.Part, 0, len(byNumber))
 	for _, p := range byNumber {
 		parts = append(parts, p)
 	}
@@ -75,7 +77,7 @@ func parseParts(data []byte) []Part {
 	return parts
 }
 
-func (s *Store) loadParts(id string) ([]Part, error) {
+func (s *Store) loadParts(id string) ([]asset.Part, error) {
 	data, err := os.ReadFile(s.partsPath(id))
 	if errors.Is(err, fs.ErrNotExist) {
 		// Create writes the log before the header, so only a hand-removed
@@ -103,7 +105,7 @@ func (s *Store) partsLock(id string) *sync.Mutex {
 // it returns. Calls for one upload are serialized in the order they take its
 // lock; calls for different uploads run in parallel. A part recorded twice
 // keeps its last record.
-func (s *Store) AddPart(id string, p Part) error {
+func (s *Store) AddPart(id string, p asset.Part) error {
 	if err := checkID(id); err != nil {
 		return err
 	}

@@ -1,9 +1,7 @@
 package resume
 
 import (
-	"fmt"
-	"strings"
-
+	"github.com/vidup/vidup/internal/asset"
 	"github.com/vidup/vidup/internal/journal"
 	"github.com/vidup/vidup/internal/transfer"
 )
@@ -25,9 +23,9 @@ func (h hooks) entry(c *claim, uploadID string) *journal.Entry {
 	return c.entries[uploadID]
 }
 
-// Earlier implements transfer.Hooks: the newest unfinished upload of the
-// unchanged file is resumed; unfinished uploads of other versions of the
-// file are stale.
+// Earlier implements transfer.Hooks: of the unfinished uploads of the
+// file, Decide keeps the newest one of the unchanged file (to resume, or
+// only to register); the others are stale: the engine gives them up.
 func (h hooks) Earlier(f *transfer.File) transfer.Earlier {
 	c := h.claim(f)
 	if c == nil {
@@ -47,56 +45,42 @@ func (h hooks) Earlier(f *transfer.File) transfer.Earlier {
 		}
 		c.entries[e.UploadID] = e
 		p := prior(e)
-		if ea.Resume == nil && e.Source.Same(c.id) {
+		d := Decide(e, c.id, transfer.S3State{})
+		if ea.Resume == nil && (d.Action == transfer.Resume || d.Action == transfer.Register) {
 			ea.Resume = &p
 			continue
 		}
 		ea.Stale = append(ea.Stale, p)
 		if ea.StaleReason == "" {
-			ea.StaleReason = changed(e.Source, c.id)
+			ea.StaleReason = superseded
+			if d.Action == transfer.Restart {
+				ea.StaleReason = d.Reason
+			}
 		}
 	}
 	return ea
 }
 
-func prior(e *journal.Entry) transfer.Prior {
-	p := transfer.Prior{
-		Ref: transfer.UploadRef{SessionID: e.SessionID, UploadID: e.UploadID, Bucket: e.Bucket, Key: e.Key,
-			Region: e.Region, Endpoint: e.Endpoint, PathStyle: e.PathStyle, S3UploadID: e.S3UploadID,
-			PartSize: e.PartSize, ChecksumAlgorithm: e.ChecksumAlgorithm, Metadata: e.Metadata},
-		Completed: e.State == journal.Completed,
-		ETag:      e.ETag,
-		Checksum:  e.Checksum,
+// Decide implements transfer.Hooks with Decide over this run's record of p.
+func (h hooks) Decide(f *transfer.File, p *transfer.Prior, s3 transfer.S3State) transfer.Decision {
+	c := h.claim(f)
+	var e *journal.Entry
+	if c != nil {
+		e = h.entry(c, p.Ref.UploadID)
 	}
-	for _, jp := range e.Parts {
-		p.Parts = append(p.Parts, transfer.NewPart(jp.Number, jp.Size, jp.ETag, jp.Checksum))
+	if e == nil {
+		// Not offered by Earlier: nothing of the journal to continue.
+		return transfer.Decision{Action: transfer.Restart, Reason: "the journal has no record of this upload; starting a new upload"}
 	}
-	return p
+	return Decide(e, c.id, s3)
 }
 
-// changed says how the file differs from the one an earlier upload read.
-func changed(old, now journal.Identity) string {
-	var what []string
-	if old.Size != now.Size {
-		what = append(what, fmt.Sprintf("its size went from %d to %d bytes", old.Size, now.Size))
-	}
-	if !old.ModTime.Equal(now.ModTime) {
-		what = append(what, "its modification time changed")
-	}
-	if old.Inode != now.Inode || old.Device != now.Device {
-		what = append(what, "it is another file at the same path")
-	}
-	if len(what) == 0 && old.Sample != now.Sample {
-		what = append(what, "its content differs")
-	}
-	if len(what) == 0 {
-		return "a newer upload of the file superseded this one"
-	}
-	return "the file changed since the last run (" + strings.Join(what, ", ") + ")"
+func prior(e *journal.Entry) transfer.Prior {
+	return transfer.Prior{Ref: e.Upload, Parts: e.Parts, Completed: e.State == journal.Completed, ETag: e.ETag, Checksum: e.Checksum}
 }
 
 // UploadCreated implements transfer.Hooks.
-func (h hooks) UploadCreated(f *transfer.File, ref transfer.UploadRef) {
+func (h hooks) UploadCreated(f *transfer.File, ref asset.Upload) {
 	c := h.claim(f)
 	if c == nil {
 		return
@@ -111,18 +95,17 @@ func (h hooks) UploadCreated(f *transfer.File, ref transfer.UploadRef) {
 	h.t.mu.Unlock()
 }
 
-func newEntry(c *claim, f *transfer.File, ref transfer.UploadRef, state journal.State) *journal.Entry {
-	return &journal.Entry{
-		Source: c.id, SessionID: ref.SessionID, UploadID: ref.UploadID, Key: ref.Key, Bucket: ref.Bucket,
-		Region: ref.Region, Endpoint: ref.Endpoint, PathStyle: ref.PathStyle,
-		Name: f.Name, Size: f.Size, ContentType: f.ContentType, Metadata: ref.Metadata,
-		S3UploadID: ref.S3UploadID, PartSize: ref.PartSize, ChecksumAlgorithm: checksumAlgorithm(ref), State: state,
+func newEntry(c *claim, f *transfer.File, ref asset.Upload, state journal.State) *journal.Entry {
+	if ref.ChecksumAlgorithm == "" {
+		// An empty one is CRC64NVME (stdin uploads and earlier versions).
+		ref.ChecksumAlgorithm = "CRC64NVME"
 	}
+	return &journal.Entry{Source: c.id, Upload: ref, Name: f.Name, Size: f.Size, ContentType: f.ContentType, State: state}
 }
 
 // PartDone implements transfer.Hooks: the part is on disk (fsynced) before
 // the engine goes on.
-func (h hooks) PartDone(f *transfer.File, ref transfer.UploadRef, p transfer.Part) {
+func (h hooks) PartDone(f *transfer.File, ref asset.Upload, p asset.Part) {
 	c := h.claim(f)
 	if c == nil {
 		return
@@ -131,11 +114,11 @@ func (h hooks) PartDone(f *transfer.File, ref transfer.UploadRef, p transfer.Par
 	if e == nil {
 		return
 	}
-	h.t.problem(h.t.store.AddPart(e.ID, journal.Part{Number: p.Number, Size: p.Size, ETag: p.ETag, Checksum: p.Checksum}))
+	h.t.problem(h.t.store.AddPart(e.ID, p))
 }
 
 // update changes this run's entry of ref under the lock and writes it.
-func (h hooks) update(c *claim, ref transfer.UploadRef, change func(e *journal.Entry)) {
+func (h hooks) update(c *claim, ref asset.Upload, change func(e *journal.Entry)) {
 	h.t.mu.Lock()
 	e := c.entries[ref.UploadID]
 	if e == nil {
@@ -151,7 +134,7 @@ func (h hooks) update(c *claim, ref transfer.UploadRef, change func(e *journal.E
 
 // Completed implements transfer.Hooks: the entry enters the outbox. Single
 // PutObject uploads get their first entry here.
-func (h hooks) Completed(f *transfer.File, ref transfer.UploadRef, r transfer.Result) {
+func (h hooks) Completed(f *transfer.File, ref asset.Upload, r transfer.Result) {
 	c := h.claim(f)
 	if c == nil {
 		return
@@ -178,7 +161,7 @@ func (h hooks) Completed(f *transfer.File, ref transfer.UploadRef, r transfer.Re
 }
 
 // Registered implements transfer.Hooks.
-func (h hooks) Registered(f *transfer.File, ref transfer.UploadRef, videoID string) {
+func (h hooks) Registered(f *transfer.File, ref asset.Upload, videoID string) {
 	c := h.claim(f)
 	if c == nil {
 		return
@@ -189,7 +172,7 @@ func (h hooks) Registered(f *transfer.File, ref transfer.UploadRef, videoID stri
 }
 
 // Forget implements transfer.Hooks.
-func (h hooks) Forget(f *transfer.File, ref transfer.UploadRef, _ string) {
+func (h hooks) Forget(f *transfer.File, ref asset.Upload, _ string) {
 	c := h.claim(f)
 	if c == nil {
 		return
@@ -206,7 +189,7 @@ func (h hooks) Forget(f *transfer.File, ref transfer.UploadRef, _ string) {
 // KeepFailed implements transfer.Hooks: an upload stopped by the user or by
 // trouble that may pass stays open on S3 for the next run; one S3 refused
 // for good is aborted and forgotten.
-func (h hooks) KeepFailed(f *transfer.File, ref transfer.UploadRef, err error) bool {
+func (h hooks) KeepFailed(f *transfer.File, ref asset.Upload, err error) bool {
 	keep := transfer.Resumable(err)
 	c := h.claim(f)
 	if c == nil {
@@ -218,13 +201,4 @@ func (h hooks) KeepFailed(f *transfer.File, ref transfer.UploadRef, err error) b
 	}
 	h.update(c, ref, func(e *journal.Entry) { e.LastError = err.Error() })
 	return true
-}
-
-// checksumAlgorithm is what the journal records of ref's CRC: an empty one
-// is CRC64NVME (stdin uploads and earlier versions).
-func checksumAlgorithm(ref transfer.UploadRef) string {
-	if ref.ChecksumAlgorithm == "" {
-		return "CRC64NVME"
-	}
-	return ref.ChecksumAlgorithm
 }

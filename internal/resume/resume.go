@@ -1,11 +1,13 @@
-// Package resume connects the upload engine to the journal: it records
-// every upload as it goes (transfer.Hooks), tells the engine what earlier
-// runs left of a file, and decides before a run which files to skip
-// (already registered, or being uploaded by another vidup run right now).
+// Package resume is vidup's resume module: it claims each file before a run
+// uploads it, records the upload as it goes (transfer.Hooks over the
+// journal), decides what becomes of what earlier runs left (Decide, a pure
+// function), and lists, resumes and aborts the unfinished uploads of the
+// journal for `vidup uploads`.
 //
 // A run claims each file first (Claim: reads its identity, takes its lock,
 // never contacts the API), uploads the claimed ones with Hooks, and
-// releases them.
+// releases them. Its errors and skips carry facts, not advice: the command
+// line says what to do about them.
 package resume
 
 import (
@@ -19,6 +21,22 @@ import (
 	"github.com/vidup/vidup/internal/transfer"
 )
 
+// Run is what an upload run needs of the resume module: a claim on each
+// file before it is uploaded, and the engine's hooks that record the
+// uploads. *Tracker implements it over the journal; command tests replace
+// it.
+type Run interface {
+	// Claim decides whether path is uploaded in this run and, when it is,
+	// locks it until the Claim's Release.
+	Claim(path string, force bool) (Claim, error)
+	Hooks() transfer.Hooks
+	// Err reports journal writes that failed (the uploads went on).
+	Err() error
+	Close() error
+}
+
+var _ Run = (*Tracker)(nil)
+
 // Tracker is an open journal and the files claimed from it by this run.
 type Tracker struct {
 	store *journal.Store
@@ -31,21 +49,38 @@ type Tracker struct {
 
 // claim is one file of the run.
 type claim struct {
-	id    journal.Identity
-	force bool
+	id journal.Identity
 	// entries of this run's uploads of the file, by upload id.
 	entries map[string]*journal.Entry
 }
 
 // Claim is the answer of Tracker.Claim.
 type Claim struct {
-	// Skip: do not upload the file; Reason says why.
-	Skip   bool
-	Reason string
+	// Skip, when not nil: do not upload the file, and why.
+	Skip *Skip
 	// Release releases the file's lock; call it when its upload ends. It
 	// is never nil and safe to call more than once.
 	Release func()
 }
+
+// Skip is why a run does not upload a file: another run holds it (Busy),
+// or it was uploaded and registered before (VideoID, RegisteredAt).
+type Skip struct {
+	Busy         bool
+	VideoID      string
+	RegisteredAt time.Time
+}
+
+func (s *Skip) String() string {
+	if s.Busy {
+		return "another vidup run is uploading it now"
+	}
+	return fmt.Sprintf("already uploaded and registered as video %s on %s", s.VideoID, s.RegisteredAt.Local().Format(time.DateOnly))
+}
+
+// ErrBusy is the error (wrapped) when another vidup run holds the file an
+// upload belongs to.
+var ErrBusy = errors.New("another vidup run is uploading it now")
 
 // Open opens the journal in stateDir ("" is journal.DefaultDir()).
 func Open(stateDir string) (*Tracker, error) {
@@ -59,8 +94,8 @@ func Open(stateDir string) (*Tracker, error) {
 	return &Tracker{store: s, claims: map[string]*claim{}}, nil
 }
 
-// Store is the journal the tracker writes.
-func (t *Tracker) Store() *journal.Store { return t.store }
+// Dir is the state folder of the journal.
+func (t *Tracker) Dir() string { return t.store.Dir() }
 
 // Close releases what the tracker holds. Locks are released by each
 // Claim's Release.
@@ -73,6 +108,8 @@ func key(path string) string {
 	return path
 }
 
+var nopClaim = Claim{Release: func() {}}
+
 // Claim decides whether path is uploaded in this run, without contacting
 // the API: a file the journal records as registered with the same identity
 // is skipped unless force, and a file another run is uploading now (its
@@ -80,37 +117,37 @@ func key(path string) string {
 // Sources that cannot be resumed (stdin, pipes) are never skipped nor
 // recorded.
 func (t *Tracker) Claim(path string, force bool) (Claim, error) {
-	nop := Claim{Release: func() {}}
 	if path == "-" {
-		return nop, nil
+		return nopClaim, nil
 	}
 	id, err := journal.IdentityOf(path)
 	if errors.Is(err, journal.ErrNotRegular) {
-		return nop, nil
+		return nopClaim, nil
 	}
 	if err != nil {
-		return nop, err
+		return nopClaim, err
 	}
 	unlock, ok, err := t.store.Lock(id.Key())
 	if err != nil {
-		return nop, err
+		return nopClaim, err
 	}
 	if !ok {
-		return Claim{Skip: true, Reason: "another vidup run is uploading it now", Release: func() {}}, nil
+		return Claim{Skip: &Skip{Busy: true}, Release: func() {}}, nil
 	}
 	if !force {
-		if e, err := t.store.FindBySource(id); err == nil && e.State == journal.Registered {
+		e, err := t.store.FindBySource(id)
+		switch {
+		case err == nil && Decide(e, id, transfer.S3State{}).Action == transfer.Skip:
 			unlock()
-			return Claim{Skip: true, Release: func() {},
-				Reason: fmt.Sprintf("already uploaded and registered as video %s on %s; --force uploads it again", e.VideoID, e.UpdatedAt.Local().Format(time.DateOnly))}, nil
-		} else if err != nil && !errors.Is(err, journal.ErrNotFound) {
+			return Claim{Skip: &Skip{VideoID: e.VideoID, RegisteredAt: e.UpdatedAt}, Release: func() {}}, nil
+		case err != nil && !errors.Is(err, journal.ErrNotFound):
 			unlock()
-			return nop, err
+			return nopClaim, err
 		}
 	}
 	k := key(path)
 	t.mu.Lock()
-	t.claims[k] = &claim{id: id, force: force, entries: map[string]*journal.Entry{}}
+	t.claims[k] = &claim{id: id, entries: map[string]*journal.Entry{}}
 	t.mu.Unlock()
 	var once sync.Once
 	return Claim{Release: func() {

@@ -91,8 +91,8 @@ func (e *env) run(ctx context.Context, path string, mod func(*transfer.Options))
 		e.t.Fatal(err)
 	}
 	defer c.Release()
-	if c.Skip {
-		e.t.Fatalf("claim of %s skipped: %s", path, c.Reason)
+	if c.Skip != nil {
+		e.t.Fatalf("claim of %s skipped: %s", path, c.Skip)
 	}
 	client, err := api.New(e.api.URL, e.api.Token, api.WithRetry(api.RetryPolicy{MaxAttempts: 2, BaseDelay: 5 * time.Millisecond, MaxDelay: 20 * time.Millisecond}))
 	if err != nil {
@@ -310,16 +310,16 @@ func TestOutboxRegistersWithoutUploading(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Release()
-	if !c.Skip || !strings.Contains(c.Reason, res.VideoID) || !strings.Contains(c.Reason, "--force") {
-		t.Errorf("claim of a registered file: skip %v, reason %q", c.Skip, c.Reason)
+	if c.Skip == nil || c.Skip.Busy || c.Skip.VideoID != res.VideoID || c.Skip.RegisteredAt.IsZero() || !strings.Contains(c.Skip.String(), res.VideoID) {
+		t.Errorf("claim of a registered file: skip %+v", c.Skip)
 	}
 	c, err = tr.Claim(path, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Release()
-	if c.Skip {
-		t.Errorf("claim with force skipped: %s", c.Reason)
+	if c.Skip != nil {
+		t.Errorf("claim with force skipped: %s", c.Skip)
 	}
 	// While claimed, another claim (another run) must skip it.
 	other, err := resume.Open(e.state)
@@ -331,8 +331,8 @@ func TestOutboxRegistersWithoutUploading(t *testing.T) {
 		t.Fatal(err)
 	}
 	c2.Release()
-	if !c2.Skip || !strings.Contains(c2.Reason, "another vidup run") {
-		t.Errorf("claim of a locked file: skip %v, reason %q", c2.Skip, c2.Reason)
+	if c2.Skip == nil || !c2.Skip.Busy || !strings.Contains(c2.Skip.String(), "another vidup run") {
+		t.Errorf("claim of a locked file: skip %+v", c2.Skip)
 	}
 }
 

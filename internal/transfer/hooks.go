@@ -6,44 +6,25 @@ import (
 	"fmt"
 
 	"github.com/aws/smithy-go"
+
+	"github.com/vidup/vidup/internal/asset"
 )
 
-// UploadRef names one upload of a file: the API's identifiers and S3's.
-type UploadRef struct {
-	SessionID string
-	UploadID  string // the API's upload id (the registration's idempotency key)
-	Bucket    string
-	Key       string
-	// Where the bucket is, as the session answer said: a later run that
-	// resumes the upload does not open the session again.
-	Region    string
-	Endpoint  string
-	PathStyle bool
-	// S3UploadID is the multipart upload's id; empty for single PutObjects.
-	S3UploadID string
-	PartSize   int64
-	// ChecksumAlgorithm is the CRC of the parts and the object: CRC32C
-	// for new uploads; empty means CRC64NVME (journals of earlier versions).
-	ChecksumAlgorithm string
-	// Metadata is what the registration carries.
-	Metadata map[string]string
-}
-
-// Part is one part S3 accepted.
-type Part struct {
-	Number   int32
-	Size     int64
-	ETag     string
-	Checksum string // base64, of the upload's ChecksumAlgorithm
-	crc      uint64
-}
+// UploadRef and Part are the upload record of internal/asset, which the
+// journal keeps too. They are aliases only as a bridge for the pipeline's
+// files (s3ops.go, stream.go, engine.go) while they are rewritten; new code
+// names asset.Upload and asset.Part.
+type (
+	UploadRef = asset.Upload
+	Part      = asset.Part
+)
 
 // Prior is an upload an earlier run left of a file.
 type Prior struct {
-	Ref UploadRef
+	Ref asset.Upload
 	// Parts the earlier run saw S3 accept. The engine trusts only those
 	// that ListParts still shows with the same ETag, size and checksum.
-	Parts []Part
+	Parts []asset.Part
 	// Completed: the object is complete and verified on S3; only its
 	// registration is missing (the outbox). ETag and Checksum (base64
 	// CRC64NVME of the whole object) are what was verified.
@@ -63,6 +44,73 @@ type Earlier struct {
 	StaleReason string
 }
 
+// Action is what becomes of an earlier upload of a file. The engine applies
+// it; Hooks.Decide (internal/resume) chooses it.
+type Action int
+
+// The actions, from the cheapest for the run to the dearest.
+const (
+	// Skip: the file is done (registered by an earlier run); nothing to do.
+	Skip Action = iota + 1
+	// Register: the object is complete and verified on S3; only its
+	// registration is missing (the outbox).
+	Register
+	// Complete: S3 completed the multipart upload already (the run that sent
+	// CompleteMultipartUpload died before recording it) and the journal has
+	// every part: verify the object and register it.
+	Complete
+	// Resume: continue the multipart upload; send only the parts S3 does not
+	// hold. Before S3 was asked, it means "ask S3, then decide again".
+	Resume
+	// Restart: give the upload up (the engine aborts what S3 still holds)
+	// and upload the file again from the start.
+	Restart
+	// Fail: the file fails in this run; its upload stays for a later one.
+	Fail
+)
+
+var actionNames = [...]string{Skip: "skip", Register: "register", Complete: "complete", Resume: "resume", Restart: "restart", Fail: "fail"}
+
+func (a Action) String() string {
+	if a > 0 && int(a) < len(actionNames) {
+		return actionNames[a]
+	}
+	return fmt.Sprintf("Action(%d)", int(a))
+}
+
+// Decision is an Action and why, for the user.
+type Decision struct {
+	Action Action
+	Reason string
+	// Err is why the file fails (Fail only).
+	Err error
+}
+
+// S3Status is what S3 and the API said of an earlier multipart upload.
+type S3Status int
+
+// The answers the engine gathers before it asks Hooks.Decide.
+const (
+	// S3NotAsked: nothing asked yet (the journal alone decides).
+	S3NotAsked S3Status = iota
+	// S3Listed: ListParts answered; S3State.Kept are the recorded parts it
+	// still shows with the same ETag, size and checksum.
+	S3Listed
+	// S3SessionGone: the API no longer knows the upload's session.
+	S3SessionGone
+	// S3UploadGone: S3 no longer has the multipart upload (NoSuchUpload).
+	S3UploadGone
+	// S3Failed: the API or S3 could not be asked (S3State.Err says why).
+	S3Failed
+)
+
+// S3State is what the engine learned of an earlier upload before deciding.
+type S3State struct {
+	Status S3Status
+	Kept   []asset.Part
+	Err    error
+}
+
 // Hooks follow an upload's life, so that a journal can let a later run
 // continue it. The engine calls them from its workers; they must be safe
 // for concurrent use.
@@ -70,17 +118,20 @@ type Hooks interface {
 	// Earlier says what earlier runs left of f. It is called once per file,
 	// before any session is opened, and must not block on the network.
 	Earlier(f *File) Earlier
-	UploadCreated(f *File, ref UploadRef)
-	PartDone(f *File, ref UploadRef, p Part)
-	Completed(f *File, ref UploadRef, r Result)
-	Registered(f *File, ref UploadRef, videoID string)
+	// Decide says what becomes of p, the upload Earlier offered to resume,
+	// now that the engine asked S3 about it. It must not block.
+	Decide(f *File, p *Prior, s3 S3State) Decision
+	UploadCreated(f *File, ref asset.Upload)
+	PartDone(f *File, ref asset.Upload, p asset.Part)
+	Completed(f *File, ref asset.Upload, r Result)
+	Registered(f *File, ref asset.Upload, videoID string)
 	// Forget says ref will never be continued (aborted, or gone from the
 	// API or from S3); reason says why, for the user.
-	Forget(f *File, ref UploadRef, reason string)
+	Forget(f *File, ref asset.Upload, reason string)
 	// KeepFailed decides what happens to a multipart upload that failed:
 	// true keeps it open on S3 for a later run, false aborts it (S3 then
 	// frees its parts). It is the only place that decision is taken.
-	KeepFailed(f *File, ref UploadRef, err error) bool
+	KeepFailed(f *File, ref asset.Upload, err error) bool
 }
 
 // NopHooks keeps nothing: failed uploads are aborted.
@@ -89,23 +140,27 @@ type NopHooks struct{}
 // Earlier implements Hooks.
 func (NopHooks) Earlier(*File) Earlier { return Earlier{} }
 
+// Decide implements Hooks. NopHooks offers no earlier upload, so the
+// engine never asks; were it to, the upload starts over.
+func (NopHooks) Decide(*File, *Prior, S3State) Decision { return Decision{Action: Restart} }
+
 // UploadCreated implements Hooks.
-func (NopHooks) UploadCreated(*File, UploadRef) {}
+func (NopHooks) UploadCreated(*File, asset.Upload) {}
 
 // PartDone implements Hooks.
-func (NopHooks) PartDone(*File, UploadRef, Part) {}
+func (NopHooks) PartDone(*File, asset.Upload, asset.Part) {}
 
 // Completed implements Hooks.
-func (NopHooks) Completed(*File, UploadRef, Result) {}
+func (NopHooks) Completed(*File, asset.Upload, Result) {}
 
 // Registered implements Hooks.
-func (NopHooks) Registered(*File, UploadRef, string) {}
+func (NopHooks) Registered(*File, asset.Upload, string) {}
 
 // Forget implements Hooks.
-func (NopHooks) Forget(*File, UploadRef, string) {}
+func (NopHooks) Forget(*File, asset.Upload, string) {}
 
 // KeepFailed implements Hooks.
-func (NopHooks) KeepFailed(*File, UploadRef, error) bool { return false }
+func (NopHooks) KeepFailed(*File, asset.Upload, error) bool { return false }
 
 // ErrStopped is wrapped by the error of an upload that the run's context
 // stopped (Ctrl-C, SIGTERM) before it ended; the context's cause is
@@ -136,11 +191,4 @@ func Resumable(err error) bool {
 		return classify(err) != permanent
 	}
 	return true
-}
-
-// NewPart rebuilds a Part from a journal record; its CRC comes from the
-// checksum, so a resumed upload's full-object checksum is combined without
-// reading the parts again.
-func NewPart(number int32, size int64, etag, checksum string) Part {
-	return Part{Number: number, Size: size, ETag: etag, Checksum: checksum, crc: crcFromBase64(checksum)}
 }

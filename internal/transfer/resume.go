@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vidup/vidup/internal/api"
+	"github.com/vidup/vidup/internal/asset"
 	"github.com/vidup/vidup/internal/contract"
 )
 
@@ -26,12 +26,12 @@ type plan struct {
 
 // resumeState is what S3 still holds of an earlier multipart upload.
 type resumeState struct {
-	kept []Part
+	kept []asset.Part
 	// complete: S3 completed the upload already (the run that sent
 	// CompleteMultipartUpload died before it could record it); parts are
 	// all of them, from the journal.
 	complete bool
-	parts    []Part
+	parts    []asset.Part
 }
 
 // prepare asks the hooks what earlier runs left of each file, aborts the
@@ -64,43 +64,60 @@ func (e *Engine) prepare(ctx context.Context, files []*File) []plan {
 			plans[i].prior = p
 			continue
 		}
-		sess, err := e.resumeSession(ctx, p.Ref, sessions)
-		if errors.Is(err, api.ErrSessionGone) {
-			e.restart(f, p.Ref, fmt.Sprintf("the API no longer knows upload session %s (404), so its upload cannot continue; starting a new upload", p.Ref.SessionID))
-			continue
-		}
-		if err != nil {
-			plans[i].err = fmt.Errorf("resume the upload of session %s: %w", p.Ref.SessionID, err)
-			continue
-		}
-		kept, err := e.reconcile(ctx, sess, f, &p.Ref, p)
-		switch {
-		case errorCode(err) == "NoSuchUpload" && allParts(p.Parts, f.Size, p.Ref.PartSize):
-			plans[i].prior, plans[i].sess, plans[i].rs = p, sess, &resumeState{complete: true, parts: p.Parts}
-		case errorCode(err) == "NoSuchUpload":
-			e.restart(f, p.Ref, fmt.Sprintf("the multipart upload of s3://%s/%s is gone from S3 (aborted, or expired by a lifecycle rule); starting a new upload", p.Ref.Bucket, p.Ref.Key))
-		case err != nil:
-			if ctx.Err() != nil {
-				err = stopped(ctx)
-			}
-			plans[i].err = s3Error(err, "resume s3://%s/%s (list its parts)", p.Ref.Bucket, p.Ref.Key)
-		default:
-			plans[i].prior, plans[i].sess, plans[i].rs = p, sess, &resumeState{kept: kept}
-			var have int64
-			for _, k := range kept {
-				have += k.Size
-			}
+		sess, st := e.askS3(ctx, f, p, sessions)
+		d := e.opts.Hooks.Decide(f, p, st)
+		switch d.Action {
+		case Resume:
+			plans[i].prior, plans[i].sess, plans[i].rs = p, sess, &resumeState{kept: st.Kept}
 			e.opts.Observer.Event(Event{Kind: FileResumed, Time: time.Now(), Path: f.Path, Name: f.Name, Size: f.Size,
-				SessionID: p.Ref.SessionID, UploadID: p.Ref.UploadID, Key: p.Ref.Key,
-				Reason: fmt.Sprintf("continuing an earlier upload: %d parts (%s) are on S3 already", len(kept), FormatSize(have))})
+				SessionID: p.Ref.SessionID, UploadID: p.Ref.UploadID, Key: p.Ref.Key, Reason: d.Reason})
+		case Complete:
+			plans[i].prior, plans[i].sess, plans[i].rs = p, sess, &resumeState{complete: true, parts: p.Parts}
+		case Restart:
+			if st.Status == S3Listed && p.Ref.S3UploadID != "" {
+				// S3 still holds the upload: free its parts.
+				_ = e.abortMultipart(ctx, sess, p.Ref, e.opts.Retry)
+			}
+			e.restart(f, p.Ref, d.Reason)
+		case Fail:
+			plans[i].err = d.Err
+			if plans[i].err == nil {
+				plans[i].err = errors.New(d.Reason)
+			}
+		default:
+			plans[i].err = fmt.Errorf("resume the upload of session %s: %v does not apply to an upload in progress", p.Ref.SessionID, d.Action)
 		}
 	}
 	return plans
 }
 
+// askS3 gathers what the API and S3 still hold of the unfinished multipart
+// upload p, for Hooks.Decide: the session (fresh credentials) and the
+// recorded parts ListParts still shows. It decides nothing.
+func (e *Engine) askS3(ctx context.Context, f *File, p *Prior, sessions map[string]*session) (*session, S3State) {
+	sess, err := e.resumeSession(ctx, p.Ref, sessions)
+	if errors.Is(err, contract.ErrSessionGone) {
+		return nil, S3State{Status: S3SessionGone, Err: err}
+	}
+	if err != nil {
+		return nil, S3State{Status: S3Failed, Err: fmt.Errorf("resume the upload of session %s: %w", p.Ref.SessionID, err)}
+	}
+	kept, err := e.reconcile(ctx, sess, f, &p.Ref, p)
+	switch {
+	case errorCode(err) == "NoSuchUpload":
+		return sess, S3State{Status: S3UploadGone, Err: err}
+	case err != nil:
+		if ctx.Err() != nil {
+			err = stopped(ctx)
+		}
+		return sess, S3State{Status: S3Failed, Err: s3Error(err, "resume s3://%s/%s (list its parts)", p.Ref.Bucket, p.Ref.Key)}
+	}
+	return sess, S3State{Status: S3Listed, Kept: kept}
+}
+
 // resumeSession rebuilds the session of an earlier upload from its record
 // and fresh credentials (contract section 2). One per session and run.
-func (e *Engine) resumeSession(ctx context.Context, ref UploadRef, cache map[string]*session) (*session, error) {
+func (e *Engine) resumeSession(ctx context.Context, ref asset.Upload, cache map[string]*session) (*session, error) {
 	if s, ok := cache[ref.SessionID]; ok {
 		return s, nil
 	}
@@ -118,7 +135,7 @@ func (e *Engine) resumeSession(ctx context.Context, ref UploadRef, cache map[str
 }
 
 // restart gives up an earlier upload of f that cannot continue.
-func (e *Engine) restart(f *File, ref UploadRef, reason string) {
+func (e *Engine) restart(f *File, ref asset.Upload, reason string) {
 	e.opts.Hooks.Forget(f, ref, reason)
 	e.opts.Observer.Event(Event{Kind: FileRestarted, Time: time.Now(), Path: f.Path, Name: f.Name, Size: f.Size,
 		SessionID: ref.SessionID, UploadID: ref.UploadID, Key: ref.Key, Reason: reason})
@@ -140,12 +157,12 @@ func (e *Engine) discard(ctx context.Context, f *File, p Prior, reason string, s
 
 // Abort aborts the multipart upload ref on S3 with fresh credentials of its
 // session. An upload S3 no longer has is not an error; a session the API no
-// longer knows is (it wraps api.ErrSessionGone).
-func (e *Engine) Abort(ctx context.Context, ref UploadRef) error {
+// longer knows is (it wraps contract.ErrSessionGone).
+func (e *Engine) Abort(ctx context.Context, ref asset.Upload) error {
 	return e.abort(ctx, ref, map[string]*session{})
 }
 
-func (e *Engine) abort(ctx context.Context, ref UploadRef, sessions map[string]*session) error {
+func (e *Engine) abort(ctx context.Context, ref asset.Upload, sessions map[string]*session) error {
 	sess, err := e.resumeSession(ctx, ref, sessions)
 	if err != nil {
 		return fmt.Errorf("credentials of session %s: %w", ref.SessionID, err)
@@ -171,29 +188,11 @@ func (e *Engine) resumeFile(ctx context.Context, p plan) Result {
 	return e.register(ctx, f, ref, r, st, true)
 }
 
-// allParts reports whether parts are every part of a file of size in parts
-// of partSize.
-func allParts(parts []Part, size, partSize int64) bool {
-	if partSize <= 0 || size <= 0 {
-		return false
-	}
-	n := int(ceilDiv(size, partSize))
-	if len(parts) != n {
-		return false
-	}
-	for i, p := range parts {
-		if int(p.Number) != i+1 || p.Size != min(partSize, size-int64(i)*partSize) || p.Checksum == "" {
-			return false
-		}
-	}
-	return true
-}
-
 // combined is the full-object CRC of parts, in order.
-func combined(a *checksumAlgorithm, parts []Part) uint64 {
-	crc := parts[0].crc
+func combined(a *checksumAlgorithm, parts []asset.Part) uint64 {
+	crc := parts[0].CRC()
 	for _, p := range parts[1:] {
-		crc = a.combine(crc, p.crc, p.Size)
+		crc = a.combine(crc, p.CRC(), p.Size)
 	}
 	return crc
 }
@@ -202,7 +201,7 @@ func combined(a *checksumAlgorithm, parts []Part) uint64 {
 // parts' MD5s, and their count. It stands in for S3's answer when the
 // Complete that produced the object was never recorded and HeadObject is
 // not allowed; the API verifies the object again before registering it.
-func multipartETag(parts []Part) string {
+func multipartETag(parts []asset.Part) string {
 	h := md5.New()
 	for _, p := range parts {
 		b, err := hex.DecodeString(strings.Trim(p.ETag, `"`))

@@ -315,7 +315,7 @@ func (e *Engine) uploadPart(ctx, pctx context.Context, sess *session, f *File, h
 	if got != size {
 		return Part{}, errFileChanged
 	}
-	p := Part{Number: n, Size: size, Checksum: a.base64(crc), crc: crc}
+	p := Part{Number: n, Size: size, Checksum: a.base64(crc)}
 	err = e.opts.Retry.do(ctx, e.retryHooks(sess, f, ref, int(n)), func(context.Context) error {
 		return e.send(pctx, f, h, sr, func(ctx context.Context, body io.Reader) error {
 			in := &s3.UploadPartInput{
@@ -368,7 +368,6 @@ func (e *Engine) reconcile(ctx context.Context, sess *session, f *File, ref *Upl
 		if ok && aws.ToString(l.ETag) == p.ETag && aws.ToInt64(l.Size) == p.Size &&
 			(l.ChecksumCRC64NVME == nil || aws.ToString(l.ChecksumCRC64NVME) == p.Checksum) &&
 			(l.ChecksumCRC32C == nil || aws.ToString(l.ChecksumCRC32C) == p.Checksum) {
-			p.crc = crcFromBase64(p.Checksum)
 			kept = append(kept, p)
 		}
 	}

@@ -298,11 +298,11 @@ func (e *Engine) multipartStream(ctx context.Context, sess *session, f *File, re
 		return 0, size, answer, err
 	}
 	sortParts(parts)
-	crc = parts[0].crc
+	crc = parts[0].CRC()
 	completed := make([]types.CompletedPart, len(parts))
 	for i, p := range parts {
 		if i > 0 {
-			crc = crcCombine(crc, p.crc, p.Size)
+			crc = crcCombine(crc, p.CRC(), p.Size)
 		}
 		completed[i] = types.CompletedPart{PartNumber: aws.Int32(p.Number), ETag: aws.String(p.ETag), ChecksumCRC64NVME: aws.String(p.Checksum)}
 	}
@@ -339,7 +339,7 @@ func sortParts(parts []Part) {
 
 func (e *Engine) streamPart(ctx context.Context, sess *session, f *File, ref *UploadRef, n int32, data []byte) (Part, error) {
 	crc := crc64.Checksum(data, crc64NVMETable)
-	p := Part{Number: n, Size: int64(len(data)), Checksum: crcBase64(crc), crc: crc}
+	p := Part{Number: n, Size: int64(len(data)), Checksum: crcBase64(crc)}
 	err := e.opts.Retry.do(ctx, e.retryHooks(sess, f, ref, int(n)), func(ctx context.Context) error {
 		return e.sendBuffer(ctx, data, func(ctx context.Context, body io.Reader) error {
 			out, err := sess.client.UploadPart(ctx, &s3.UploadPartInput{
