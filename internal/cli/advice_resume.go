@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/vidup/vidup/internal/journal"
 	"github.com/vidup/vidup/internal/resume"
 )
 
@@ -22,6 +23,15 @@ func (e *advisedError) Unwrap() error { return e.err }
 func adviseResume(err error) error {
 	if err == nil {
 		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		// Each problem of a list gets its own advice.
+		errs := j.Unwrap()
+		out := make([]error, len(errs))
+		for i, e := range errs {
+			out[i] = adviseResume(e)
+		}
+		return errors.Join(out...)
 	}
 	if a := resumeAdvice(err); a != "" {
 		return &advisedError{err: err, advice: a}
@@ -55,4 +65,36 @@ func skipReason(s *resume.Skip) string {
 }
 
 // journalAdvice is the advice table of the journal's typed errors.
-func journalAdvice(err error) string { return "" }
+func journalAdvice(err error) string {
+	const stateDir = "set --state-dir or VIDUP_STATE_DIR"
+	var (
+		fe *journal.FolderError
+		ee *journal.EntryError
+	)
+	switch {
+	case errors.Is(err, journal.ErrNoStateDir):
+		return ": " + stateDir + " (or HOME, for the default)"
+	case errors.As(err, &fe):
+		switch fe.Problem {
+		case journal.FolderNotAFolder:
+			return "; " + stateDir + " to a folder"
+		case journal.FolderOtherOwner:
+			return "; " + stateDir + " to a folder of yours"
+		case journal.FolderOpen:
+			return "; make it private with: chmod 700 " + fe.Dir
+		}
+		if fe.Create {
+			return "; " + stateDir + " to a folder you can write"
+		}
+	case errors.As(err, &ee):
+		switch ee.Problem {
+		case journal.EntryMissing:
+			return "; list the uploads with `vidup uploads`"
+		case journal.EntryDamaged, journal.EntryMisnamed:
+			return "; remove it with `vidup uploads abort " + ee.ID + "`"
+		case journal.EntryOtherFormat:
+			return "; use that version to resume or abort it"
+		}
+	}
+	return ""
+}

@@ -402,7 +402,7 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 		defer tr.Close()
 		defer func() {
 			if err := tr.Err(); err != nil {
-				fmt.Fprintf(o.IO.ErrOut, "vidup: warning: the resume journal in %s could not record everything (a later run uploads those files again): %v\n", o.StateDir, err)
+				fmt.Fprintf(o.IO.ErrOut, "vidup: warning: the resume journal in %s could not record everything (a later run uploads those files again): %v\n", o.StateDir, adviseResume(err))
 			}
 		}()
 		hooks = tr.Hooks()

@@ -190,14 +190,14 @@ func DefaultDir() string {
 // a file.
 func Open(dir string) (*Store, error) {
 	if dir == "" {
-		return nil, errors.New("no state folder: set --state-dir or VIDUP_STATE_DIR (or HOME, for the default)")
+		return nil, ErrNoStateDir
 	}
 	dir, err := filepath.Abs(dir)
 	if err != nil {
-		return nil, fmt.Errorf("state folder %s: %w", dir, err)
+		return nil, &FolderError{Dir: dir, Problem: FolderUnusable, Err: err}
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create the state folder %s: %w; set --state-dir or VIDUP_STATE_DIR to a folder you can write", dir, err)
+		return nil, &FolderError{Dir: dir, Problem: FolderUnusable, Create: true, Err: err}
 	}
 	if err := checkPrivate(dir); err != nil {
 		return nil, err
@@ -227,16 +227,16 @@ func (s *Store) Dir() string { return s.dir }
 func checkPrivate(dir string) error {
 	fi, err := os.Stat(dir)
 	if err != nil {
-		return fmt.Errorf("state folder %s: %w", dir, err)
+		return &FolderError{Dir: dir, Problem: FolderUnusable, Err: err}
 	}
 	if !fi.IsDir() {
-		return fmt.Errorf("state folder %s is not a folder; set --state-dir or VIDUP_STATE_DIR to a folder", dir)
+		return &FolderError{Dir: dir, Problem: FolderNotAFolder}
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
-		return fmt.Errorf("state folder %s belongs to another user (uid %d); set --state-dir or VIDUP_STATE_DIR to a folder of yours", dir, st.Uid)
+		return &FolderError{Dir: dir, Problem: FolderOtherOwner, UID: int(st.Uid)}
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return fmt.Errorf("state folder %s has mode %04o, open to other users; make it private with: chmod 700 %s", dir, perm, dir)
+		return &FolderError{Dir: dir, Problem: FolderOpen, Mode: perm}
 	}
 	return nil
 }
@@ -346,20 +346,20 @@ func (s *Store) writeHeader(e *Entry, replace bool) error {
 func (s *Store) readHeader(id string) (*Entry, error) {
 	data, err := os.ReadFile(s.headerPath(id))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("journal: upload %s: %w; list the uploads with `vidup uploads`", id, ErrNotFound)
+		return nil, &EntryError{ID: id, Path: s.headerPath(id), Problem: EntryMissing, Err: ErrNotFound}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("journal: read upload %s: %w", id, err)
 	}
 	h := header{Entry: &Entry{}}
 	if err := json.Unmarshal(data, &h); err != nil {
-		return nil, fmt.Errorf("journal: upload %s: %s is damaged (%v); remove it with `vidup uploads abort %s`", id, s.headerPath(id), err, id)
+		return nil, &EntryError{ID: id, Path: s.headerPath(id), Problem: EntryDamaged, Err: err}
 	}
 	if h.Version != headerVersion {
-		return nil, fmt.Errorf("journal: upload %s was written by another version of vidup (format %d, this one reads %d); use that version to resume or abort it", id, h.Version, headerVersion)
+		return nil, &EntryError{ID: id, Path: s.headerPath(id), Problem: EntryOtherFormat, Format: h.Version}
 	}
 	if h.ID != id {
-		return nil, fmt.Errorf("journal: upload %s: %s names upload %q; remove it with `vidup uploads abort %s`", id, s.headerPath(id), h.ID, id)
+		return nil, &EntryError{ID: id, Path: s.headerPath(id), Problem: EntryMisnamed, Names: h.ID}
 	}
 	return h.Entry, nil
 }

@@ -576,8 +576,11 @@ func TestPermissions(t *testing.T) {
 	if err := os.Chmod(open, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(open); err == nil || !strings.Contains(err.Error(), "chmod 700") {
-		t.Fatalf("Open of a 0755 folder = %v, want a refusal that says chmod 700", err)
+	_, err = Open(open)
+	var fe *FolderError
+	if !errors.As(err, &fe) || fe.Problem != FolderOpen || fe.Mode != 0o755 || fe.Dir != open ||
+		!strings.Contains(err.Error(), "open to other users") {
+		t.Fatalf("Open of a 0755 folder = %v, want a FolderError of a folder open to others", err)
 	}
 }
 
