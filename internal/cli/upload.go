@@ -532,10 +532,10 @@ type runEntry struct {
 // nothing and writes nothing: the journal is only read, and only when the
 // state folder exists.
 func runDryRun(o *UploadOptions) error {
-	var store *journal.Store
+	var tr *resume.Tracker
 	if info, err := os.Stat(o.StateDir); err == nil && info.IsDir() && !o.Force {
-		if st, err := journal.Open(o.StateDir); err == nil {
-			store = st
+		if t, err := resume.Open(o.StateDir); err == nil {
+			tr = t
 		}
 	}
 	entries := make([]runEntry, len(o.plan))
@@ -543,15 +543,11 @@ func runDryRun(o *UploadOptions) error {
 		p := &o.plan[i]
 		e := &entries[i]
 		e.path, e.skip, e.problem, e.dry = p.src.Path, p.skip, p.problem, p
-		if p.file == nil || store == nil {
+		if p.file == nil || tr == nil {
 			continue
 		}
-		id, err := journal.IdentityOf(p.file.Path)
-		if err != nil {
-			continue
-		}
-		if j, err := store.FindBySource(id); err == nil && j.State == journal.Registered {
-			e.skip = fmt.Sprintf("uploaded and registered before as video %s; --force uploads it again", j.VideoID)
+		if s := tr.Registered(p.file.Path); s != nil {
+			e.skip = fmt.Sprintf("uploaded and registered before as video %s; --force uploads it again", s.VideoID)
 		}
 	}
 	if o.stdin {

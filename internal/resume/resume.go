@@ -181,3 +181,18 @@ func (t *Tracker) problem(err error) {
 
 // Hooks returns the engine hooks that record the run in the journal.
 func (t *Tracker) Hooks() transfer.Hooks { return hooks{t} }
+
+// Registered reports, without taking a lock or writing anything, whether
+// the journal records path as uploaded and registered, unchanged since: the
+// skip a dry run shows. It is nil when not, or when the journal cannot say.
+func (t *Tracker) Registered(path string) *Skip {
+	id, err := journal.IdentityOf(path)
+	if err != nil {
+		return nil
+	}
+	e, err := t.store.FindBySource(id)
+	if err != nil || Decide(e, id, transfer.S3State{}).Action != transfer.Skip {
+		return nil
+	}
+	return &Skip{VideoID: e.VideoID, RegisteredAt: e.UpdatedAt}
+}
