@@ -68,7 +68,7 @@ var extensionTypes = map[string]string{
 	".mxf": "application/mxf",
 	".ts":  "video/mp2t", ".m2ts": "video/mp2t", ".mts": "video/mp2t",
 	".mkv": "video/x-matroska", ".mka": "audio/x-matroska", ".webm": "video/webm",
-	".wav": "audio/wav",
+	".wav":  "audio/wav",
 	".m3u8": "application/vnd.apple.mpegurl", ".mpd": "application/dash+xml",
 	".vtt": "text/vtt", ".srt": "application/x-subrip", ".ttml": "application/ttml+xml",
 	".xml": "application/xml", ".json": "application/json", ".txt": "text/plain; charset=utf-8",
