@@ -384,6 +384,10 @@ func sampleEntry(h *mp4.ReadHandle, tr *isoTrack) error {
 			}
 			if fourcc == "in24" || fourcc == "in32" || fourcc == "fl32" || fourcc == "fl64" {
 				s.Codec = pcmFromQT(fourcc)
+				// An enda box of 1 inside the description: little-endian.
+				if i := bytes.Index(p, []byte("enda")); i > 0 && i+6 <= len(p) && p[i+5] != 0 {
+					s.Codec = strings.TrimSuffix(s.Codec, "be") + "le"
+				}
 			}
 		}
 	case "tmcd":
