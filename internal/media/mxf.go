@@ -131,9 +131,7 @@ func probeMXF(r *countingReader, size int64, head []byte) (*Info, error) {
 			info.Incomplete = incompletef(ReasonTruncated,
 				"the file ends before its MXF footer, which its header places %s further: it was cut short (an interrupted copy, a full card); copy it again from the source",
 				byteCount(runIn+footerOff-size+1))
-			return info, nil
-		}
-		if fp, err = readPartition(r, runIn+footerOff, size); err != nil {
+		} else if fp, err = readPartition(r, runIn+footerOff, size); err != nil {
 			return nil, fmt.Errorf("read the footer partition: %w", err)
 		}
 		if fp != nil && (fp.kind != mxfKindFooter || int64(fp.this) != footerOff) {
@@ -141,6 +139,7 @@ func probeMXF(r *countingReader, size int64, head []byte) (*Info, error) {
 		}
 	}
 	switch {
+	case info.Incomplete != nil:
 	case fp == nil && !hp.closed():
 		info.Incomplete = incompletef(ReasonNotFinalised,
 			"the MXF header partition is still open and the file has no footer: the recorder was still writing it, or stopped before finalising it; upload it again when the recording has been closed")
