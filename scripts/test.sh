@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # make test: every test, the integration tests against a real MinIO included.
-# Installs what the tests need (MinIO, tmux), starts MinIO on a free loopback
+# Installs what the tests need (MinIO, tmux, ffmpeg), starts MinIO on a free loopback
 # port with a fresh data folder, runs go vet and go test, and stops MinIO.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-scripts/deps.sh tmux
+scripts/deps.sh tmux ffmpeg
 scripts/minio.sh install
 
 unformatted=$(gofmt -l cmd internal)

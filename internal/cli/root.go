@@ -123,6 +123,7 @@ vidup serve runs the reference implementation of that API.`,
 		newCmdUpload(io, nil),
 		newCmdUploads(io),
 		newCmdConfig(io),
+		newCmdProbe(io, nil),
 	)
 	return root
 }

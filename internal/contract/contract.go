@@ -86,6 +86,7 @@ type VideoRequest struct {
 	ETag        string            `json:"etag,omitempty"`
 	Checksum    *Checksum         `json:"checksum,omitempty"`
 	Metadata    map[string]string `json:"metadata,omitempty"`
+	Media       *Media            `json:"media,omitempty"` // v1.1
 }
 
 // Video is a registered asset. The contract requires only ID; the rest is what
@@ -102,6 +103,7 @@ type Video struct {
 	ETag        string            `json:"etag,omitempty"`
 	Checksum    *Checksum         `json:"checksum,omitempty"`
 	Metadata    map[string]string `json:"metadata,omitempty"`
+	Media       *Media            `json:"media,omitempty"` // v1.1
 	CreatedAt   time.Time         `json:"created_at,omitempty"`
 }
 
