@@ -218,6 +218,17 @@ func testFile(t *testing.T, data []byte) *File {
 	return f
 }
 
+// testStream is a stream of r whose first parts have size first, as
+// UploadStream starts it.
+func testStream(t *testing.T, r io.Reader, first int64) (*File, *UploadRef, *streamParts) {
+	src, err := newStreamParts(context.Background(), r, newBufferPool(4), first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &File{Path: StreamPath, Name: "clip.ts", Size: contract.UnknownSize, stream: true}
+	return f, &UploadRef{Key: "k", PartSize: first, ChecksumAlgorithm: defaultChecksum.name}, src
+}
+
 var (
 	slowDown     = apiErr(503, "SlowDown")
 	accessDenied = apiErr(403, "AccessDenied")
@@ -475,13 +486,8 @@ func TestStreamPartSizeGrows(t *testing.T) {
 		return partFn(n, d, a, sum)
 	}
 	e, sess, _ := testEngine(b)
-	f := &File{Path: StreamPath, Name: "clip.ts", Size: contract.UnknownSize, stream: true}
-	ref := &UploadRef{Key: "k", PartSize: first, ChecksumAlgorithm: defaultChecksum.name}
-	pool := newBufferPool(e.opts.Concurrency + 1)
-	r := bytes.NewReader(data)
-	buf, _ := pool.get(context.Background(), first)
-	n, eof, _ := fill(r, buf)
-	st, err := e.transferStream(context.Background(), sess, f, ref, &streamParts{r: r, pool: pool, first: first, pending: buf[:n], eof: eof})
+	f, ref, src := testStream(t, bytes.NewReader(data), first)
+	st, err := e.transferStream(context.Background(), sess, f, ref, src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -503,8 +509,8 @@ func TestStreamPartSizeGrows(t *testing.T) {
 			t.Errorf("part %d has %d bytes, want %d", nr, len(p), want)
 		}
 	}
-	if len(pool.slots) != 0 {
-		t.Errorf("%d buffers not given back to the pool", len(pool.slots))
+	if len(src.pool.slots) != 0 {
+		t.Errorf("%d buffers not given back to the pool", len(src.pool.slots))
 	}
 }
 
@@ -513,21 +519,16 @@ func TestStreamReadErrorAborts(t *testing.T) {
 	b := newBucket(t)
 	b.completeFn = nil
 	e, sess, _ := testEngine(b)
-	f := &File{Path: StreamPath, Name: "clip.ts", Size: contract.UnknownSize, stream: true}
-	ref := &UploadRef{Key: "k", PartSize: 100, ChecksumAlgorithm: defaultChecksum.name}
-	r := io.MultiReader(bytes.NewReader(randomBytes(250, 6)), iotest.ErrReader(errors.New("pipe broke")))
-	pool := newBufferPool(e.opts.Concurrency + 1)
-	buf, _ := pool.get(context.Background(), 100)
-	n, eof, _ := fill(r, buf)
-	_, err := e.transferStream(context.Background(), sess, f, ref, &streamParts{r: r, pool: pool, first: 100, pending: buf[:n], eof: eof})
+	f, ref, src := testStream(t, io.MultiReader(bytes.NewReader(randomBytes(250, 6)), iotest.ErrReader(errors.New("pipe broke"))), 100)
+	_, err := e.transferStream(context.Background(), sess, f, ref, src)
 	if err == nil || !strings.Contains(err.Error(), "read: pipe broke") {
 		t.Fatalf("error %v, want the read error", err)
 	}
 	if fmt.Sprint(b.aborted) != "[mpu-1]" {
 		t.Errorf("aborted %v, want [mpu-1]", b.aborted)
 	}
-	if len(pool.slots) != 0 {
-		t.Errorf("%d buffers not given back to the pool", len(pool.slots))
+	if len(src.pool.slots) != 0 {
+		t.Errorf("%d buffers not given back to the pool", len(src.pool.slots))
 	}
 }
 
@@ -541,16 +542,12 @@ func TestShortStreamIsPut(t *testing.T) {
 		return s3Answer{etag: `"e"`, checksum: sum}, nil
 	}}
 	e, sess, _ := testEngine(store)
-	f := &File{Path: StreamPath, Size: contract.UnknownSize, stream: true}
-	pool := newBufferPool(2)
-	buf, _ := pool.get(context.Background(), 100)
-	n, eof, _ := fill(bytes.NewReader(data), buf)
-	st, err := e.transferStream(context.Background(), sess, f, &UploadRef{Key: "k", PartSize: 100, ChecksumAlgorithm: "CRC32C"},
-		&streamParts{pool: pool, first: 100, pending: buf[:n], eof: eof})
+	f, ref, src := testStream(t, bytes.NewReader(data), 100)
+	st, err := e.transferStream(context.Background(), sess, f, ref, src)
 	if err != nil || st.etag != `"e"` || f.Size != 77 {
 		t.Fatalf("%+v, size %d, %v", st, f.Size, err)
 	}
-	if len(pool.slots) != 0 {
+	if len(src.pool.slots) != 0 {
 		t.Errorf("the buffer was not given back to the pool")
 	}
 }

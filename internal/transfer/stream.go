@@ -51,30 +51,26 @@ func (e *Engine) UploadStream(ctx context.Context, r io.Reader, name, contentTyp
 	// The first part is read before the session opens: its first bytes
 	// tell the content type, and a stream shorter than one part goes up in
 	// a single PutObject.
-	pool := newBufferPool(e.opts.Concurrency + 1)
-	buf, err := pool.get(ctx, first)
+	src, err := newStreamParts(ctx, r, newBufferPool(e.opts.Concurrency+1), first)
 	if err != nil {
 		return e.fail(res, fmt.Errorf("stdin: %w", err))
 	}
-	n, eof, err := fill(r, buf)
-	if err != nil {
-		pool.put(buf)
-		return e.fail(res, fmt.Errorf("stdin: read: %w", err))
-	}
 	if f.ContentType == "" {
-		f.ContentType = DetectContentType(buf[:min(n, 512)], name)
+		f.ContentType = DetectContentType(src.pending[:min(len(src.pending), 512)], name)
 	}
 
 	sess, err := e.openSession(ctx, []*File{f})
 	if err != nil {
-		pool.put(buf)
+		src.close()
 		return e.fail(res, fmt.Errorf("stdin: %w", err))
 	}
 	up := sess.Uploads[0]
 	ref := UploadRef{SessionID: sess.SessionID, UploadID: up.UploadID, Bucket: sess.Bucket, Key: up.Key,
 		PartSize: first, ChecksumAlgorithm: defaultChecksum.name, Metadata: e.opts.Metadata}
+	started := res.Started // reading the first part counts
 	res = e.started(f, ref)
-	st, err := e.transferStream(ctx, sess, f, &ref, &streamParts{r: r, pool: pool, first: first, pending: buf[:n], eof: eof})
+	res.Started = started
+	st, err := e.transferStream(ctx, sess, f, &ref, src)
 	res.Size = f.Size
 	return e.finish(ctx, f, ref, res, st, err)
 }
@@ -117,6 +113,20 @@ type streamParts struct {
 	eof     bool
 	n       int32 // parts handed out
 	size    int64 // their bytes
+}
+
+// newStreamParts reads the first part of r, of size first.
+func newStreamParts(ctx context.Context, r io.Reader, pool *bufferPool, first int64) (*streamParts, error) {
+	buf, err := pool.get(ctx, first)
+	if err != nil {
+		return nil, err
+	}
+	n, eof, err := fill(r, buf)
+	if err != nil {
+		pool.put(buf)
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	return &streamParts{r: r, pool: pool, first: first, pending: buf[:n], eof: eof}, nil
 }
 
 // take hands out the pending buffer as chunk n+1.
