@@ -104,6 +104,8 @@ type bucket struct {
 	parts    map[int32][]byte
 	aborted  []string
 	failPart func(n int32, attempt int) error
+	// algorithm, when set, is the one every part must be sent with.
+	algorithm *checksumAlgorithm
 }
 
 func newBucket(t *testing.T) *bucket {
@@ -115,6 +117,9 @@ func newBucket(t *testing.T) *bucket {
 		b.sent[n]++
 		attempt := b.sent[n]
 		b.mu.Unlock()
+		if b.algorithm != nil && a != b.algorithm {
+			t.Errorf("part %d sent with %s, want %s", n, a.name, b.algorithm.name)
+		}
 		if b.failPart != nil {
 			if err := b.failPart(n, attempt); err != nil {
 				return "", err
@@ -448,13 +453,7 @@ func TestResumedUploadKeepsItsChecksum(t *testing.T) {
 		NewPart(1, 1000, `"etag-1"`, crc64NVME.base64(crc64NVME.update(0, data[:1000]))),
 		NewPart(3, 1000, `"etag-3"`, crc64NVME.base64(crc64NVME.update(0, data[2000:3000]))),
 	}
-	partFn := b.partFn
-	b.partFn = func(n int32, d []byte, a *checksumAlgorithm, sum string) (string, error) {
-		if a != crc64NVME {
-			t.Errorf("part %d sent with %s", n, a.name)
-		}
-		return partFn(n, d, a, sum)
-	}
+	b.algorithm = crc64NVME
 	e, sess, obs := testEngine(b)
 	ref := &UploadRef{Key: "k", PartSize: 1000, S3UploadID: "mpu-0"}
 	st, err := e.transfer(context.Background(), sess, testFile(t, data), ref, &resumeState{kept: kept})
@@ -478,13 +477,7 @@ func TestStreamPartSizeGrows(t *testing.T) {
 	const first = 4
 	data := randomBytes(streamGrowEvery*first+3*2*first+5, 5)
 	b := newBucket(t)
-	partFn := b.partFn
-	b.partFn = func(n int32, d []byte, a *checksumAlgorithm, sum string) (string, error) {
-		if a != crc32C {
-			t.Errorf("part %d sent with %s", n, a.name)
-		}
-		return partFn(n, d, a, sum)
-	}
+	b.algorithm = crc32C
 	e, sess, _ := testEngine(b)
 	f, ref, src := testStream(t, bytes.NewReader(data), first)
 	st, err := e.transferStream(context.Background(), sess, f, ref, src)
