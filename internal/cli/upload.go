@@ -123,8 +123,7 @@ func newCmdUpload(io *IOStreams, runF func(*UploadOptions) error) *cobra.Command
 
 vidup opens an upload session on the API (VIDUP_API_URL, token in
 VIDUP_API_TOKEN or --token-file) per batch of up to 100 files, streams each
-file to S3 in concurrent multipart parts with a CRC32C checksum each
-(CRC64NVME for stdin),
+file to S3 in concurrent multipart parts with a CRC32C checksum each,
 retries only the parts that fail, verifies the object S3 stored against the
 local file, and registers it.
 

@@ -172,18 +172,3 @@ func gf2Square(square, mat *[64]uint64, width int) {
 		square[n] = gf2Times(mat, mat[n])
 	}
 }
-
-// crcFromBase64 reads a checksum S3 wrote: 4 bytes for CRC32C, 8 for
-// CRC64NVME.
-func crcFromBase64(s string) uint64 {
-	b, err := base64.StdEncoding.DecodeString(s)
-	switch {
-	case err != nil:
-		return 0
-	case len(b) == 4:
-		return uint64(binary.BigEndian.Uint32(b))
-	case len(b) == 8:
-		return binary.BigEndian.Uint64(b)
-	}
-	return 0
-}

@@ -195,8 +195,8 @@ func loadAWSConfig(ctx context.Context, concurrency int, caBundle string) (aws.C
 // session is an open API session with its S3 client.
 type session struct {
 	*contract.Session
-	client *s3.Client
-	creds  *aws.CredentialsCache
+	store objectStore
+	creds *aws.CredentialsCache
 }
 
 func (e *Engine) openSession(ctx context.Context, files []*File) (*session, error) {
@@ -248,7 +248,7 @@ func (e *Engine) newSession(s *contract.Session) (*session, error) {
 			o.HTTPClient = sendfileClient{o.HTTPClient}
 		}
 	})
-	return &session{Session: s, client: client, creds: creds}, nil
+	return &session{Session: s, store: s3Store{client: client, bucket: s.Bucket}, creds: creds}, nil
 }
 
 // Upload uploads files and returns one Result per file, in order. Files an
@@ -347,20 +347,33 @@ func (e *Engine) fail(r Result, err error) Result {
 // uploadFile takes one file from disk to a registered video. rs, when not
 // nil, is what S3 still holds of an earlier run's multipart upload.
 func (e *Engine) uploadFile(ctx context.Context, sess *session, f *File, ref UploadRef, rs *resumeState) Result {
+	r := e.started(f, ref)
+	st, err := e.transfer(ctx, sess, f, &ref, rs)
+	if err == nil {
+		// What S3 holds is right only if the file did not change while read.
+		if err := f.checkUnchanged(); err != nil {
+			return e.fail(r, fmt.Errorf("%s: %w", f.Path, err))
+		}
+	}
+	return e.finish(ctx, f, ref, r, st, err)
+}
+
+// started reports that f starts its upload ref and returns its Result.
+func (e *Engine) started(f *File, ref UploadRef) Result {
 	r := Result{Path: f.Path, Name: f.Name, Size: f.Size, SessionID: ref.SessionID, UploadID: ref.UploadID, Key: ref.Key, Started: time.Now()}
 	e.opts.Observer.Event(Event{Kind: FileStarted, Time: r.Started, Path: f.Path, Name: f.Name, Size: f.Size,
 		SessionID: ref.SessionID, UploadID: ref.UploadID, Key: ref.Key})
+	return r
+}
 
-	st, err := e.transfer(ctx, sess, f, &ref, rs)
+// finish registers the object st that f's upload ref sent and verified,
+// or fails r with err, the error of the transfer.
+func (e *Engine) finish(ctx context.Context, f *File, ref UploadRef, r Result, st stored, err error) Result {
 	if err != nil {
 		if ctx.Err() != nil && !errors.Is(err, ErrStopped) {
 			err = stopped(ctx)
 		}
-		return e.fail(r, fmt.Errorf("%s: %w", f.Path, err))
-	}
-	// What S3 holds is right only if the file did not change while read.
-	if err := f.checkUnchanged(); err != nil {
-		return e.fail(r, fmt.Errorf("%s: %w", f.Path, err))
+		return e.fail(r, fmt.Errorf("%s: %w", f.label(), err))
 	}
 	return e.register(ctx, f, ref, r, st, false)
 }
@@ -374,7 +387,7 @@ func (e *Engine) register(ctx context.Context, f *File, ref UploadRef, r Result,
 		SessionID: ref.SessionID, UploadID: ref.UploadID, Key: ref.Key, ETag: r.ETag, Checksum: r.Checksum.Algorithm + ":" + r.Checksum.Value})
 	r.Status = StatusUploaded
 	if !outbox {
-		e.opts.Hooks.Completed(f, ref, r)
+		e.hooks(f).Completed(f, ref, r)
 	}
 
 	video, created, err := e.opts.API.RegisterVideo(ctx, contract.VideoRequest{
@@ -386,10 +399,14 @@ func (e *Engine) register(ctx context.Context, f *File, ref UploadRef, r Result,
 		if ctx.Err() != nil {
 			err = stopped(ctx)
 		}
-		return e.fail(r, fmt.Errorf("%s: uploaded to S3 but not registered (the next run registers it): %w", f.Path, err))
+		later := " (the next run registers it)"
+		if f.stream {
+			later = "" // nothing of a stream is kept
+		}
+		return e.fail(r, fmt.Errorf("%s: uploaded to S3 but not registered%s: %w", f.label(), later, err))
 	}
 	r.VideoID, r.Registered, r.Finished = video.ID, created, time.Now()
-	e.opts.Hooks.Registered(f, ref, video.ID)
+	e.hooks(f).Registered(f, ref, video.ID)
 	e.opts.Observer.Event(Event{Kind: FileRegistered, Time: r.Finished, Path: f.Path, Name: f.Name, Size: f.Size,
 		SessionID: ref.SessionID, UploadID: ref.UploadID, Key: ref.Key, ETag: r.ETag,
 		Checksum: r.Checksum.Algorithm + ":" + r.Checksum.Value, VideoID: video.ID})

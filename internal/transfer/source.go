@@ -24,6 +24,16 @@ type File struct {
 	ModTime     time.Time
 	ContentType string
 	info        os.FileInfo
+	// stream: the bytes come from a stream (stdin), not from Path.
+	stream bool
+}
+
+// label names f in messages: its path, or stdin.
+func (f *File) label() string {
+	if f.stream {
+		return "stdin"
+	}
+	return f.Path
 }
 
 // Open checks that path is a regular file vidup can read, and detects its

@@ -1,0 +1,384 @@
+package transfer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// The one pipeline that files and streams share. A part source hands out
+// chunks (sections of the open file, or stream buffers from a bounded
+// pool); everything after that is the same code: one CRC pass, the send
+// with retries and progress, Complete, verify, register.
+
+// upload is one object on its way to S3.
+type upload struct {
+	sess *session
+	f    *File
+	ref  *UploadRef
+	a    *checksumAlgorithm
+}
+
+// failed types err, a failed op of this upload's object.
+func (u *upload) failed(err error, op string, part int32) error {
+	return s3Failed(err, op, u.sess.Bucket, u.ref.Key, part)
+}
+
+// chunk is the bytes of one part (n, 1-based) or of a whole object put at
+// once (n 0): a section of the open file, or a stream buffer.
+type chunk struct {
+	n  int32
+	sr *io.SectionReader
+	// file, when set, is the open file sr reads from off: it is sent with
+	// sendfile(2) where it can be, and checked unchanged before every
+	// attempt.
+	file *os.File
+	off  int64
+	// buf, when set, is the stream buffer sr reads; free gives it back.
+	buf  []byte
+	free func()
+}
+
+func fileChunk(h *os.File, n int32, off, size int64) chunk {
+	return chunk{n: n, sr: io.NewSectionReader(h, off, size), file: h, off: off}
+}
+
+func bufferChunk(n int32, buf []byte, free func()) chunk {
+	return chunk{n: n, sr: io.NewSectionReader(bytes.NewReader(buf), 0, int64(len(buf))), buf: buf, free: free}
+}
+
+func (c chunk) size() int64 { return c.sr.Size() }
+
+func (c chunk) release() {
+	if c.free != nil {
+		c.free()
+	}
+}
+
+// checksum is the one pass over the chunk for its CRC: a buffer is summed
+// where it lies, a file section read through a copy buffer.
+func (c chunk) checksum(a *checksumAlgorithm) (uint64, error) {
+	if c.file == nil {
+		return a.update(0, c.buf), nil
+	}
+	crc, got, err := a.of(io.NewSectionReader(c.sr, 0, c.size()))
+	if err != nil {
+		return 0, fmt.Errorf("read: %w", err)
+	}
+	if got != c.size() {
+		return 0, errFileChanged
+	}
+	return crc, nil
+}
+
+// partSource hands out the parts of a multipart upload in order.
+type partSource interface {
+	// next returns the next part to send, io.EOF after the last.
+	next(ctx context.Context) (chunk, error)
+	// close gives back what next has not handed out.
+	close()
+}
+
+// fileParts are the sections of a file of known size, less those S3 holds
+// already.
+type fileParts struct {
+	h              *os.File
+	size, partSize int64
+	count, n       int32
+	done           []bool
+}
+
+func newFileParts(h *os.File, size, partSize int64) *fileParts {
+	count := int32(ceilDiv(size, partSize))
+	return &fileParts{h: h, size: size, partSize: partSize, count: count, done: make([]bool, count)}
+}
+
+// skip marks the parts of kept as sent and returns those that belong to
+// the file.
+func (s *fileParts) skip(kept []Part) []Part {
+	var in []Part
+	for _, p := range kept {
+		if p.Number >= 1 && p.Number <= s.count {
+			s.done[p.Number-1] = true
+			in = append(in, p)
+		}
+	}
+	return in
+}
+
+func (s *fileParts) next(context.Context) (chunk, error) {
+	for s.n < s.count && s.done[s.n] {
+		s.n++
+	}
+	if s.n == s.count {
+		return chunk{}, io.EOF
+	}
+	s.n++
+	off := int64(s.n-1) * s.partSize
+	return fileChunk(s.h, s.n, off, min(s.partSize, s.size-off)), nil
+}
+
+func (s *fileParts) close() {}
+
+// partList collects the parts S3 accepted, by number.
+type partList struct {
+	mu    sync.Mutex
+	parts []Part
+}
+
+func (l *partList) add(p Part) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for len(l.parts) < int(p.Number) {
+		l.parts = append(l.parts, Part{})
+	}
+	l.parts[p.Number-1] = p
+}
+
+// sendContext is the context of the requests that carry u's bytes: see
+// partContext. A stream gets no grace: it cannot be resumed, so a part
+// that finishes after Ctrl-C is only aborted.
+func (e *Engine) sendContext(ctx context.Context, u *upload) (context.Context, context.CancelCauseFunc) {
+	if u.f.stream {
+		return context.WithCancelCause(ctx)
+	}
+	return e.partContext(ctx)
+}
+
+// partContext is the context of the requests that send file data. The
+// run's context stopping (Ctrl-C) does not cut them at once: they get
+// StopGrace to finish, so that nearly sent parts are not lost. cancel ends
+// them early (a part failed for good).
+func (e *Engine) partContext(ctx context.Context) (context.Context, context.CancelCauseFunc) {
+	pctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(e.opts.StopGrace, func() { cancel(stopped(ctx)) })
+		context.AfterFunc(pctx, func() { t.Stop() })
+	})
+	return pctx, func(cause error) {
+		stop()
+		cancel(cause)
+	}
+}
+
+// slot takes one of the run's part slots.
+func (e *Engine) slot(ctx context.Context) error {
+	select {
+	case e.parts <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+func (e *Engine) release() { <-e.parts }
+
+// hooks are the run's hooks for f. A stream has none: it cannot be
+// resumed, so nothing of it is recorded and a failed one is aborted.
+func (e *Engine) hooks(f *File) Hooks {
+	if f.stream {
+		return NopHooks{}
+	}
+	return e.opts.Hooks
+}
+
+// retryHooks reports retries of part (0 for whole-object calls) of f.
+func (e *Engine) retryHooks(sess *session, f *File, ref *UploadRef, part int) retryHooks {
+	return retryHooks{
+		refresh: sess.creds.Invalidate,
+		onRetry: func(attempt int, wait time.Duration, err error) {
+			e.opts.Observer.Event(Event{Kind: PartRetried, Time: time.Now(), Path: f.Path, Name: f.Name, Size: f.Size,
+				SessionID: ref.SessionID, UploadID: ref.UploadID, Key: ref.Key,
+				Part: part, Attempt: attempt, Wait: wait, Reason: describe(err), Err: err})
+		},
+	}
+}
+
+// put sends c, the whole object, in one PutObject.
+func (e *Engine) put(ctx context.Context, u *upload, c chunk) (uint64, s3Answer, error) {
+	defer c.release()
+	var answer s3Answer
+	if err := e.slot(ctx); err != nil {
+		return 0, answer, err
+	}
+	defer e.release()
+	crc, err := c.checksum(u.a)
+	if err != nil {
+		return 0, answer, err
+	}
+	sum := u.a.base64(crc)
+	sctx, cancel := e.sendContext(ctx, u)
+	defer cancel(nil)
+	err = e.sendChunk(ctx, sctx, u, c, func(ctx context.Context, body io.Reader) error {
+		var err error
+		answer, err = u.sess.store.put(ctx, u.ref.Key, u.f.ContentType, body, c.size(), u.a, sum)
+		return err
+	})
+	if err != nil {
+		return 0, answer, u.failed(err, OpPutObject, 0)
+	}
+	return crc, answer, nil
+}
+
+// multipart sends the parts of src as one multipart upload (created unless
+// u.ref names one; kept are its parts S3 holds already), completes it and
+// returns the object's CRC. Parts run concurrently within the run's part
+// slots. On failure the upload is kept for a later run or aborted, as the
+// hooks decide.
+func (e *Engine) multipart(ctx context.Context, u *upload, src partSource, kept []Part) (crc uint64, answer s3Answer, err error) {
+	defer src.close()
+	ref := u.ref
+	if ref.S3UploadID == "" {
+		err := e.opts.Retry.do(ctx, e.retryHooks(u.sess, u.f, ref, 0), func(ctx context.Context) error {
+			id, err := u.sess.store.create(ctx, ref.Key, u.f.ContentType, u.a)
+			if err == nil {
+				ref.S3UploadID = id
+			}
+			return err
+		})
+		if err != nil {
+			return 0, answer, u.failed(err, OpCreateMultipartUpload, 0)
+		}
+		e.hooks(u.f).UploadCreated(u.f, *ref)
+	}
+	defer func() {
+		if err != nil {
+			e.abandon(ctx, u.sess, u.f, *ref, err)
+		}
+	}()
+
+	// Parts already on S3 count as progress at once.
+	var parts partList
+	for _, p := range kept {
+		parts.add(p)
+		e.opts.Observer.Progress(u.f.Path, p.Size)
+	}
+
+	// fctx stops new parts from starting (the run stopped, or a part failed
+	// for good); sctx is what parts in flight send with.
+	g, fctx := errgroup.WithContext(ctx)
+	sctx, cancelSends := e.sendContext(fctx, u)
+	defer cancelSends(nil)
+	for {
+		c, err := src.next(fctx)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && fctx.Err() == nil {
+				g.Go(func() error { return err })
+			}
+			break
+		}
+		if err := e.slot(fctx); err != nil {
+			c.release()
+			break
+		}
+		g.Go(func() error {
+			defer e.release()
+			defer c.release()
+			p, err := e.sendPart(fctx, sctx, u, c)
+			if err != nil {
+				if ctx.Err() == nil {
+					cancelSends(err)
+				}
+				return err
+			}
+			parts.add(p)
+			e.hooks(u.f).PartDone(u.f, *ref, p)
+			return nil
+		})
+	}
+	err = g.Wait()
+	if ctx.Err() != nil {
+		return 0, answer, stopped(ctx)
+	}
+	if err != nil {
+		return 0, answer, err
+	}
+	return e.complete(ctx, u, parts.parts)
+}
+
+// sendPart sends chunk c as part c.n: one pass for its CRC, one to send
+// it, again (rewound) only when an attempt fails. Attempts start only
+// while ctx lasts; they send with sctx.
+func (e *Engine) sendPart(ctx, sctx context.Context, u *upload, c chunk) (Part, error) {
+	crc, err := c.checksum(u.a)
+	if err != nil {
+		return Part{}, err
+	}
+	p := Part{Number: c.n, Size: c.size(), Checksum: u.a.base64(crc)}
+	err = e.sendChunk(ctx, sctx, u, c, func(ctx context.Context, body io.Reader) error {
+		var err error
+		p.ETag, err = u.sess.store.part(ctx, u.ref.Key, u.ref.S3UploadID, c.n, body, p.Size, u.a, p.Checksum)
+		return err
+	})
+	if err != nil {
+		return Part{}, u.failed(err, OpUploadPart, c.n)
+	}
+	return p, nil
+}
+
+// complete completes the multipart upload of parts (all of them, in
+// order) with the full-object CRC, combined from theirs.
+func (e *Engine) complete(ctx context.Context, u *upload, parts []Part) (uint64, s3Answer, error) {
+	crc := combined(u.a, parts)
+	var size int64
+	for _, p := range parts {
+		size += p.Size
+	}
+	sum := u.a.base64(crc)
+	var answer s3Answer
+	attempts := 0
+	err := e.opts.Retry.do(ctx, e.retryHooks(u.sess, u.f, u.ref, 0), func(ctx context.Context) error {
+		attempts++
+		out, err := u.sess.store.complete(ctx, u.ref.Key, u.ref.S3UploadID, parts, size, u.a, sum)
+		// A retried Complete whose first attempt did succeed finds the
+		// upload gone; verify then tells whether the object is right.
+		if attempts > 1 && errorCode(err) == "NoSuchUpload" {
+			return nil
+		}
+		if err == nil {
+			answer = out
+		}
+		return err
+	})
+	if err != nil {
+		return 0, answer, u.failed(err, OpCompleteMultipartUpload, 0)
+	}
+	return crc, answer, nil
+}
+
+// sendChunk sends c with retries: attempts start while ctx lasts and send
+// with sctx.
+func (e *Engine) sendChunk(ctx, sctx context.Context, u *upload, c chunk, call func(ctx context.Context, body io.Reader) error) error {
+	return e.opts.Retry.do(ctx, e.retryHooks(u.sess, u.f, u.ref, int(c.n)), func(context.Context) error {
+		return e.attempt(sctx, u.f, c, call)
+	})
+}
+
+// attempt runs one attempt of a request that carries the bytes of c, with
+// progress counted and taken back if the attempt fails.
+func (e *Engine) attempt(ctx context.Context, f *File, c chunk, call func(ctx context.Context, body io.Reader) error) error {
+	if c.file != nil {
+		if err := f.checkOpen(c.file); err != nil {
+			return err
+		}
+	}
+	actx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	body := newAttemptBody(io.NewSectionReader(c.sr, 0, c.size()),
+		func(d int64) { e.opts.Observer.Progress(f.Path, d) },
+		e.opts.StallTimeout, func() { cancel(errStalled) })
+	body.file, body.base = c.file, c.off
+	err := call(context.WithValue(actx, attemptBodyKey{}, body), body)
+	body.finish(err == nil)
+	if err != nil && errors.Is(context.Cause(actx), errStalled) && ctx.Err() == nil {
+		return fmt.Errorf("%w: %w", errStalled, err)
+	}
+	return err
+}
