@@ -100,6 +100,9 @@ type Video struct {
 	Checksum    *Checksum         `json:"checksum,omitempty"`
 	Metadata    map[string]string `json:"metadata,omitempty"`
 	CreatedAt   time.Time         `json:"created_at,omitempty"`
+	// Principal owns the video (v1.1, vidup serve's extension): the pipeline
+	// role sees every principal's videos.
+	Principal string `json:"principal,omitempty"`
 }
 
 // VideoList is the answer of GET /api/v1/videos (vidup serve's extension).
