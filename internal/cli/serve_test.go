@@ -81,8 +81,8 @@ func TestServeDefaultsAndSources(t *testing.T) {
 	}
 	var kept []string
 	for _, tok := range o.Tokens {
-		if s := strings.TrimSpace(tok); s != "" {
-			kept = append(kept, s)
+		if tok.Token != "" {
+			kept = append(kept, tok.Token)
 		}
 	}
 	if strings.Join(kept, ",") != "env-token,env-token-2,file-token-1,file-token-2" {
@@ -141,7 +141,7 @@ func TestServeRefusesBadSettings(t *testing.T) {
 	// The token never shows in an error about the token file.
 	dir := t.TempDir()
 	f := filepath.Join(dir, "tokens")
-	if err := os.WriteFile(f, []byte("secret-one secret-two\n"), 0o600); err != nil {
+	if err := os.WriteFile(f, []byte("secret-one cam-1 uploader secret-two\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	code, _, stderr := run(t, nil, "serve", "--tokens-file", f)
