@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -58,8 +59,8 @@ func FuzzSessionPolicy(f *testing.F) {
 	f.Add(strings.Repeat("語", 80)+".mp4", 100, strings.Repeat("b", 63))
 	f.Add("$"+"{aws:username}?.mov", 12, "v.v")
 	f.Fuzz(func(t *testing.T, name string, n int, bucket string) {
-		if n < 1 || n > contract.MaxFilesPerSession || bucket == "" || strings.ContainsAny(bucket, "/*?$\"\\") || len(bucket) > 63 {
-			return
+		if n < 1 || n > contract.MaxFilesPerSession || !bucketName.MatchString(bucket) {
+			return // vidup serve refuses such a bucket before it starts
 		}
 		const sid = "0b6f3c9e-5a1d-4c8e-9d1f-2a3b4c5d6e7f"
 		keys := make([]string, n)
@@ -115,6 +116,8 @@ func FuzzSessionPolicy(f *testing.F) {
 		}
 	})
 }
+
+var bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 
 func TestSessionPolicyRefusesForeignKeys(t *testing.T) {
 	const sid = "s-1"
