@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/time/rate"
 
 	"github.com/vidup/vidup/internal/config"
 	"github.com/vidup/vidup/internal/server"
@@ -44,10 +46,13 @@ type ServeOptions struct {
 	CredentialsTTL time.Duration
 	DB             string
 	TokensFile     string
+	SessionMaxAge  time.Duration
+	SessionRate    float64 // sessions per second and principal; 0: no limit
+	SessionBurst   int
 
-	// Tokens come from VIDUP_SERVER_TOKENS and --tokens-file, never a flag
-	// value. Filled by validation.
-	Tokens []string
+	// Tokens come from VIDUP_SERVER_TOKENS (principal "default") and
+	// --tokens-file, never a flag value. Filled by validation.
+	Tokens []server.TokenEntry
 }
 
 func newCmdServe(io *IOStreams, runF func(*ServeOptions) error) *cobra.Command {
@@ -58,14 +63,22 @@ func newCmdServe(io *IOStreams, runF func(*ServeOptions) error) *cobra.Command {
 		Long: `Run the reference implementation of the upload API (docs/api.md).
 
 vidup serve opens upload sessions with temporary credentials from STS
-AssumeRole, limited by a session policy to uploads/<session_id>/ of the
-bucket, verifies uploaded objects against S3 (size and checksum), and
-registers them once each in a SQLite database.
+AssumeRole, limited by a session policy to the session's unregistered keys,
+verifies uploaded objects against S3 (size and checksum), seals each one by a
+server-side copy under videos/ (which no session credential may write), and
+registers it once in a SQLite database.
 
-API tokens come from VIDUP_SERVER_TOKENS (comma separated) and/or
---tokens-file (one per line, # comments); the server refuses to start without
-one. The server's own AWS credentials come from the standard AWS chain
-(AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance roles).
+Every API token belongs to a principal (a device, a CI job, a person), and
+each principal sees only its own sessions and videos. --tokens-file holds one
+token per line, then optionally its principal and role:
+  <token> [<principal> [uploader|pipeline|admin]]
+(# comments; a token may be written sha256:<hex>). Several lines may name one
+principal (token rotation). The pipeline role reads every video and uploads
+nothing; admin uploads and reads every video. VIDUP_SERVER_TOKENS (comma
+separated) holds tokens of the one principal "default", an uploader. The
+server refuses to start without a token. The server's own AWS credentials
+come from the standard AWS chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY,
+AWS_PROFILE, instance roles).
 
 Against AWS, --role-arn must name a real role that those credentials may
 assume and that may write to the bucket. MinIO accepts any role ARN.`,
@@ -102,7 +115,10 @@ assume and that may write to the bucket. MinIO accepts any role ARN.`,
 	f.StringVar(&opts.RoleARN, "role-arn", DefaultRoleARN, "role assumed for session credentials (AWS needs a real one; MinIO accepts any)")
 	f.DurationVar(&opts.CredentialsTTL, "credentials-ttl", time.Hour, "lifetime of session credentials, 15m to 12h")
 	f.StringVar(&opts.DB, "db", "./vidup.db", "SQLite database file (created when absent)")
-	f.StringVar(&opts.TokensFile, "tokens-file", "", "file of API tokens, one per line, # comments (adds to VIDUP_SERVER_TOKENS)")
+	f.StringVar(&opts.TokensFile, "tokens-file", "", "file of API tokens: <token> [<principal> [role]] per line, # comments (adds to VIDUP_SERVER_TOKENS)")
+	f.DurationVar(&opts.SessionMaxAge, "session-max-age", server.DefaultSessionMaxAge, "how long after it opened a session's credentials may still be refreshed")
+	f.Float64Var(&opts.SessionRate, "session-rate", float64(server.DefaultSessionRate), "sessions per second each principal may open, on average (0: no limit)")
+	f.IntVar(&opts.SessionBurst, "session-burst", server.DefaultSessionBurst, "sessions a principal may open at once before --session-rate applies")
 	return cmd
 }
 
@@ -154,9 +170,24 @@ func (o *ServeOptions) validate() error {
 		}
 	}
 
+	if o.SessionMaxAge <= 0 {
+		add("--session-max-age %s: must be positive, e.g. 168h", o.SessionMaxAge)
+	}
+	if o.SessionRate < 0 || math.IsNaN(o.SessionRate) || math.IsInf(o.SessionRate, 0) {
+		add("--session-rate %v: give sessions per second, 0 for no limit", o.SessionRate)
+	}
+	if o.SessionBurst < 1 {
+		add("--session-burst %d: must be 1 or more", o.SessionBurst)
+	}
+
 	o.Tokens = nil
 	if v, ok := o.IO.LookupEnv("VIDUP_SERVER_TOKENS"); ok {
-		o.Tokens = append(o.Tokens, server.ParseTokenList(v)...)
+		for _, tok := range server.ParseTokenList(v) {
+			o.Tokens = append(o.Tokens, server.TokenEntry{
+				Token:     strings.TrimSpace(tok),
+				Principal: server.Principal{Name: server.DefaultPrincipal, Role: server.RoleUploader},
+			})
+		}
 	}
 	if o.TokensFile != "" {
 		f, err := os.Open(o.TokensFile)
@@ -172,7 +203,7 @@ func (o *ServeOptions) validate() error {
 		}
 	}
 	if len(errs) == 0 {
-		if _, err := server.NewTokens(o.Tokens); err != nil {
+		if _, err := server.NewPrincipalTokens(o.Tokens); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -214,6 +245,15 @@ func (o *ServeOptions) clientEndpoint() string {
 	return o.S3Endpoint
 }
 
+// sessionRate is --session-rate for the server: 0 (no limit) is its
+// negative rate.
+func (o *ServeOptions) sessionRate() rate.Limit {
+	if o.SessionRate == 0 {
+		return -1
+	}
+	return rate.Limit(o.SessionRate)
+}
+
 func (o *ServeOptions) stsEndpoint() string {
 	if o.STSEndpoint != "" {
 		return o.STSEndpoint
@@ -225,7 +265,7 @@ func (o *ServeOptions) stsEndpoint() string {
 // shuts down gracefully and exits 0.
 func runServe(ctx context.Context, o *ServeOptions) error {
 	log := slog.New(slog.NewTextHandler(o.IO.ErrOut, nil))
-	tokens, err := server.NewTokens(o.Tokens)
+	tokens, err := server.NewPrincipalTokens(o.Tokens)
 	if err != nil {
 		return asUsage(err)
 	}
@@ -249,7 +289,10 @@ func runServe(ctx context.Context, o *ServeOptions) error {
 	srv, err := server.New(server.Config{
 		Store: db, Minter: minter, Objects: objects, Tokens: tokens,
 		Bucket: o.Bucket, Region: o.Region, Endpoint: o.clientEndpoint(), PathStyle: o.PathStyle,
-		Logger: log,
+		Logger:        log,
+		SessionMaxAge: o.SessionMaxAge,
+		SessionRate:   o.sessionRate(),
+		SessionBurst:  o.SessionBurst,
 	})
 	if err != nil {
 		return err
@@ -260,6 +303,6 @@ func runServe(ctx context.Context, o *ServeOptions) error {
 			endpoint = "aws"
 		}
 		log.Info("vidup serve listening", "addr", addr.String(), "bucket", o.Bucket, "region", o.Region,
-			"endpoint", endpoint, "db", o.DB, "tokens", tokens.Len())
+			"endpoint", endpoint, "db", o.DB, "tokens", tokens.Len(), "principals", tokens.Principals())
 	})
 }

@@ -58,6 +58,9 @@ func TestServeDefaultsAndSources(t *testing.T) {
 		o.RoleARN != DefaultRoleARN || o.DB != "./vidup.db" || o.PathStyle || o.S3Endpoint != "" {
 		t.Fatalf("defaults = %+v", o)
 	}
+	if o.SessionMaxAge != 7*24*time.Hour || o.SessionRate != 5 || o.SessionBurst != 50 || o.sessionRate() != 5 {
+		t.Fatalf("session defaults = %v %v %d", o.SessionMaxAge, o.SessionRate, o.SessionBurst)
+	}
 	if o.clientEndpoint() != "" || o.stsEndpoint() != "" {
 		t.Fatalf("without --s3-endpoint clients and STS must use AWS's endpoints, got %q and %q", o.clientEndpoint(), o.stsEndpoint())
 	}
@@ -81,8 +84,8 @@ func TestServeDefaultsAndSources(t *testing.T) {
 	}
 	var kept []string
 	for _, tok := range o.Tokens {
-		if s := strings.TrimSpace(tok); s != "" {
-			kept = append(kept, s)
+		if tok.Token != "" {
+			kept = append(kept, tok.Token)
 		}
 	}
 	if strings.Join(kept, ",") != "env-token,env-token-2,file-token-1,file-token-2" {
@@ -123,6 +126,9 @@ func TestServeRefusesBadSettings(t *testing.T) {
 		{"db in missing folder", tok, []string{"--db", "/nonexistent/dir/v.db"}, "--db"},
 		{"bad env value", map[string]string{"VIDUP_SERVER_TOKENS": "t", "VIDUP_SERVE_CREDENTIALS_TTL": "soon"}, nil, "VIDUP_SERVE_CREDENTIALS_TTL"},
 		{"argument", tok, []string{"extra"}, "unknown command"},
+		{"session max age zero", tok, []string{"--session-max-age", "0s"}, "--session-max-age"},
+		{"negative session rate", tok, []string{"--session-rate", "-1"}, "--session-rate"},
+		{"session burst zero", tok, []string{"--session-burst", "0"}, "--session-burst"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -141,7 +147,7 @@ func TestServeRefusesBadSettings(t *testing.T) {
 	// The token never shows in an error about the token file.
 	dir := t.TempDir()
 	f := filepath.Join(dir, "tokens")
-	if err := os.WriteFile(f, []byte("secret-one secret-two\n"), 0o600); err != nil {
+	if err := os.WriteFile(f, []byte("secret-one cam-1 uploader secret-two\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	code, _, stderr := run(t, nil, "serve", "--tokens-file", f)
@@ -294,7 +300,7 @@ func TestServeBinaryKeepsVideosAcrossRestart(t *testing.T) {
 	p := startServe(t, env, args...)
 	var sess contract.Session
 	if code := p.call(t, "POST", contract.PathUploads, token, nil,
-		contract.SessionRequest{Files: []contract.FileRequest{{Name: "keep.mp4", Size: 4}}}, &sess); code != http.StatusCreated {
+		contract.SessionRequest{Files: []contract.FileRequest{{Name: "keep.mp4", Size: 4}, {Name: "later.mp4", Size: 4}}}, &sess); code != http.StatusCreated {
 		t.Fatalf("open session: %d", code)
 	}
 	c := s3.New(s3.Options{
@@ -334,7 +340,7 @@ func TestServeBinaryKeepsVideosAcrossRestart(t *testing.T) {
 	if code := p.call(t, "GET", contract.PathVideos+"/"+first.ID, token, nil, nil, &got); code != http.StatusOK {
 		t.Fatalf("get the video after a restart: %d", code)
 	}
-	if got.ID != first.ID || got.Key != up.Key || got.Size != 4 || !got.CreatedAt.Equal(first.CreatedAt) {
+	if got.ID != first.ID || got.Key != first.Key || !strings.HasPrefix(got.Key, "videos/"+first.ID+"/") || got.Size != 4 || !got.CreatedAt.Equal(first.CreatedAt) {
 		t.Fatalf("after a restart: %+v, before: %+v", got, first)
 	}
 	var replay contract.Video
@@ -344,6 +350,19 @@ func TestServeBinaryKeepsVideosAcrossRestart(t *testing.T) {
 	var cr contract.CredentialsResponse
 	if code := p.call(t, "POST", contract.CredentialsPath(sess.SessionID), token, nil, nil, &cr); code != http.StatusOK || cr.Credentials.SessionToken == "" {
 		t.Fatalf("refresh a session of the previous run: %d", code)
+	}
+	// Another principal learns nothing of it.
+	other := filepath.Join(dir, "tokens")
+	if err := os.WriteFile(other, []byte("other-principal-token cam-2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.stop(t)
+	p = startServe(t, env, append(args, "--tokens-file", other, "--session-max-age", "1h")...)
+	if code := p.call(t, "GET", contract.PathVideos+"/"+first.ID, "other-principal-token", nil, nil, nil); code != http.StatusNotFound {
+		t.Fatalf("another principal gets the video: %d, want 404", code)
+	}
+	if code := p.call(t, "POST", contract.CredentialsPath(sess.SessionID), "other-principal-token", nil, nil, nil); code != http.StatusNotFound {
+		t.Fatalf("another principal refreshes the session: %d, want 404", code)
 	}
 	var list contract.VideoList
 	if code := p.call(t, "GET", contract.PathVideos, token, nil, nil, &list); code != http.StatusOK || len(list.Videos) != 1 || list.Videos[0].ID != first.ID {

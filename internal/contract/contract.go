@@ -105,6 +105,9 @@ type Video struct {
 	Metadata    map[string]string `json:"metadata,omitempty"`
 	Media       *Media            `json:"media,omitempty"` // v1.1
 	CreatedAt   time.Time         `json:"created_at,omitempty"`
+	// Principal owns the video (v1.1, vidup serve's extension): the pipeline
+	// role sees every principal's videos.
+	Principal string `json:"principal,omitempty"`
 }
 
 // VideoList is the answer of GET /api/v1/videos (vidup serve's extension).

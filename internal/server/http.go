@@ -13,12 +13,13 @@ import (
 )
 
 // Timeouts of the HTTP server. Bodies are small (at most 1 MiB), so a client
-// slower than these is broken or hostile; handlers wait on STS and S3, which
-// the write timeout leaves room for.
+// slower than these is broken or hostile; handlers wait on STS and S3, and a
+// registration on the server-side copy that seals the object, which the
+// write timeout leaves room for.
 const (
 	readHeaderTimeout = 10 * time.Second
 	readTimeout       = 30 * time.Second
-	writeTimeout      = 60 * time.Second
+	writeTimeout      = 15 * time.Minute
 	idleTimeout       = 120 * time.Second
 	maxHeaderBytes    = 64 << 10
 	// ShutdownTimeout is how long requests in flight may finish after a
@@ -73,8 +74,9 @@ func ListenAndServe(ctx context.Context, addr string, h http.Handler, log *slog.
 // statusWriter remembers the status and size of an answer for the access log.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
-	bytes  int64
+	status    int
+	bytes     int64
+	principal string // the caller's name, never a token
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -110,6 +112,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 			"bytes", sw.bytes,
 			"duration", time.Since(start).Round(time.Microsecond),
 			"remote", r.RemoteAddr,
+			"principal", sw.principal,
 		)
 	})
 }
@@ -142,12 +145,16 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			writeJSON(w, http.StatusUnauthorized, contract.Error{Error: "no API token; send the header Authorization: Bearer <token>"})
 			return
 		}
-		if !s.cfg.Tokens.Valid(tok) {
+		p, ok := s.cfg.Tokens.Lookup(tok)
+		if sw, isSW := w.(*statusWriter); isSW && ok {
+			sw.principal = p.Name
+		}
+		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="vidup", error="invalid_token"`)
 			writeJSON(w, http.StatusUnauthorized, contract.Error{Error: "the API token is not valid; check the token you were given"})
 			return
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(withPrincipal(r.Context(), p)))
 	})
 }
 

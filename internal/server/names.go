@@ -18,10 +18,11 @@ const FallbackName = "video"
 // anything longer is not an extension anyone relies on.
 const maxExtBytes = 16
 
-// SafeName turns the client's file name into the last element of an object
-// key: its base name only (either slash counts as a separator), without
-// control characters, invalid UTF-8 or "..", at most MaxNameBytes long (cut
-// on a rune boundary, the extension kept), and never empty.
+// SafeName turns the client's file name into a file name the server keeps:
+// its base name only (either slash counts as a separator), without control
+// characters, invalid UTF-8, ".." or white space at either end, at most
+// MaxNameBytes long (cut on a rune boundary, the extension kept), never
+// empty and never ".".
 func SafeName(name string) string {
 	name = strings.ToValidUTF8(name, "")
 	name = strings.Map(func(r rune) rune {
@@ -34,22 +35,48 @@ func SafeName(name string) string {
 	if i := strings.LastIndexByte(name, '/'); i >= 0 {
 		name = name[i+1:]
 	}
-	for strings.Contains(name, "..") {
-		name = strings.ReplaceAll(name, "..", ".")
+	name = tidyName(name)
+	if len(name) > MaxNameBytes {
+		ext := path.Ext(name)
+		if len(ext) > maxExtBytes || len(ext) == len(name) {
+			ext = ""
+		}
+		// Cutting may leave the stem ending in "." before the extension's
+		// own "." (a ".."), or in white space: tidy the result again. It
+		// only gets shorter.
+		name = tidyName(cutRunes(strings.TrimSuffix(name, ext), MaxNameBytes-len(ext)) + ext)
 	}
-	name = strings.TrimSpace(name)
 	if name == "" || name == "." {
 		return FallbackName
 	}
-	if len(name) <= MaxNameBytes {
-		return name
+	return name
+}
+
+// tidyName folds every ".." to "." and trims white space at both ends,
+// until neither is left.
+func tidyName(name string) string {
+	for {
+		before := name
+		for strings.Contains(name, "..") {
+			name = strings.ReplaceAll(name, "..", ".")
+		}
+		name = strings.TrimSpace(name)
+		if name == before {
+			return name
+		}
 	}
-	ext := path.Ext(name)
-	if len(ext) > maxExtBytes || len(ext) == len(name) {
-		ext = ""
-	}
-	stem := cutRunes(strings.TrimSuffix(name, ext), MaxNameBytes-len(ext))
-	return stem + ext
+}
+
+// KeyName is a SafeName as the last element of an object key: the
+// characters a policy reads as wildcards or variables (*, ?, $) become "_",
+// so that a session policy can name the key exactly.
+func KeyName(safe string) string {
+	return strings.Map(func(r rune) rune {
+		if strings.ContainsRune(policyWildcards, r) {
+			return '_'
+		}
+		return r
+	}, safe)
 }
 
 // cutRunes returns the longest prefix of s of at most n bytes that ends on a

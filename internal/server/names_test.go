@@ -1,10 +1,53 @@
 package server
 
 import (
+	"errors"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 )
+
+// safeNameInvariants is what every SafeName result must hold.
+func safeNameInvariants(got string) error {
+	switch {
+	case got == "" || got == "." || got == "..":
+		return errors.New("empty or a dot name")
+	case len(got) > MaxNameBytes:
+		return errors.New("longer than MaxNameBytes")
+	case !utf8.ValidString(got):
+		return errors.New("invalid UTF-8")
+	case strings.ContainsAny(got, `/\`):
+		return errors.New("holds a separator")
+	case strings.Contains(got, ".."):
+		return errors.New(`holds ".."`)
+	case strings.TrimSpace(got) != got:
+		return errors.New("white space at an end")
+	case strings.IndexFunc(got, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }) >= 0:
+		return errors.New("holds a control or format character")
+	}
+	return nil
+}
+
+// FuzzSafeName: go test -fuzz FuzzSafeName ./internal/server. Its corpus
+// in testdata/fuzz/FuzzSafeName runs with every go test.
+func FuzzSafeName(f *testing.F) {
+	for _, seed := range []string{"clip.mp4", "../../etc/passwd", "a....b", " x ", strings.Repeat("é", 150) + ".mkv"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		got := SafeName(in)
+		if err := safeNameInvariants(got); err != nil {
+			t.Fatalf("SafeName(%q) = %q: %v", in, got, err)
+		}
+		if again := SafeName(got); again != got {
+			t.Fatalf("SafeName is not idempotent: %q -> %q -> %q", in, got, again)
+		}
+		if k := KeyName(got); strings.ContainsAny(k, policyWildcards) || len(k) != len(got) {
+			t.Fatalf("KeyName(%q) = %q", got, k)
+		}
+	})
+}
 
 func TestSafeName(t *testing.T) {
 	long := strings.Repeat("a", 5000)
@@ -32,6 +75,10 @@ func TestSafeName(t *testing.T) {
 		{"long absurd extension dropped", "a." + long, "a." + strings.Repeat("a", MaxNameBytes-2)},
 		{"long cut on rune boundary", longRunes + ".mkv", strings.Repeat("é", (MaxNameBytes-4)/2) + ".mkv"},
 		{"hidden file kept", ".mp4", ".mp4"},
+		// Found by FuzzSafeName: the cut used to leave these behind.
+		{"cut leaves a dot before the extension", strings.Repeat("a", MaxNameBytes-5) + "." + long + ".mp4", strings.Repeat("a", MaxNameBytes-5) + ".mp4"},
+		{"cut leaves a trailing space", strings.Repeat("a", MaxNameBytes-1) + " b" + long, strings.Repeat("a", MaxNameBytes-1)},
+		{"cut leaves a space before the extension", strings.Repeat("a", MaxNameBytes-5) + " " + long + ".mp4", strings.Repeat("a", MaxNameBytes-5) + " .mp4"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -39,9 +86,8 @@ func TestSafeName(t *testing.T) {
 			if got != tt.want {
 				t.Fatalf("SafeName(%q) = %q, want %q", tt.in, got, tt.want)
 			}
-			if len(got) > MaxNameBytes || got == "" || !utf8.ValidString(got) ||
-				strings.Contains(got, "/") || strings.Contains(got, "..") {
-				t.Fatalf("SafeName(%q) = %q breaks an invariant", tt.in, got)
+			if err := safeNameInvariants(got); err != nil {
+				t.Fatalf("SafeName(%q) = %q: %v", tt.in, got, err)
 			}
 		})
 	}

@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -15,21 +19,54 @@ import (
 // ErrObjectNotFound is returned by Objects.Stat when no object has the key.
 var ErrObjectNotFound = errors.New("object not found")
 
+// ErrObjectChanged is returned by Objects.Copy when the source no longer
+// has the ETag that was verified.
+var ErrObjectChanged = errors.New("object changed since it was verified")
+
 // ObjectInfo is what S3 says of a stored object.
 type ObjectInfo struct {
 	Size         int64
 	ETag         string
 	ChecksumType string            // FULL_OBJECT or COMPOSITE, empty when none
 	Checksums    map[string]string // by algorithm: CRC64NVME, CRC32C, ...
+	ContentType  string
 }
 
-// Objects reads what S3 stored.
+// Objects reads what S3 stored, and seals it.
 type Objects interface {
 	Stat(ctx context.Context, bucket, key string) (ObjectInfo, error)
+	// Copy copies src to dst in the bucket on the S3 side, on condition
+	// that src still has the ETag of info (else ErrObjectChanged).
+	// algorithm, when not empty, asks S3 to keep that checksum of dst.
+	Copy(ctx context.Context, bucket, src, dst string, info ObjectInfo, algorithm string) error
+	// Delete removes an object; a missing object is no error.
+	Delete(ctx context.Context, bucket, key string) error
 }
 
+// MaxCopyObjectSize is the largest object CopyObject copies in one call;
+// above it, the copy goes part by part (UploadPartCopy).
+const MaxCopyObjectSize int64 = 5 << 30
+
+// Part sizes of a multipart copy: S3's bounds, and the size used unless
+// 10,000 parts need more.
+const (
+	minCopyPartSize     int64 = 5 << 20
+	defaultCopyPartSize int64 = 512 << 20
+	maxCopyParts              = 10000
+	copyConcurrency           = 8
+)
+
 // S3Objects is Objects on an S3 client.
-type S3Objects struct{ Client *s3.Client }
+type S3Objects struct {
+	Client *s3.Client
+	// CopyThreshold is the size above which Copy goes part by part;
+	// 0 means MaxCopyObjectSize. Tests lower it to exercise the multipart
+	// copy without 5 GiB objects.
+	CopyThreshold int64
+	// CopyPartSize is the part size of a multipart copy; 0 means 512 MiB
+	// (or more when 10,000 parts need it).
+	CopyPartSize int64
+}
 
 // Stat heads the object with checksum mode on, so S3 returns the checksum it
 // verified at upload.
@@ -52,6 +89,7 @@ func (o S3Objects) Stat(ctx context.Context, bucket, key string) (ObjectInfo, er
 		ETag:         aws.ToString(out.ETag),
 		ChecksumType: string(out.ChecksumType),
 		Checksums:    map[string]string{},
+		ContentType:  aws.ToString(out.ContentType),
 	}
 	for alg, v := range map[string]*string{
 		"CRC64NVME": out.ChecksumCRC64NVME,
@@ -65,4 +103,150 @@ func (o S3Objects) Stat(ctx context.Context, bucket, key string) (ObjectInfo, er
 		}
 	}
 	return info, nil
+}
+
+func isStatus(err error, codes ...int) bool {
+	var re *smithyhttp.ResponseError
+	if !errors.As(err, &re) {
+		return false
+	}
+	for _, c := range codes {
+		if re.HTTPStatusCode() == c {
+			return true
+		}
+	}
+	return false
+}
+
+// copySource is the x-amz-copy-source of a key: bucket/key, each segment
+// URL-escaped, as S3 requires.
+func copySource(bucket, key string) string {
+	segs := strings.Split(key, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return url.PathEscape(bucket) + "/" + strings.Join(segs, "/")
+}
+
+// Copy copies with CopyObject up to CopyThreshold, part by part above it.
+// Every request carries x-amz-copy-source-if-match, so the bytes copied are
+// those of the verified object or none: a 412 becomes ErrObjectChanged.
+func (o S3Objects) Copy(ctx context.Context, bucket, src, dst string, info ObjectInfo, algorithm string) error {
+	threshold := o.CopyThreshold
+	if threshold <= 0 {
+		threshold = MaxCopyObjectSize
+	}
+	var err error
+	if info.Size <= threshold {
+		in := &s3.CopyObjectInput{
+			Bucket:            aws.String(bucket),
+			Key:               aws.String(dst),
+			CopySource:        aws.String(copySource(bucket, src)),
+			CopySourceIfMatch: aws.String(info.ETag),
+		}
+		if algorithm != "" {
+			in.ChecksumAlgorithm = types.ChecksumAlgorithm(algorithm)
+		}
+		_, err = o.Client.CopyObject(ctx, in)
+	} else {
+		err = o.copyParts(ctx, bucket, src, dst, info)
+	}
+	switch {
+	case err == nil:
+		return nil
+	case isStatus(err, http.StatusPreconditionFailed):
+		return ErrObjectChanged
+	case isStatus(err, http.StatusNotFound):
+		return ErrObjectNotFound
+	}
+	return fmt.Errorf("copy s3://%s/%s to %s: %w", bucket, src, dst, err)
+}
+
+func (o S3Objects) copyParts(ctx context.Context, bucket, src, dst string, info ObjectInfo) (err error) {
+	partSize := o.CopyPartSize
+	if partSize <= 0 {
+		partSize = defaultCopyPartSize
+	}
+	partSize = max(partSize, minCopyPartSize, (info.Size+maxCopyParts-1)/maxCopyParts)
+	if partSize > MaxCopyObjectSize {
+		return fmt.Errorf("s3://%s/%s: %d bytes do not fit in %d parts of 5 GiB", bucket, src, info.Size, maxCopyParts)
+	}
+	create := &s3.CreateMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String(dst)}
+	if info.ContentType != "" {
+		create.ContentType = aws.String(info.ContentType)
+	}
+	mp, err := o.Client.CreateMultipartUpload(ctx, create)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			_, _ = o.Client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String(dst), UploadId: mp.UploadId})
+		}
+	}()
+	n := int((info.Size + partSize - 1) / partSize)
+	parts := make([]types.CompletedPart, n)
+	gctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	copyPart := o.partCopier(gctx, bucket, src, dst, mp.UploadId, info.ETag, parts)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, copyConcurrency)
+	for i := range n {
+		first := int64(i) * partSize
+		last := min(first+partSize, info.Size) - 1
+		select {
+		case sem <- struct{}{}:
+		case <-gctx.Done():
+		}
+		if gctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := copyPart(i, first, last); err != nil {
+				cancel(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err = context.Cause(gctx); err != nil {
+		return err
+	}
+	_, err = o.Client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		Bucket: aws.String(bucket), Key: aws.String(dst), UploadId: mp.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
+	})
+	return err
+}
+
+func (o S3Objects) partCopier(ctx context.Context, bucket, src, dst string, uploadID *string, etag string, parts []types.CompletedPart) func(i int, first, last int64) error {
+	return func(i int, first, last int64) error {
+		out, err := o.Client.UploadPartCopy(ctx, &s3.UploadPartCopyInput{
+			Bucket: aws.String(bucket), Key: aws.String(dst), UploadId: uploadID,
+			PartNumber:        aws.Int32(int32(i + 1)),
+			CopySource:        aws.String(copySource(bucket, src)),
+			CopySourceIfMatch: aws.String(etag),
+			CopySourceRange:   aws.String(fmt.Sprintf("bytes=%d-%d", first, last)),
+		})
+		if err != nil {
+			return err
+		}
+		if out.CopyPartResult == nil {
+			return fmt.Errorf("part %d: S3 answered without a part result", i+1)
+		}
+		parts[i] = types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: out.CopyPartResult.ETag}
+		return nil
+	}
+}
+
+// Delete removes an object.
+func (o S3Objects) Delete(ctx context.Context, bucket, key string) error {
+	_, err := o.Client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil && !isStatus(err, http.StatusNotFound) {
+		return fmt.Errorf("delete s3://%s/%s: %w", bucket, key, err)
+	}
+	return nil
 }

@@ -1,22 +1,32 @@
 // Package server is vidup serve: the reference implementation of the upload
-// contract v1 (docs/api.md). It opens upload sessions with temporary
-// credentials scoped to one key prefix, verifies uploaded objects against
-// S3, and registers them exactly once.
+// contract v1.1 (docs/api.md). Every token belongs to a principal; sessions
+// and videos belong to the principal that opened them. It opens upload
+// sessions with temporary credentials that may write only the session's
+// unregistered keys, verifies uploaded objects against S3, seals each one by
+// a server-side copy to a prefix no credential may write, and registers it
+// exactly once.
 package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"math"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
 	"github.com/google/uuid"
+	"golang.org/x/time/rate"
 
 	"github.com/vidup/vidup/internal/contract"
 	"github.com/vidup/vidup/internal/server/store"
@@ -38,6 +48,20 @@ const (
 // PathHealth is the unauthenticated liveness and readiness check.
 const PathHealth = "/healthz"
 
+// Defaults of the session settings.
+const (
+	// DefaultSessionMaxAge bounds how long a session's credentials may be
+	// refreshed.
+	DefaultSessionMaxAge = 7 * 24 * time.Hour
+	// DefaultSessionRate and DefaultSessionBurst bound how fast one
+	// principal opens sessions: each one costs an STS call and rows.
+	DefaultSessionRate  rate.Limit = 5
+	DefaultSessionBurst            = 50
+	// DefaultSealTimeout bounds the server-side copy that seals an object;
+	// it runs on even when the client gives up waiting.
+	DefaultSealTimeout = time.Hour
+)
+
 // Config is everything a Server needs. Store, Minter, Objects and Tokens are
 // required.
 type Config struct {
@@ -56,13 +80,29 @@ type Config struct {
 	Logger       *slog.Logger
 	MaxBodyBytes int64            // 0: DefaultMaxBodyBytes
 	Now          func() time.Time // nil: time.Now
+
+	// SessionMaxAge: a session older than this is never refreshed again;
+	// 0 means DefaultSessionMaxAge.
+	SessionMaxAge time.Duration
+	// SessionRate (sessions per second) and SessionBurst limit each
+	// principal's new sessions; 0 means the defaults, a negative
+	// SessionRate means no limit.
+	SessionRate  rate.Limit
+	SessionBurst int
+	// SealTimeout bounds the copy that seals one object; 0 means
+	// DefaultSealTimeout.
+	SealTimeout time.Duration
 }
 
 // Server serves the API.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	handler http.Handler
+	cfg      Config
+	log      *slog.Logger
+	handler  http.Handler
+	limiters *limiters
+
+	mu       sync.Mutex
+	inflight map[string]chan struct{} // upload id -> closed when its registration ends
 }
 
 // New checks cfg and builds the server.
@@ -87,11 +127,30 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.SessionMaxAge <= 0 {
+		cfg.SessionMaxAge = DefaultSessionMaxAge
+	}
+	if cfg.SessionRate == 0 {
+		cfg.SessionRate = DefaultSessionRate
+	}
+	if cfg.SessionRate < 0 {
+		cfg.SessionRate = rate.Inf
+	}
+	if cfg.SessionBurst <= 0 {
+		cfg.SessionBurst = DefaultSessionBurst
+	}
+	if cfg.SealTimeout <= 0 {
+		cfg.SealTimeout = DefaultSealTimeout
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: log}
+	s := &Server{
+		cfg: cfg, log: log,
+		limiters: &limiters{every: cfg.SessionRate, burst: cfg.SessionBurst, m: map[string]*rate.Limiter{}},
+		inflight: map[string]chan struct{}{},
+	}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+contract.PathUploads, s.createSession)
@@ -140,21 +199,55 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSON(w, http.StatusInternalServerError, contract.Error{Error: "internal server error; the server log has the details"})
 }
 
-// decode reads a JSON body of at most MaxBodyBytes. Unknown fields are
-// ignored so that newer clients work with this server.
+// decode reads a JSON body of at most MaxBodyBytes.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
-	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-	if err := json.NewDecoder(body).Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return errorf(http.StatusRequestEntityTooLarge, "the request body is larger than %d bytes; send fewer files or less metadata", mbe.Limit)
+	return DecodeJSON(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes), v)
+}
+
+// DecodeJSON reads exactly one JSON document into v: anything but white
+// space after it is refused, so that a body is read one way by every JSON
+// parser. Unknown fields are ignored so that newer clients work with this
+// server. Errors are httpErrors (400, or 413 past a MaxBytesReader's limit).
+func DecodeJSON(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
+	err := dec.Decode(v)
+	if err == nil {
+		var extra json.RawMessage
+		switch err2 := dec.Decode(&extra); {
+		case err2 == io.EOF:
+			return nil
+		case err2 == nil:
+			return errorf(http.StatusBadRequest, "the request body holds more than one JSON document; send exactly one")
+		default:
+			err = err2
+			var se *json.SyntaxError
+			if errors.As(err2, &se) {
+				return errorf(http.StatusBadRequest, "the request body has data after its JSON document; send exactly one")
+			}
 		}
-		return errorf(http.StatusBadRequest, "the request body is not valid JSON: %v", err)
 	}
-	return nil
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return errorf(http.StatusRequestEntityTooLarge, "the request body is larger than %d bytes; send fewer files or less metadata", mbe.Limit)
+	}
+	if err == io.EOF {
+		return errorf(http.StatusBadRequest, "the request body is empty; send a JSON document")
+	}
+	return errorf(http.StatusBadRequest, "the request body is not valid JSON: %v", err)
 }
 
 func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
+	p := principalOf(r.Context())
+	if !p.mayUpload() {
+		s.fail(w, r, errorf(http.StatusForbidden, "principal %q has role %s, which uploads nothing", p.Name, p.Role))
+		return
+	}
+	if wait := s.limiters.reserve(p.Name, s.cfg.Now()); wait > 0 {
+		secs := int(math.Ceil(wait.Seconds()))
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		s.fail(w, r, errorf(http.StatusTooManyRequests, "principal %q opens sessions faster than this server allows; retry in %d s", p.Name, secs))
+		return
+	}
 	sess, err := s.openSession(r.Context(), w, r)
 	if err != nil {
 		s.fail(w, r, err)
@@ -188,13 +281,15 @@ func (s *Server) openSession(ctx context.Context, w http.ResponseWriter, r *http
 		}
 	}
 
-	sess := store.Session{ID: uuid.NewString(), CreatedAt: s.cfg.Now().UTC()}
+	sess := store.Session{ID: uuid.NewString(), Principal: principalOf(ctx).Name, CreatedAt: s.cfg.Now().UTC()}
 	uploads := make([]store.Upload, len(req.Files))
 	wire := make([]contract.Upload, len(req.Files))
+	keys := make([]string, len(req.Files))
 	for i, f := range req.Files {
 		id := uuid.NewString()
 		name := SafeName(f.Name)
-		key := SessionPrefix(sess.ID) + id + "/" + name
+		key := SessionPrefix(sess.ID) + id + "/" + KeyName(name)
+		keys[i] = key
 		uploads[i] = store.Upload{ID: id, SessionID: sess.ID, Key: key, Name: name, Size: f.Size, ContentType: f.ContentType}
 		wire[i] = contract.Upload{UploadID: id, Key: key}
 	}
@@ -203,7 +298,7 @@ func (s *Server) openSession(ctx context.Context, w http.ResponseWriter, r *http
 	if err := s.cfg.Store.CreateSession(ctx, sess, uploads); err != nil {
 		return contract.Session{}, err
 	}
-	creds, err := s.mint(ctx, sess.ID)
+	creds, err := s.mint(ctx, sess.ID, keys)
 	if err != nil {
 		return contract.Session{}, err
 	}
@@ -220,8 +315,8 @@ func (s *Server) openSession(ctx context.Context, w http.ResponseWriter, r *http
 
 // mint turns an STS failure into a 502: the server is fine, its upstream is
 // not, and clients retry 502.
-func (s *Server) mint(ctx context.Context, sessionID string) (contract.Credentials, error) {
-	creds, err := s.cfg.Minter.Mint(ctx, sessionID)
+func (s *Server) mint(ctx context.Context, sessionID string, keys []string) (contract.Credentials, error) {
+	creds, err := s.cfg.Minter.Mint(ctx, sessionID, keys)
 	if err != nil {
 		s.log.ErrorContext(ctx, "minting credentials failed", "session_id", sessionID, "err", err)
 		return contract.Credentials{}, errorf(http.StatusBadGateway, "the server could not get temporary credentials from STS; retry later, or ask the API's operator to check its log")
@@ -240,17 +335,43 @@ func checkContentType(ct string) error {
 	return nil
 }
 
+// refreshCredentials answers 404 alike for a session that does not exist,
+// is another principal's, is older than SessionMaxAge or is fully
+// registered: none of them may be written again, and the caller learns
+// nothing of another principal's sessions.
 func (s *Server) refreshCredentials(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	// PathValue has undone the one level of escaping of the segment; the
+	// id is looked up as it is, never unescaped again.
 	id := r.PathValue("session_id")
-	if _, err := s.cfg.Store.Session(r.Context(), id); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			s.fail(w, r, errorf(http.StatusNotFound, "session %q is unknown to this server; open a new session", id))
-			return
-		}
+	sess, err := s.cfg.Store.Session(ctx, id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.fail(w, r, err)
 		return
 	}
-	creds, err := s.mint(r.Context(), id)
+	if err != nil || sess.Principal != principalOf(ctx).Name {
+		s.fail(w, r, errorf(http.StatusNotFound, "session %q is unknown to this server; open a new session", id))
+		return
+	}
+	if age := s.cfg.Now().Sub(sess.CreatedAt); age > s.cfg.SessionMaxAge {
+		s.fail(w, r, errorf(http.StatusNotFound, "session %q was opened %s ago, longer than the %s a session may be resumed; open a new session",
+			id, age.Round(time.Minute), s.cfg.SessionMaxAge))
+		return
+	}
+	left, err := s.cfg.Store.UnregisteredUploads(ctx, id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if len(left) == 0 {
+		s.fail(w, r, errorf(http.StatusNotFound, "every upload of session %q is registered; nothing is left to write", id))
+		return
+	}
+	keys := make([]string, len(left))
+	for i, u := range left {
+		keys[i] = u.Key
+	}
+	creds, err := s.mint(ctx, id, keys)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -271,7 +392,48 @@ func (s *Server) registerVideo(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, v)
 }
 
+// RequestDigest identifies a registration request by what it means, not
+// its bytes: the canonical JSON of the decoded request (fields in order,
+// map keys sorted, unknown fields dropped).
+func RequestDigest(req contract.VideoRequest) string {
+	b, _ := json.Marshal(req)
+	d := sha256.Sum256(b)
+	return hex.EncodeToString(d[:])
+}
+
+// replay answers a registration of an upload that already has its video:
+// 200 with it for the same request, 409 for another.
+func replay(reg store.Registration, digest string) (contract.Video, bool, error) {
+	if reg.RequestDigest != "" && reg.RequestDigest != digest {
+		return contract.Video{}, false, errorf(http.StatusConflict,
+			"upload %q is registered already, with another request body; a replay must repeat the first request", reg.Video.UploadID)
+	}
+	return reg.Video, false, nil
+}
+
+// claim makes the caller the one registration of uploadID in flight in this
+// process. When another one is, it returns that one's done channel instead.
+func (s *Server) claim(uploadID string) (release func(), busy <-chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ch, ok := s.inflight[uploadID]; ok {
+		return nil, ch
+	}
+	ch := make(chan struct{})
+	s.inflight[uploadID] = ch
+	return func() {
+		s.mu.Lock()
+		delete(s.inflight, uploadID)
+		s.mu.Unlock()
+		close(ch)
+	}, nil
+}
+
 func (s *Server) register(ctx context.Context, w http.ResponseWriter, r *http.Request) (contract.Video, bool, error) {
+	p := principalOf(ctx)
+	if !p.mayUpload() {
+		return contract.Video{}, false, errorf(http.StatusForbidden, "principal %q has role %s, which registers nothing", p.Name, p.Role)
+	}
 	var req contract.VideoRequest
 	if err := s.decode(w, r, &req); err != nil {
 		return contract.Video{}, false, err
@@ -283,12 +445,20 @@ func (s *Server) register(ctx context.Context, w http.ResponseWriter, r *http.Re
 	case idem != req.UploadID:
 		return contract.Video{}, false, errorf(http.StatusBadRequest, "the %s header %q differs from upload_id %q; they must be equal", contract.IdempotencyKeyHeader, idem, req.UploadID)
 	}
+	unknown := errorf(http.StatusNotFound, "upload %q is unknown to this server; register only uploads of a session it opened", req.UploadID)
 	up, err := s.cfg.Store.Upload(ctx, req.UploadID)
 	if errors.Is(err, store.ErrNotFound) {
-		return contract.Video{}, false, errorf(http.StatusNotFound, "upload %q is unknown to this server; register only uploads of a session it opened", req.UploadID)
+		return contract.Video{}, false, unknown
 	}
 	if err != nil {
 		return contract.Video{}, false, err
+	}
+	sess, err := s.cfg.Store.Session(ctx, up.SessionID)
+	if err != nil {
+		return contract.Video{}, false, err
+	}
+	if sess.Principal != p.Name {
+		return contract.Video{}, false, unknown
 	}
 	switch {
 	case req.SessionID != up.SessionID:
@@ -298,60 +468,138 @@ func (s *Server) register(ctx context.Context, w http.ResponseWriter, r *http.Re
 	case req.Bucket != "" && req.Bucket != s.cfg.Bucket:
 		return contract.Video{}, false, errorf(http.StatusBadRequest, "bucket %q is not this server's bucket %q", req.Bucket, s.cfg.Bucket)
 	}
-	// A replay answers what the first registration stored, without asking
-	// S3 again: the object may have moved on since.
-	if v, err := s.cfg.Store.VideoByUpload(ctx, up.ID); err == nil {
-		return v, false, nil
-	} else if !errors.Is(err, store.ErrNotFound) {
+	digest := RequestDigest(req)
+	for {
+		// A replay answers what the first registration stored, without
+		// asking S3 again: the object it sealed is the one registered.
+		if reg, err := s.cfg.Store.VideoByUpload(ctx, up.ID); err == nil {
+			return replay(reg, digest)
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return contract.Video{}, false, err
+		}
+		release, busy := s.claim(up.ID)
+		if busy == nil {
+			defer release()
+			break
+		}
+		// Another request registers this upload now (a client that gave up
+		// waiting and retried): wait for it rather than copy twice.
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return contract.Video{}, false, errorf(http.StatusServiceUnavailable, "upload %q is being registered by another request; retry", up.ID)
+		}
+	}
+	if err := checkVideoRequest(req); err != nil {
 		return contract.Video{}, false, err
 	}
+	return s.verifyAndSeal(ctx, req, up, digest)
+}
+
+func checkVideoRequest(req contract.VideoRequest) error {
 	if req.Size < 0 || req.Size > MaxObjectSize {
-		return contract.Video{}, false, errorf(http.StatusBadRequest, "size %d is not an object size; give the uploaded object's size in bytes", req.Size)
+		return errorf(http.StatusBadRequest, "size %d is not an object size; give the uploaded object's size in bytes", req.Size)
 	}
 	if err := checkContentType(req.ContentType); err != nil {
-		return contract.Video{}, false, errorf(http.StatusBadRequest, "%v", err)
+		return errorf(http.StatusBadRequest, "%v", err)
 	}
 	if err := checkMetadata(req.Metadata); err != nil {
-		return contract.Video{}, false, err
+		return err
 	}
 	if req.Checksum != nil {
 		if err := checkChecksum(req.Checksum); err != nil {
-			return contract.Video{}, false, err
+			return err
 		}
 	}
+	return nil
+}
 
-	info, err := s.cfg.Objects.Stat(ctx, s.cfg.Bucket, up.Key)
+// verify compares what S3 holds at key with the request: 422 when they
+// differ. It returns the checksum to record.
+func (s *Server) verify(req contract.VideoRequest, key string, info ObjectInfo) (*contract.Checksum, error) {
+	if info.Size != req.Size {
+		return nil, errorf(http.StatusUnprocessableEntity,
+			"s3://%s/%s holds %d bytes, the request says %d; upload the file again", s.cfg.Bucket, key, info.Size, req.Size)
+	}
+	if req.Checksum == nil {
+		return nil, nil
+	}
+	c := *req.Checksum
+	got := info.Checksums[c.Algorithm]
+	switch {
+	case got == "":
+		return nil, errorf(http.StatusUnprocessableEntity,
+			"S3 holds no %s checksum for s3://%s/%s; upload with that checksum algorithm", c.Algorithm, s.cfg.Bucket, key)
+	case c.Type != "" && info.ChecksumType != "" && c.Type != info.ChecksumType:
+		return nil, errorf(http.StatusUnprocessableEntity,
+			"S3 holds a %s %s checksum for s3://%s/%s, the request gives a %s one", info.ChecksumType, c.Algorithm, s.cfg.Bucket, key, c.Type)
+	case got != c.Value:
+		return nil, errorf(http.StatusUnprocessableEntity,
+			"the %s checksum of s3://%s/%s is %s, the request says %s; the object differs from the file, upload it again",
+			c.Algorithm, s.cfg.Bucket, key, got, c.Value)
+	}
+	if c.Type == "" {
+		c.Type = info.ChecksumType
+	}
+	return &c, nil
+}
+
+// verifyAndSeal checks the uploaded object, copies it on the S3 side to a
+// key under SealedPrefix on condition that it is still the object checked
+// (its ETag), checks the copy, registers the copy, and deletes the upload.
+// No session policy names a key under SealedPrefix, so nothing a client
+// holds, credentials minted before the registration included, can change
+// the registered object. The work runs on when the client stops waiting;
+// SealTimeout bounds it.
+func (s *Server) verifyAndSeal(rctx context.Context, req contract.VideoRequest, up store.Upload, digest string) (contract.Video, bool, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(rctx), s.cfg.SealTimeout)
+	defer cancel()
+	bucket := s.cfg.Bucket
+	info, err := s.cfg.Objects.Stat(ctx, bucket, up.Key)
 	if errors.Is(err, ErrObjectNotFound) {
-		return contract.Video{}, false, errorf(http.StatusNotFound, "no object at s3://%s/%s; finish the upload before registering it", s.cfg.Bucket, up.Key)
+		return contract.Video{}, false, errorf(http.StatusNotFound, "no object at s3://%s/%s; finish the upload before registering it", bucket, up.Key)
 	}
 	if err != nil {
-		s.log.ErrorContext(ctx, "head object failed", "bucket", s.cfg.Bucket, "key", up.Key, "err", err)
+		s.log.ErrorContext(ctx, "head object failed", "bucket", bucket, "key", up.Key, "err", err)
 		return contract.Video{}, false, errorf(http.StatusBadGateway, "the server could not read the object from S3; retry later")
 	}
-	if info.Size != req.Size {
-		return contract.Video{}, false, errorf(http.StatusUnprocessableEntity,
-			"s3://%s/%s holds %d bytes, the request says %d; upload the file again", s.cfg.Bucket, up.Key, info.Size, req.Size)
+	ck, err := s.verify(req, up.Key, info)
+	if err != nil {
+		return contract.Video{}, false, err
 	}
-	var ck *contract.Checksum
-	if req.Checksum != nil {
-		c := *req.Checksum
-		got := info.Checksums[c.Algorithm]
-		switch {
-		case got == "":
-			return contract.Video{}, false, errorf(http.StatusUnprocessableEntity,
-				"S3 holds no %s checksum for s3://%s/%s; upload with that checksum algorithm", c.Algorithm, s.cfg.Bucket, up.Key)
-		case c.Type != "" && info.ChecksumType != "" && c.Type != info.ChecksumType:
-			return contract.Video{}, false, errorf(http.StatusUnprocessableEntity,
-				"S3 holds a %s %s checksum for s3://%s/%s, the request gives a %s one", info.ChecksumType, c.Algorithm, s.cfg.Bucket, up.Key, c.Type)
-		case got != c.Value:
-			return contract.Video{}, false, errorf(http.StatusUnprocessableEntity,
-				"the %s checksum of s3://%s/%s is %s, the request says %s; the object differs from the file, upload it again",
-				c.Algorithm, s.cfg.Bucket, up.Key, got, c.Value)
+
+	videoID := uuid.NewString()
+	sealed := SealedPrefix + videoID + "/" + path.Base(up.Key)
+	alg := ""
+	if ck != nil && ck.Type == "FULL_OBJECT" {
+		alg = ck.Algorithm
+	}
+	discard := func() {
+		if err := s.cfg.Objects.Delete(ctx, bucket, sealed); err != nil {
+			s.log.WarnContext(ctx, "deleting an unused sealed copy failed", "key", sealed, "err", err)
 		}
-		if c.Type == "" {
-			c.Type = info.ChecksumType
-		}
-		ck = &c
+	}
+	switch err := s.cfg.Objects.Copy(ctx, bucket, up.Key, sealed, info, alg); {
+	case errors.Is(err, ErrObjectChanged), errors.Is(err, ErrObjectNotFound):
+		return contract.Video{}, false, errorf(http.StatusUnprocessableEntity,
+			"s3://%s/%s changed while it was being registered; upload the file again", bucket, up.Key)
+	case err != nil:
+		s.log.ErrorContext(ctx, "sealing copy failed", "bucket", bucket, "key", up.Key, "sealed_key", sealed, "err", err)
+		return contract.Video{}, false, errorf(http.StatusBadGateway, "the server could not copy the object in S3; retry later")
+	}
+	// The copy is verified again: its size, and its checksum when S3 keeps
+	// one of the same kind. The condition on the ETag already bound it to
+	// the object verified above.
+	got, err := s.cfg.Objects.Stat(ctx, bucket, sealed)
+	if err != nil {
+		discard()
+		s.log.ErrorContext(ctx, "head of the sealed copy failed", "key", sealed, "err", err)
+		return contract.Video{}, false, errorf(http.StatusBadGateway, "the server could not read its copy of the object from S3; retry later")
+	}
+	if err := sealedMatches(got, info, ck); err != nil {
+		discard()
+		s.log.ErrorContext(ctx, "the sealed copy differs from the object", "key", sealed, "err", err)
+		return contract.Video{}, false, errorf(http.StatusBadGateway, "S3's copy of the object differs from it; retry later")
 	}
 
 	filename := up.Name
@@ -362,20 +610,55 @@ func (s *Server) register(ctx context.Context, w http.ResponseWriter, r *http.Re
 	if contentType == "" {
 		contentType = up.ContentType
 	}
-	return s.cfg.Store.RegisterVideo(ctx, contract.Video{
-		ID:          uuid.NewString(),
-		UploadID:    up.ID,
-		SessionID:   up.SessionID,
-		Bucket:      s.cfg.Bucket,
-		Key:         up.Key,
-		Filename:    filename,
-		Size:        info.Size,
-		ContentType: contentType,
-		ETag:        info.ETag, // S3's, not the client's: it is the one that was verified
-		Checksum:    ck,
-		Metadata:    req.Metadata,
-		CreatedAt:   s.cfg.Now().UTC(),
+	stored, created, err := s.cfg.Store.RegisterVideo(ctx, store.Registration{
+		Video: contract.Video{
+			ID:          videoID,
+			UploadID:    up.ID,
+			SessionID:   up.SessionID,
+			Bucket:      bucket,
+			Key:         sealed,
+			Filename:    filename,
+			Size:        got.Size,
+			ContentType: contentType,
+			ETag:        got.ETag, // S3's, of the object the pipeline reads
+			Checksum:    ck,
+			Metadata:    req.Metadata,
+			CreatedAt:   s.cfg.Now().UTC(),
+			Principal:   principalOf(rctx).Name,
+		},
+		SourceKey:     up.Key,
+		RequestDigest: digest,
 	})
+	if err != nil {
+		discard()
+		return contract.Video{}, false, err
+	}
+	if !created {
+		// Another server registered it first; its copy is the one kept.
+		discard()
+		return replay(stored, digest)
+	}
+	if err := s.cfg.Objects.Delete(ctx, bucket, up.Key); err != nil {
+		s.log.WarnContext(ctx, "deleting the uploaded object after sealing it failed", "key", up.Key, "err", err)
+	}
+	return stored.Video, true, nil
+}
+
+// sealedMatches checks a sealed copy against the object it was copied from.
+func sealedMatches(got, src ObjectInfo, ck *contract.Checksum) error {
+	if got.Size != src.Size {
+		return fmt.Errorf("the copy holds %d bytes, the object %d", got.Size, src.Size)
+	}
+	if ck == nil {
+		return nil
+	}
+	v := got.Checksums[ck.Algorithm]
+	// A composite checksum depends on the part sizes, which a copy does
+	// not keep; only a full-object one can be compared.
+	if v != "" && ck.Type == "FULL_OBJECT" && got.ChecksumType == "FULL_OBJECT" && v != ck.Value {
+		return fmt.Errorf("the copy's %s checksum is %s, the object's %s", ck.Algorithm, v, ck.Value)
+	}
+	return nil
 }
 
 func checkChecksum(c *contract.Checksum) error {
@@ -428,7 +711,12 @@ func (s *Server) listVideos(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errorf(http.StatusBadRequest, "%v", err))
 		return
 	}
-	videos, next, err := s.cfg.Store.ListVideos(r.Context(), before, limit)
+	owner := principalOf(r.Context())
+	only := owner.Name
+	if owner.readsAll() {
+		only = ""
+	}
+	videos, next, err := s.cfg.Store.ListVideos(r.Context(), only, before, limit)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -439,6 +727,9 @@ func (s *Server) listVideos(w http.ResponseWriter, r *http.Request) {
 func (s *Server) getVideo(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	v, err := s.cfg.Store.Video(r.Context(), id)
+	if p := principalOf(r.Context()); err == nil && v.Principal != p.Name && !p.readsAll() {
+		err = store.ErrNotFound
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		s.fail(w, r, errorf(http.StatusNotFound, "video %q is unknown", id))
 		return
@@ -458,5 +749,43 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, contract.Error{Error: "the database does not answer"})
 		return
 	}
+	if err := s.cfg.Store.CheckWrite(ctx); err != nil {
+		s.log.ErrorContext(ctx, "health check: database takes no write", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, contract.Error{Error: "the database takes no write (disk full or read-only?)"})
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// limiters hold one token bucket per principal. Principals come from the
+// tokens file, so the map stays as small as it.
+type limiters struct {
+	every rate.Limit
+	burst int
+	mu    sync.Mutex
+	m     map[string]*rate.Limiter
+}
+
+// reserve takes one session from name's bucket and returns zero, or leaves
+// the bucket as it was and returns how long until one is free.
+func (l *limiters) reserve(name string, now time.Time) time.Duration {
+	if l.every == rate.Inf {
+		return 0
+	}
+	l.mu.Lock()
+	lim, ok := l.m[name]
+	if !ok {
+		lim = rate.NewLimiter(l.every, l.burst)
+		l.m[name] = lim
+	}
+	l.mu.Unlock()
+	r := lim.ReserveN(now, 1)
+	if !r.OK() {
+		return time.Hour
+	}
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return d
+	}
+	return 0
 }

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"encoding/base64"
 	"encoding/binary"
@@ -32,7 +33,14 @@ import (
 	"github.com/vidup/vidup/internal/testenv"
 )
 
-const testToken = "test-token-0123456789"
+// Tokens of the harness: two of principal cam-1 (rotation), one of cam-2,
+// one of the pipeline.
+const (
+	testToken     = "test-token-0123456789"
+	rotatedToken  = "second-token-abcdef"
+	otherToken    = "other-principal-token-42"
+	pipelineToken = "pipeline-token-777"
+)
 
 // syncBuffer collects the server's log from concurrent handlers.
 type syncBuffer struct {
@@ -59,15 +67,35 @@ type harness struct {
 	dbPath string
 	url    string
 	log    *syncBuffer
+	store  *store.SQLite
+	clock  *clock
+}
+
+// clock is the server's time, moved by tests.
+type clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.offset += d
+	c.mu.Unlock()
 }
 
 // newHarness runs the real handler on a loopback listener, with the real
 // SQLite store and MinIO's real STS and S3; the server's own credentials are
-// MinIO's root credentials.
-func newHarness(t *testing.T) *harness {
+// MinIO's root credentials. opts may change the configuration.
+func newHarness(t *testing.T, opts ...func(*server.Config)) *harness {
 	t.Helper()
 	m := testenv.MinIO(t)
-	h := &harness{t: t, minio: m, bucket: m.NewBucket(t), dbPath: filepath.Join(t.TempDir(), "vidup.db"), log: &syncBuffer{}}
+	h := &harness{t: t, minio: m, bucket: m.NewBucket(t), dbPath: filepath.Join(t.TempDir(), "vidup.db"), log: &syncBuffer{}, clock: &clock{}}
 	ctx := context.Background()
 	st, err := store.OpenSQLite(ctx, h.dbPath)
 	if err != nil {
@@ -87,15 +115,27 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tokens, err := server.NewTokens([]string{testToken, "second-token-abcdef"})
+	h.store = st
+	cam1 := server.Principal{Name: "cam-1", Role: server.RoleUploader}
+	tokens, err := server.NewPrincipalTokens([]server.TokenEntry{
+		{Token: testToken, Principal: cam1},
+		{Token: rotatedToken, Principal: cam1},
+		{Token: otherToken, Principal: server.Principal{Name: "cam-2", Role: server.RoleUploader}},
+		{Token: pipelineToken, Principal: server.Principal{Name: "encoder", Role: server.RolePipeline}},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{
+	cfg := server.Config{
 		Store: st, Minter: minter, Objects: objects, Tokens: tokens,
 		Bucket: h.bucket, Region: m.Region, Endpoint: m.Endpoint, PathStyle: true,
 		Logger: slog.New(slog.NewTextHandler(h.log, nil)),
-	})
+		Now:    h.clock.now,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +213,12 @@ func (h *harness) do(method, path, token string, header map[string]string, body 
 
 func (h *harness) openSession(files ...contract.FileRequest) contract.Session {
 	h.t.Helper()
-	r := h.do("POST", contract.PathUploads, testToken, nil, contract.SessionRequest{Files: files})
+	return h.openSessionAs(testToken, files...)
+}
+
+func (h *harness) openSessionAs(token string, files ...contract.FileRequest) contract.Session {
+	h.t.Helper()
+	r := h.do("POST", contract.PathUploads, token, nil, contract.SessionRequest{Files: files})
 	if r.status != http.StatusCreated {
 		h.t.Fatalf("open session: %d %s", r.status, r.body)
 	}
@@ -275,24 +320,30 @@ func TestSessionCredentialsScope(t *testing.T) {
 	if err := putObject(t, c, h.bucket, own, data); err != nil {
 		t.Fatalf("put the session's own key: %v", err)
 	}
-	// A multipart upload under the prefix: create, part, list parts, abort.
-	mp, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(h.bucket), Key: aws.String(own + ".mp")})
+	// A multipart upload of the session's key: create, part, list parts, abort.
+	mp, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(h.bucket), Key: aws.String(own)})
 	if err != nil {
-		t.Fatalf("create multipart upload under the prefix: %v", err)
+		t.Fatalf("create multipart upload of the session's key: %v", err)
 	}
-	if _, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String(h.bucket), Key: aws.String(own + ".mp"),
+	if _, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String(h.bucket), Key: aws.String(own),
 		UploadId: mp.UploadId, PartNumber: aws.Int32(1), Body: bytes.NewReader(data)}); err != nil {
-		t.Fatalf("upload part under the prefix: %v", err)
+		t.Fatalf("upload part of the session's key: %v", err)
 	}
-	parts, err := c.ListParts(ctx, &s3.ListPartsInput{Bucket: aws.String(h.bucket), Key: aws.String(own + ".mp"), UploadId: mp.UploadId})
+	parts, err := c.ListParts(ctx, &s3.ListPartsInput{Bucket: aws.String(h.bucket), Key: aws.String(own), UploadId: mp.UploadId})
 	if err != nil || len(parts.Parts) != 1 {
-		t.Fatalf("list parts under the prefix: %v (%d parts)", err, len(parts.Parts))
+		t.Fatalf("list parts of the session's key: %v (%d parts)", err, len(parts.Parts))
 	}
-	if _, err := c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(h.bucket), Key: aws.String(own + ".mp"), UploadId: mp.UploadId}); err != nil {
-		t.Fatalf("abort multipart upload under the prefix: %v", err)
+	if _, err := c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(h.bucket), Key: aws.String(own), UploadId: mp.UploadId}); err != nil {
+		t.Fatalf("abort multipart upload of the session's key: %v", err)
+	}
+	if _, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(h.bucket), Key: aws.String(own + ".mp")}); httpStatus(err) != http.StatusForbidden {
+		t.Errorf("multipart upload of another key under the session's prefix: err = %v, want 403", err)
 	}
 
 	refused := []struct{ name, bucket, key string }{
+		{"another key of the session's prefix", h.bucket, own + ".extra"},
+		{"the session's folder", h.bucket, strings.TrimSuffix(own, "clip.mp4") + "other.mp4"},
+		{"the sealed prefix", h.bucket, server.SealedPrefix + "x/clip.mp4"},
 		{"another session's prefix", h.bucket, "uploads/" + "00000000-0000-0000-0000-000000000000/x/clip.mp4"},
 		{"outside uploads/", h.bucket, "clip.mp4"},
 		{"a sibling prefix", h.bucket, "uploads/" + s.SessionID + "x/clip.mp4"},
@@ -408,7 +459,7 @@ func TestRegisterVideo(t *testing.T) {
 	}
 	var first contract.Video
 	r.decode(t, &first)
-	if first.ID == "" || first.UploadID != good.UploadID || first.Key != good.Key || first.Size != int64(len(data)) ||
+	if first.ID == "" || first.UploadID != good.UploadID || !strings.HasPrefix(first.Key, server.SealedPrefix+first.ID+"/") || first.Size != int64(len(data)) || first.Principal != "cam-1" ||
 		first.Checksum == nil || first.Checksum.Value != sum.Value || first.ETag == "" || first.Metadata["camera"] != "cam-3" {
 		t.Fatalf("registered video = %+v", first)
 	}
@@ -501,8 +552,26 @@ func TestRegisterVideo(t *testing.T) {
 	}
 }
 
+// A multipart object with a full-object checksum registers, and its sealed
+// copy holds the same bytes and checksum: by CopyObject, and part by part
+// (UploadPartCopy, used above 5 GiB) when the threshold is lowered.
 func TestRegisterMultipartFullObjectChecksum(t *testing.T) {
-	h := newHarness(t)
+	for _, tt := range []struct {
+		name      string
+		threshold int64
+	}{{"copy object", 0}, {"part copy", 5 << 20}} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, func(c *server.Config) {
+				o := c.Objects.(server.S3Objects)
+				o.CopyThreshold, o.CopyPartSize = tt.threshold, 5<<20
+				c.Objects = o
+			})
+			registerMultipart(t, h, tt.threshold > 0)
+		})
+	}
+}
+
+func registerMultipart(t *testing.T, h *harness, partCopy bool) {
 	const partSize = 5 << 20
 	data := bytes.Repeat([]byte("0123456789abcdef"), (partSize+1000)/16)
 	s := h.openSession(contract.FileRequest{Name: "big.mov", Size: int64(len(data))})
@@ -542,9 +611,41 @@ func TestRegisterMultipartFullObjectChecksum(t *testing.T) {
 	}
 	var v contract.Video
 	r.decode(t, &v)
-	if !strings.HasSuffix(strings.Trim(v.ETag, `"`), "-2") {
-		t.Fatalf("stored ETag %q is not S3's multipart ETag", v.ETag)
+	// The record describes the sealed copy, which is what the pipeline reads.
+	head, err := h.minio.Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(h.bucket), Key: aws.String(v.Key), ChecksumMode: types.ChecksumModeEnabled})
+	if err != nil {
+		t.Fatalf("head the sealed copy %s: %v", v.Key, err)
 	}
+	if aws.ToString(head.ETag) != v.ETag || aws.ToInt64(head.ContentLength) != int64(len(data)) {
+		t.Fatalf("sealed copy: ETag %s size %d; the record says %s %d", aws.ToString(head.ETag), aws.ToInt64(head.ContentLength), v.ETag, v.Size)
+	}
+	if multi := strings.HasSuffix(strings.Trim(v.ETag, `"`), "-2"); multi != partCopy {
+		t.Fatalf("sealed copy ETag %s: copied in two parts = %v, want %v", v.ETag, multi, partCopy)
+	}
+	if !partCopy && aws.ToString(head.ChecksumCRC64NVME) != full {
+		t.Fatalf("sealed copy's CRC64NVME = %q, want %q", aws.ToString(head.ChecksumCRC64NVME), full)
+	}
+	if got := sha256Of(t, h, v.Key); got != sha256.Sum256(data) {
+		t.Fatal("the sealed copy's bytes differ from the upload's")
+	}
+	if _, err := h.minio.Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(h.bucket), Key: aws.String(key)}); httpStatus(err) != http.StatusNotFound {
+		t.Fatalf("the uploaded object is still there after sealing: err = %v", err)
+	}
+}
+
+// sha256Of reads an object as the pipeline would and hashes it.
+func sha256Of(t *testing.T, h *harness, key string) [sha256.Size]byte {
+	t.Helper()
+	out, err := h.minio.Client().GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(h.bucket), Key: aws.String(key)})
+	if err != nil {
+		t.Fatalf("get s3://%s/%s: %v", h.bucket, key, err)
+	}
+	defer out.Body.Close()
+	d := sha256.New()
+	if _, err := io.Copy(d, out.Body); err != nil {
+		t.Fatal(err)
+	}
+	return [sha256.Size]byte(d.Sum(nil))
 }
 
 func TestBadSessionRequests(t *testing.T) {
@@ -626,7 +727,7 @@ func TestAuthAndRoutes(t *testing.T) {
 		}
 	}
 	// Either configured token works.
-	if r := h.do("GET", contract.PathVideos, "second-token-abcdef", nil, nil); r.status != http.StatusOK {
+	if r := h.do("GET", contract.PathVideos, rotatedToken, nil, nil); r.status != http.StatusOK {
 		t.Fatalf("second token: %d %s", r.status, r.body)
 	}
 

@@ -14,9 +14,10 @@ import (
 	"github.com/vidup/vidup/internal/contract"
 )
 
-// Minter hands out temporary credentials scoped to one session's prefix.
+// Minter hands out temporary credentials that may write exactly the given
+// keys of one session (see SessionPolicy).
 type Minter interface {
-	Mint(ctx context.Context, sessionID string) (contract.Credentials, error)
+	Mint(ctx context.Context, sessionID string, keys []string) (contract.Credentials, error)
 }
 
 // MinTTL and MaxTTL bound the credentials' lifetime: STS refuses less than 15
@@ -26,37 +27,98 @@ const (
 	MaxTTL = 12 * time.Hour
 )
 
+// MaxSessionPolicyBytes is the longest session policy AWS STS, MinIO and
+// Ceph RGW take (AssumeRole's Policy parameter: 2,048 characters).
+const MaxSessionPolicyBytes = 2048
+
 // SessionActions are the only S3 actions session credentials allow: what a
 // multipart upload (and a single PutObject) needs, and listing the parts of
 // an upload to resume it.
 var SessionActions = []string{"s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}
 
-// SessionPrefix is the key prefix a session's credentials may write.
+// SessionPrefix is the key prefix of a session's uploads.
 func SessionPrefix(sessionID string) string { return "uploads/" + sessionID + "/" }
 
+// SealedPrefix is where registered objects live. No session policy ever
+// names a key under it, so no credential a client holds can write there.
+const SealedPrefix = "videos/"
+
+// policyWildcards are the characters IAM and MinIO read as wildcards or
+// variables in a resource; keys the server chooses never hold them.
+const policyWildcards = "*?$"
+
 // SessionPolicy is the session policy passed to AssumeRole: the credentials
-// get the intersection of the role's permissions and this policy, so they can
-// write only under the session's prefix of the bucket, whatever the role
-// allows. partition is "aws" unless the role lives in another partition.
-func SessionPolicy(partition, bucket, sessionID string) (string, error) {
+// get the intersection of the role's permissions and this policy. It names
+// the session's unregistered keys exactly. When that does not fit in
+// MaxSessionPolicyBytes (about a dozen keys with long names), it names each
+// upload's own folder (uploads/<session>/<upload>/*, which holds that one
+// key), and when that does not fit either, the session's prefix. Registered
+// objects are safe in every case: they were copied under SealedPrefix, which
+// no policy names. partition is "aws" unless the role lives in another
+// partition. Keys must lie under the session's prefix, with no wildcard.
+func SessionPolicy(partition, bucket, sessionID string, keys []string) (string, error) {
+	if len(keys) == 0 {
+		return "", fmt.Errorf("session %s: no key to grant", sessionID)
+	}
+	prefix := SessionPrefix(sessionID)
+	if strings.ContainsAny(sessionID, policyWildcards+"/") || sessionID == "" {
+		return "", fmt.Errorf("session id %q cannot be named in a policy", sessionID)
+	}
+	dirs := make([]string, 0, len(keys))
+	seen := map[string]bool{}
+	for _, k := range keys {
+		rest, ok := strings.CutPrefix(k, prefix)
+		if !ok || rest == "" || strings.ContainsAny(k, policyWildcards) {
+			return "", fmt.Errorf("key %q is not one of session %s's keys", k, sessionID)
+		}
+		dir, _, ok := strings.Cut(rest, "/")
+		if !ok || dir == "" {
+			return "", fmt.Errorf("key %q is not in an upload's folder of session %s", k, sessionID)
+		}
+		if !seen[dir] {
+			seen[dir] = true
+			dirs = append(dirs, prefix+dir+"/*")
+		}
+	}
+	arn := "arn:" + partition + ":s3:::" + bucket + "/"
+	for _, resources := range [][]string{keys, dirs, {prefix + "*"}} {
+		doc, err := policyDocument(arn, resources)
+		if err != nil {
+			return "", err
+		}
+		if len(doc) <= MaxSessionPolicyBytes {
+			return doc, nil
+		}
+	}
+	return "", fmt.Errorf("the session policy of session %s is longer than %d bytes even for its prefix; the bucket name is too long", sessionID, MaxSessionPolicyBytes)
+}
+
+func policyDocument(arn string, keys []string) (string, error) {
 	type statement struct {
 		Effect   string   `json:"Effect"`
 		Action   []string `json:"Action"`
 		Resource []string `json:"Resource"`
 	}
+	res := make([]string, len(keys))
+	for i, k := range keys {
+		res[i] = arn + k
+	}
 	doc := struct {
 		Version   string      `json:"Version"`
 		Statement []statement `json:"Statement"`
 	}{
-		Version: "2012-10-17",
-		Statement: []statement{{
-			Effect:   "Allow",
-			Action:   SessionActions,
-			Resource: []string{"arn:" + partition + ":s3:::" + bucket + "/" + SessionPrefix(sessionID) + "*"},
-		}},
+		Version:   "2012-10-17",
+		Statement: []statement{{Effect: "Allow", Action: SessionActions, Resource: res}},
 	}
-	b, err := json.Marshal(doc)
-	return string(b), err
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	// IAM reads the policy as JSON text; escaping <, > and & as \u003c
+	// would only make it longer.
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(doc); err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(b.String(), "\n"), nil
 }
 
 // STSMinter mints credentials with STS AssumeRole and a session policy. It
@@ -68,9 +130,9 @@ type STSMinter struct {
 	TTL     time.Duration
 }
 
-// Mint assumes the role for one session.
-func (m *STSMinter) Mint(ctx context.Context, sessionID string) (contract.Credentials, error) {
-	policy, err := SessionPolicy(arnPartition(m.RoleARN), m.Bucket, sessionID)
+// Mint assumes the role for the given keys of one session.
+func (m *STSMinter) Mint(ctx context.Context, sessionID string, keys []string) (contract.Credentials, error) {
+	policy, err := SessionPolicy(arnPartition(m.RoleARN), m.Bucket, sessionID, keys)
 	if err != nil {
 		return contract.Credentials{}, err
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"path"
 	"sort"
 	"strconv"
@@ -50,6 +51,9 @@ func OpenSQLite(ctx context.Context, file string) (*SQLite, error) {
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Set("_txlock", "immediate")
+	if err := createPrivate(file); err != nil {
+		return nil, err
+	}
 	db, err := sql.Open("sqlite", "file:"+file+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", file, err)
@@ -60,6 +64,30 @@ func OpenSQLite(ctx context.Context, file string) (*SQLite, error) {
 		return nil, fmt.Errorf("database %s: %w", file, err)
 	}
 	return s, nil
+}
+
+// createPrivate creates the database file 0600 when it is absent, and takes
+// group and other permissions off one that has them: it holds who uploaded
+// what. SQLite gives its -wal and -shm files the main file's permissions.
+func createPrivate(file string) error {
+	f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("create database %s: %w", file, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("database %s: %w", file, err)
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("database %s is not a regular file", file)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		if err := f.Chmod(st.Mode().Perm() &^ 0o077); err != nil {
+			return fmt.Errorf("database %s: make it private to its owner: %w", file, err)
+		}
+	}
+	return nil
 }
 
 // migrate applies every embedded migration newer than the database, each in
@@ -142,6 +170,15 @@ func (s *SQLite) Close() error { return s.db.Close() }
 // Ping checks the database answers.
 func (s *SQLite) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
+// CheckWrite rewrites the one row of the health table and commits.
+func (s *SQLite) CheckWrite(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO health (id, checked_at) VALUES (1, ?)
+		ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at`, formatTime(time.Now())); err != nil {
+		return fmt.Errorf("write to the database: %w", err)
+	}
+	return nil
+}
+
 // CreateSession stores a session and its uploads in one transaction.
 func (s *SQLite) CreateSession(ctx context.Context, sess Session, uploads []Upload) error {
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -149,8 +186,11 @@ func (s *SQLite) CreateSession(ctx context.Context, sess Session, uploads []Uplo
 		return fmt.Errorf("store session %s: %w", sess.ID, err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, created_at) VALUES (?, ?)`,
-		sess.ID, formatTime(sess.CreatedAt)); err != nil {
+	if sess.Principal == "" {
+		return fmt.Errorf("store session %s: no principal", sess.ID)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, principal, created_at) VALUES (?, ?, ?)`,
+		sess.ID, sess.Principal, formatTime(sess.CreatedAt)); err != nil {
 		return fmt.Errorf("store session %s: %w", sess.ID, err)
 	}
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO uploads
@@ -174,7 +214,7 @@ func (s *SQLite) CreateSession(ctx context.Context, sess Session, uploads []Uplo
 func (s *SQLite) Session(ctx context.Context, id string) (Session, error) {
 	var sess Session
 	var created string
-	err := s.db.QueryRowContext(ctx, `SELECT id, created_at FROM sessions WHERE id = ?`, id).Scan(&sess.ID, &created)
+	err := s.db.QueryRowContext(ctx, `SELECT id, principal, created_at FROM sessions WHERE id = ?`, id).Scan(&sess.ID, &sess.Principal, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Session{}, ErrNotFound
 	}
@@ -201,18 +241,50 @@ func (s *SQLite) Upload(ctx context.Context, id string) (Upload, error) {
 	return u, nil
 }
 
-const videoColumns = `seq, id, upload_id, session_id, bucket, object_key, filename, size, content_type, etag,
-	checksum_algorithm, checksum_type, checksum_value, metadata, created_at`
+// UnregisteredUploads returns the uploads of a session without a video.
+func (s *SQLite) UnregisteredUploads(ctx context.Context, sessionID string) ([]Upload, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT u.id, u.session_id, u.object_key, u.name, u.size, u.content_type
+		FROM uploads u WHERE u.session_id = ?
+		AND NOT EXISTS (SELECT 1 FROM videos v WHERE v.upload_id = u.id)
+		ORDER BY u.position`, sessionID)
+	if err != nil {
+		return nil, fmt.Errorf("read uploads of session %s: %w", sessionID, err)
+	}
+	defer rows.Close()
+	var out []Upload
+	for rows.Next() {
+		var u Upload
+		if err := rows.Scan(&u.ID, &u.SessionID, &u.Key, &u.Name, &u.Size, &u.ContentType); err != nil {
+			return nil, fmt.Errorf("read uploads of session %s: %w", sessionID, err)
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read uploads of session %s: %w", sessionID, err)
+	}
+	return out, nil
+}
 
-// RegisterVideo inserts v; on a conflict on upload_id it returns the row
+const videoColumns = `seq, id, upload_id, session_id, bucket, object_key, filename, size, content_type, etag,
+	checksum_algorithm, checksum_type, checksum_value, metadata, created_at, principal, source_key, request_digest`
+
+// RegisterVideo inserts r; on a conflict on upload_id it returns the row
 // already there. The UNIQUE constraint decides, so concurrent replays of one
 // registration store exactly one row.
-func (s *SQLite) RegisterVideo(ctx context.Context, v contract.Video) (contract.Video, bool, error) {
+func (s *SQLite) RegisterVideo(ctx context.Context, r Registration) (Registration, bool, error) {
+	v := r.Video
+	if v.Principal == "" {
+		return Registration{}, false, fmt.Errorf("register video of upload %s: no principal", v.UploadID)
+	}
+	sourceKey := r.SourceKey
+	if sourceKey == "" {
+		sourceKey = v.Key
+	}
 	meta := []byte("{}")
 	if len(v.Metadata) > 0 {
 		var err error
 		if meta, err = json.Marshal(v.Metadata); err != nil {
-			return contract.Video{}, false, fmt.Errorf("register video of upload %s: %w", v.UploadID, err)
+			return Registration{}, false, fmt.Errorf("register video of upload %s: %w", v.UploadID, err)
 		}
 	}
 	var ck contract.Checksum
@@ -221,36 +293,36 @@ func (s *SQLite) RegisterVideo(ctx context.Context, v contract.Video) (contract.
 	}
 	row := s.db.QueryRowContext(ctx, `INSERT INTO videos
 		(id, upload_id, session_id, bucket, object_key, filename, size, content_type, etag,
-		 checksum_algorithm, checksum_type, checksum_value, metadata, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		 checksum_algorithm, checksum_type, checksum_value, metadata, created_at, principal, source_key, request_digest)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (upload_id) DO NOTHING
 		RETURNING `+videoColumns,
 		v.ID, v.UploadID, v.SessionID, v.Bucket, v.Key, v.Filename, v.Size, v.ContentType, v.ETag,
-		ck.Algorithm, ck.Type, ck.Value, string(meta), formatTime(v.CreatedAt))
-	stored, _, err := scanVideo(row)
+		ck.Algorithm, ck.Type, ck.Value, string(meta), formatTime(v.CreatedAt), v.Principal, sourceKey, r.RequestDigest)
+	stored, _, err := scanRegistration(row)
 	if err == nil {
 		return stored, true, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
-		return contract.Video{}, false, fmt.Errorf("register video of upload %s: %w", v.UploadID, err)
+		return Registration{}, false, fmt.Errorf("register video of upload %s: %w", v.UploadID, err)
 	}
 	existing, err := s.VideoByUpload(ctx, v.UploadID)
 	if err != nil {
-		return contract.Video{}, false, fmt.Errorf("register video of upload %s: read the existing row: %w", v.UploadID, err)
+		return Registration{}, false, fmt.Errorf("register video of upload %s: read the existing row: %w", v.UploadID, err)
 	}
 	return existing, false, nil
 }
 
-// VideoByUpload returns the video registered for an upload, or ErrNotFound.
-func (s *SQLite) VideoByUpload(ctx context.Context, uploadID string) (contract.Video, error) {
-	v, _, err := scanVideo(s.db.QueryRowContext(ctx, `SELECT `+videoColumns+` FROM videos WHERE upload_id = ?`, uploadID))
+// VideoByUpload returns the registration of an upload, or ErrNotFound.
+func (s *SQLite) VideoByUpload(ctx context.Context, uploadID string) (Registration, error) {
+	r, _, err := scanRegistration(s.db.QueryRowContext(ctx, `SELECT `+videoColumns+` FROM videos WHERE upload_id = ?`, uploadID))
 	if errors.Is(err, sql.ErrNoRows) {
-		return contract.Video{}, ErrNotFound
+		return Registration{}, ErrNotFound
 	}
 	if err != nil {
-		return contract.Video{}, fmt.Errorf("read video of upload %s: %w", uploadID, err)
+		return Registration{}, fmt.Errorf("read video of upload %s: %w", uploadID, err)
 	}
-	return v, nil
+	return r, nil
 }
 
 // Video returns a video by id, or ErrNotFound.
@@ -266,7 +338,7 @@ func (s *SQLite) Video(ctx context.Context, id string) (contract.Video, error) {
 }
 
 // ListVideos returns a page of videos, newest first.
-func (s *SQLite) ListVideos(ctx context.Context, before int64, limit int) ([]contract.Video, int64, error) {
+func (s *SQLite) ListVideos(ctx context.Context, principal string, before int64, limit int) ([]contract.Video, int64, error) {
 	if limit <= 0 {
 		return nil, 0, fmt.Errorf("list videos: limit %d must be positive", limit)
 	}
@@ -274,8 +346,9 @@ func (s *SQLite) ListVideos(ctx context.Context, before int64, limit int) ([]con
 		before = int64(^uint64(0) >> 1)
 	}
 	// One row more than asked tells whether another page exists.
-	rows, err := s.db.QueryContext(ctx, `SELECT `+videoColumns+` FROM videos WHERE seq < ? ORDER BY seq DESC LIMIT ?`,
-		before, limit+1)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+videoColumns+` FROM videos
+		WHERE seq < ? AND (? = '' OR principal = ?) ORDER BY seq DESC LIMIT ?`,
+		before, principal, principal, limit+1)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list videos: %w", err)
 	}
@@ -302,30 +375,36 @@ func (s *SQLite) ListVideos(ctx context.Context, before int64, limit int) ([]con
 type scanner interface{ Scan(dest ...any) error }
 
 func scanVideo(r scanner) (contract.Video, int64, error) {
+	reg, seq, err := scanRegistration(r)
+	return reg.Video, seq, err
+}
+
+func scanRegistration(r scanner) (Registration, int64, error) {
 	var (
-		v                 contract.Video
+		reg               Registration
 		seq               int64
 		alg, typ, val     string
 		meta, createdText string
 	)
+	v := &reg.Video
 	if err := r.Scan(&seq, &v.ID, &v.UploadID, &v.SessionID, &v.Bucket, &v.Key, &v.Filename, &v.Size,
-		&v.ContentType, &v.ETag, &alg, &typ, &val, &meta, &createdText); err != nil {
-		return contract.Video{}, 0, err
+		&v.ContentType, &v.ETag, &alg, &typ, &val, &meta, &createdText, &v.Principal, &reg.SourceKey, &reg.RequestDigest); err != nil {
+		return Registration{}, 0, err
 	}
 	if alg != "" {
 		v.Checksum = &contract.Checksum{Algorithm: alg, Type: typ, Value: val}
 	}
 	if meta != "" && meta != "{}" {
 		if err := json.Unmarshal([]byte(meta), &v.Metadata); err != nil {
-			return contract.Video{}, 0, fmt.Errorf("video %s: metadata column: %w", v.ID, err)
+			return Registration{}, 0, fmt.Errorf("video %s: metadata column: %w", v.ID, err)
 		}
 	}
 	created, err := parseTime(createdText)
 	if err != nil {
-		return contract.Video{}, 0, fmt.Errorf("video %s: %w", v.ID, err)
+		return Registration{}, 0, fmt.Errorf("video %s: %w", v.ID, err)
 	}
 	v.CreatedAt = created
-	return v, seq, nil
+	return reg, seq, nil
 }
 
 // Times are stored as RFC 3339 text in UTC: readable in the sqlite3 shell and

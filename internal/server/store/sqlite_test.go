@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -25,22 +27,36 @@ func openTemp(t *testing.T) (*SQLite, string) {
 
 func seedSession(t *testing.T, s Store, sid string, uploadIDs ...string) {
 	t.Helper()
+	seedSessionOf(t, s, "cam-1", sid, uploadIDs...)
+}
+
+func seedSessionOf(t *testing.T, s Store, principal, sid string, uploadIDs ...string) {
+	t.Helper()
 	var ups []Upload
 	for _, id := range uploadIDs {
 		ups = append(ups, Upload{ID: id, SessionID: sid, Key: "uploads/" + sid + "/" + id + "/a.mp4", Name: "a.mp4", Size: 10})
 	}
-	if err := s.CreateSession(context.Background(), Session{ID: sid, CreatedAt: time.Now()}, ups); err != nil {
+	if err := s.CreateSession(context.Background(), Session{ID: sid, Principal: principal, CreatedAt: time.Now()}, ups); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func video(id, uploadID, sid string) contract.Video {
-	return contract.Video{
-		ID: id, UploadID: uploadID, SessionID: sid, Bucket: "videos",
-		Key: "uploads/" + sid + "/" + uploadID + "/a.mp4", Filename: "a.mp4", Size: 10,
-		Checksum:  &contract.Checksum{Algorithm: "CRC64NVME", Type: "FULL_OBJECT", Value: "AAAAAAAAAAA="},
-		Metadata:  map[string]string{"camera": "cam-3"},
-		CreatedAt: time.Now().UTC(),
+func video(id, uploadID, sid string) Registration {
+	return videoOf("cam-1", id, uploadID, sid)
+}
+
+func videoOf(principal, id, uploadID, sid string) Registration {
+	return Registration{
+		Video: contract.Video{
+			ID: id, UploadID: uploadID, SessionID: sid, Bucket: "videos",
+			Key: "videos/" + id + "/a.mp4", Filename: "a.mp4", Size: 10,
+			Checksum:  &contract.Checksum{Algorithm: "CRC64NVME", Type: "FULL_OBJECT", Value: "AAAAAAAAAAA="},
+			Metadata:  map[string]string{"camera": "cam-3"},
+			CreatedAt: time.Now().UTC(),
+			Principal: principal,
+		},
+		SourceKey:     "uploads/" + sid + "/" + uploadID + "/a.mp4",
+		RequestDigest: "digest-" + id,
 	}
 }
 
@@ -103,8 +119,8 @@ func TestRegisterVideoOncePerUpload(t *testing.T) {
 				errs <- err
 			case created:
 				errs <- fmt.Errorf("replay %d created a row", i)
-			case got.ID != first.ID:
-				errs <- fmt.Errorf("replay %d got video %s, want %s", i, got.ID, first.ID)
+			case got.Video.ID != first.Video.ID || got.RequestDigest != first.RequestDigest:
+				errs <- fmt.Errorf("replay %d got video %s (%s), want %s (%s)", i, got.Video.ID, got.RequestDigest, first.Video.ID, first.RequestDigest)
 			}
 		}()
 	}
@@ -124,7 +140,7 @@ func TestRegisterVideoOncePerUpload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Checksum == nil || got.Checksum.Value != "AAAAAAAAAAA=" || got.Metadata["camera"] != "cam-3" {
+	if got.Checksum == nil || got.Checksum.Value != "AAAAAAAAAAA=" || got.Metadata["camera"] != "cam-3" || got.Principal != "cam-1" {
 		t.Fatalf("stored video lost fields: %+v", got)
 	}
 	if _, err := s.Video(ctx, "nope"); !errors.Is(err, ErrNotFound) {
@@ -157,7 +173,7 @@ func TestListVideosPages(t *testing.T) {
 	var before int64
 	pages := 0
 	for {
-		page, next, err := s.ListVideos(ctx, before, 2)
+		page, next, err := s.ListVideos(ctx, "", before, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -176,5 +192,134 @@ func TestListVideosPages(t *testing.T) {
 	want := []string{"v4", "v3", "v2", "v1", "v0"}
 	if fmt.Sprint(got) != fmt.Sprint(want) || pages != 3 {
 		t.Fatalf("pages=%d ids=%v, want 3 pages of %v", pages, got, want)
+	}
+}
+
+// A database of the first schema, with a session and a video, opens with
+// its rows owned by the default principal and still readable.
+func TestMigrationKeepsV1Database(t *testing.T) {
+	ctx := context.Background()
+	file := filepath.Join(t.TempDir(), "v1.db")
+	db, err := sql.Open("sqlite", "file:"+file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	init, err := migrations.ReadFile("migrations/0001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		string(init),
+		`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`,
+		`INSERT INTO schema_migrations VALUES (1, '2026-01-01T00:00:00Z')`,
+		`INSERT INTO sessions VALUES ('s1', '2026-01-01T00:00:00Z')`,
+		`INSERT INTO uploads VALUES ('u1', 's1', 0, 'uploads/s1/u1/a.mp4', 'a.mp4', 10, ''),
+			('u2', 's1', 1, 'uploads/s1/u2/b.mp4', 'b.mp4', 10, '')`,
+		`INSERT INTO videos (id, upload_id, session_id, bucket, object_key, filename, size, created_at)
+			VALUES ('v1', 'u1', 's1', 'videos', 'uploads/s1/u1/a.mp4', 'a.mp4', 10, '2026-01-01T00:00:00Z')`,
+	} {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatalf("build a v1 database: %v", err)
+		}
+	}
+	db.Close()
+
+	s, err := OpenSQLite(ctx, file)
+	if err != nil {
+		t.Fatalf("open a v1 database: %v", err)
+	}
+	defer s.Close()
+	sess, err := s.Session(ctx, "s1")
+	if err != nil || sess.Principal != "default" {
+		t.Fatalf("v1 session = %+v, %v; want principal default", sess, err)
+	}
+	reg, err := s.VideoByUpload(ctx, "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reg.Video.Principal != "default" || reg.SourceKey != "uploads/s1/u1/a.mp4" || reg.Video.Key != reg.SourceKey || reg.RequestDigest != "" {
+		t.Fatalf("v1 video after migration = %+v", reg)
+	}
+	if list, _, err := s.ListVideos(ctx, "default", 0, 10); err != nil || len(list) != 1 {
+		t.Fatalf("list of default after migration: %v, %v", list, err)
+	}
+	left, err := s.UnregisteredUploads(ctx, "s1")
+	if err != nil || len(left) != 1 || left[0].ID != "u2" {
+		t.Fatalf("unregistered uploads = %+v, %v; want u2 only", left, err)
+	}
+}
+
+func TestListVideosOfOnePrincipal(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	seedSessionOf(t, s, "cam-1", "s1", "u1", "u2")
+	seedSessionOf(t, s, "cam-2", "s2", "u3")
+	for _, r := range []Registration{videoOf("cam-1", "v1", "u1", "s1"), videoOf("cam-2", "v3", "u3", "s2"), videoOf("cam-1", "v2", "u2", "s1")} {
+		if _, _, err := s.RegisterVideo(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for principal, want := range map[string]string{"cam-1": "[v2 v1]", "cam-2": "[v3]", "nobody": "[]", "": "[v2 v3 v1]"} {
+		page, _, err := s.ListVideos(ctx, principal, 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, v := range page {
+			ids = append(ids, v.ID)
+		}
+		if got := fmt.Sprint(ids); got != want {
+			t.Errorf("list of %q = %s, want %s", principal, got, want)
+		}
+	}
+	if _, _, err := s.RegisterVideo(ctx, videoOf("", "v9", "u9", "s1")); err == nil {
+		t.Fatal("a video without principal was stored")
+	}
+}
+
+func TestDatabaseFileIsPrivate(t *testing.T) {
+	s, file := openTemp(t)
+	seedSession(t, s, "s1", "u1") // the WAL file exists after a write
+	for _, f := range []string{file, file + "-wal"} {
+		st, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := st.Mode().Perm(); perm&0o077 != 0 {
+			t.Errorf("%s has mode %v, want no group or other permission", filepath.Base(f), perm)
+		}
+	}
+	// An existing file readable by others is made private.
+	loose := filepath.Join(t.TempDir(), "loose.db")
+	if err := os.WriteFile(loose, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := OpenSQLite(context.Background(), loose)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2.Close()
+	if st, _ := os.Stat(loose); st.Mode().Perm() != 0o600 {
+		t.Fatalf("existing database left at %v, want 0600", st.Mode().Perm())
+	}
+}
+
+// CheckWrite fails when the database answers but takes no write, which
+// Ping does not see.
+func TestCheckWriteSeesAReadOnlyDatabase(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	if err := s.CheckWrite(ctx); err != nil {
+		t.Fatalf("CheckWrite on a healthy database: %v", err)
+	}
+	s.db.SetMaxOpenConns(1)
+	if _, err := s.db.ExecContext(ctx, `PRAGMA query_only = 1`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	if err := s.CheckWrite(ctx); err == nil {
+		t.Fatal("CheckWrite passed on a database that takes no write")
 	}
 }
