@@ -55,6 +55,7 @@ func TestScripts(t *testing.T) {
 			"mkfile":      cmdMkfile,
 			"json":        cmdJSON,
 			"ndjson":      cmdNDJSON,
+			"jsonvar":     cmdJSONVar,
 			"s3ls":        cmdS3ls,
 			"await-part":  cmdAwaitPart,
 			"stop-server": cmdStopServer,
@@ -415,6 +416,25 @@ func cmdJSON(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
+// cmdJSONVar sets a variable of the script to a field of a JSON document:
+//
+//	jsonvar ID stdout uploads.0.id
+//	exec vidup uploads abort $ID
+func cmdJSONVar(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: jsonvar VAR FILE PATH")
+	}
+	var doc any
+	if err := json.Unmarshal([]byte(ts.ReadFile(args[1])), &doc); err != nil {
+		ts.Fatalf("%s is not JSON: %v", args[1], err)
+	}
+	v, err := jsonPath(doc, args[2])
+	if err != nil {
+		ts.Fatalf("%s: %s: %v", args[1], args[2], err)
+	}
+	ts.Setenv(args[0], formatJSONValue(v))
+}
+
 // cmdNDJSON checks that every line of FILE is one JSON object with a
 // "type", and that the types come in the order given:
 //
@@ -456,17 +476,18 @@ func cmdS3ls(ts *testscript.TestScript, neg bool, args []string) {
 	} else if len(args) != 0 {
 		ts.Fatalf("usage: s3ls [-bucket B]")
 	}
+	w := ts.Stdout() // even when the bucket is empty, stdout is this listing
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	out, err := s.s3.Client().ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
 	ts.Check(err)
 	for _, o := range out.Contents {
-		fmt.Fprintf(ts.Stdout(), "%s %d\n", aws.ToString(o.Key), aws.ToInt64(o.Size))
+		fmt.Fprintf(w, "%s %d\n", aws.ToString(o.Key), aws.ToInt64(o.Size))
 	}
 	mp, err := s.s3.Client().ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
 	ts.Check(err)
 	for _, u := range mp.Uploads {
-		fmt.Fprintf(ts.Stdout(), "open-multipart %s\n", aws.ToString(u.Key))
+		fmt.Fprintf(w, "open-multipart %s\n", aws.ToString(u.Key))
 	}
 }
 
