@@ -2,6 +2,8 @@
 # make test: every test, the integration tests against a real MinIO included.
 # Installs what the tests need (MinIO, tmux, ffmpeg), starts MinIO on a free loopback
 # port with a fresh data folder, runs go vet and go test, and stops MinIO.
+# VIDUP_REQUIRE_S3=1 turns every "no S3, skipped" into a failure: this run
+# can never go quietly untested.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -22,4 +24,5 @@ mkdir -p "$dir"
 trap 'scripts/minio.sh stop "$dir"; rm -rf "$dir"' EXIT
 eval "$(scripts/minio.sh start "$dir" 0)"
 
+export VIDUP_REQUIRE_S3=1
 go test -count=1 -timeout 45m "${@:-./...}"

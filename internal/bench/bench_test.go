@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -32,17 +33,27 @@ func TestParseStatCPU(t *testing.T) {
 }
 
 func TestProcessCPUOfSelf(t *testing.T) {
-	deadline := time.Now().Add(150 * time.Millisecond)
+	// Spin until the kernel's rusage says this process used 150 ms more of
+	// CPU (not of wall time: on a busy machine a wall-clock spin may get
+	// little CPU), then /proc must report at least that, to a tick.
+	cpu := func() time.Duration {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			t.Fatal(err)
+		}
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	target := cpu() + 150*time.Millisecond
 	x := 0
-	for time.Now().Before(deadline) {
+	for cpu() < target {
 		x++
 	}
 	got, err := ProcessCPU(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got < 50*time.Millisecond {
-		t.Fatalf("this process spun %d times for 150 ms but /proc says it used %v of CPU", x, got)
+	if want := target - 20*time.Millisecond; got < want {
+		t.Fatalf("rusage says this process used at least %v of CPU (%d spins) but /proc says %v", target, x, got)
 	}
 }
 

@@ -401,9 +401,12 @@ func TestBulkTwoRunsAtOnceUploadEachFileOnce(t *testing.T) {
 }
 
 // --bwlimit holds the whole command's rate: a 30-second upload at 8 MiB/s
-// stays within 10 % of it. The limit is a ceiling, so the check that
-// matters is the upper bound; the lower bound says the limit does not
-// throttle far below what was asked.
+// goes no faster than 10 % above it. That bound holds by construction (the
+// token bucket lets through at most a tenth of a second of burst), however
+// fast or slow the machine. There is no lower bound: how fast an upload
+// goes on a shared machine is the bench's to measure (make bench), and that
+// the limiter does not wait longer than the rate asks is tested against a
+// fake clock in internal/ratelimit.
 func TestBulkBandwidthLimit(t *testing.T) {
 	b := newBulkEnv(t)
 	dir := t.TempDir()
@@ -426,9 +429,6 @@ func TestBulkBandwidthLimit(t *testing.T) {
 	}
 	if rate > 1.1*limit {
 		t.Errorf("rate %.2f MiB/s is above the limit of 8 MiB/s by more than 10 %%", rate/(1<<20))
-	}
-	if rate < 0.9*limit {
-		t.Errorf("rate %.2f MiB/s is more than 10 %% below the limit of 8 MiB/s", rate/(1<<20))
 	}
 }
 
@@ -615,111 +615,8 @@ func TestUploadDeleteAfter(t *testing.T) {
 	}
 }
 
-func TestUploadBulkUsageErrors(t *testing.T) {
-	dir := t.TempDir()
-	file := writeTemp(t, dir, "a.mp4", 10)
-	env := map[string]string{"VIDUP_API_URL": noAPI(t), "VIDUP_API_TOKEN": "tok"}
-	for _, tt := range []struct {
-		name string
-		args []string
-		err  string
-	}{
-		{"move-to and delete-after", []string{file, "--move-to", dir, "--delete-after"}, "choose one"},
-		{"move-to is a file", []string{file, "--move-to", file}, "is a file, not a folder"},
-		{"bad bwlimit", []string{file, "--bwlimit", "fast"}, "--bwlimit"},
-		{"folder without -r", []string{dir}, "use -r"},
-		{"stdin without a name", []string{"-"}, "--name"},
-		{"stdin with files", []string{"-", "--name", "x.ts", file}, "on its own"},
-		{"pattern matching nothing", []string{filepath.Join(dir, "*.mkv")}, "matches no files"},
-		{"nothing at all", nil, "nothing to upload"},
-		{"missing list", []string{"--files-from", filepath.Join(dir, "nope")}, "nope"},
-		{"two problems", []string{filepath.Join(dir, "x.mp4"), filepath.Join(dir, "y.mp4")}, "\nvidup: "},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			code, stdout, stderr := runUploadCmd(t, env, nil, append([]string{"upload"}, tt.args...)...)
-			if code != ExitUsage {
-				t.Errorf("exit code %d, want %d; stderr %q", code, ExitUsage, stderr)
-			}
-			if !strings.Contains(stderr, tt.err) {
-				t.Errorf("stderr %q does not say %q", stderr, tt.err)
-			}
-			if stdout != "" {
-				t.Errorf("stdout %q, want nothing", stdout)
-			}
-		})
-	}
-}
-
-// --dry-run contacts nothing (the API URL fails the test when called) and
-// says what would happen to each file, and why.
-func TestUploadDryRun(t *testing.T) {
-	dir := t.TempDir()
-	writeTemp(t, dir, "a.mp4", 10)
-	writeTemp(t, dir, "b.mov", 20)
-	writeTemp(t, dir, "skip-me.mp4", 5)
-	env := map[string]string{"VIDUP_API_URL": noAPI(t), "VIDUP_API_TOKEN": "tok"}
-	code, stdout, stderr := runUploadCmd(t, env, nil, "upload", "--dry-run", "-r", dir, "--min-age", "1h", "--exclude", "skip-*")
-	if code != ExitOK {
-		t.Fatalf("exit code %d; stderr %q", code, stderr)
-	}
-	if !strings.Contains(stdout, "skipped\t"+filepath.Join(dir, "a.mp4")+"\tmodified") || !strings.Contains(stdout, "0 would upload") {
-		t.Errorf("text dry run %q does not list a.mp4 as skipped for its age", stdout)
-	}
-	code, stdout, stderr = runUploadCmd(t, env, nil, "upload", "--dry-run", "-r", dir, "--exclude", "skip-*", "-o", "json")
-	if code != ExitOK {
-		t.Fatalf("exit code %d; stderr %q", code, stderr)
-	}
-	doc := parseDoc(t, stdout)
-	if doc.Summary.WouldUpload != 2 || doc.Summary.Bytes != 30 || len(doc.Files) != 2 || doc.Files[0].Status != "would_upload" {
-		t.Errorf("json dry run %+v", doc)
-	}
-
-	// After a real upload, the dry run reads the journal: done files are
-	// skipped.
-	e := newCLIEnv(t)
-	a := writeTemp(t, e.dir, "a.mp4", 10)
-	if code, _, stderr := runUploadCmd(t, e.env, nil, "upload", a); code != ExitOK {
-		t.Fatalf("exit code %d; stderr %q", code, stderr)
-	}
-	env["VIDUP_STATE_DIR"] = e.env["VIDUP_STATE_DIR"]
-	code, stdout, _ = runUploadCmd(t, env, nil, "upload", "--dry-run", a, "-o", "json")
-	if doc := parseDoc(t, stdout); code != ExitOK || doc.Files[0].Status != "skipped" || !strings.Contains(doc.Files[0].Reason, "registered before") {
-		t.Errorf("dry run after an upload: exit %d, %+v", code, doc.Files)
-	}
-}
-
-// --output ndjson: stdout holds only events, one JSON object a line, from
-// planned to summary; skips are events too.
-func TestUploadNDJSON(t *testing.T) {
-	e := newCLIEnv(t)
-	a := writeTemp(t, e.dir, "a.mp4", 10)
-	b := writeTemp(t, e.dir, "b.mov", 6<<20)
-	if code, _, stderr := runUploadCmd(t, e.env, nil, "upload", a); code != ExitOK {
-		t.Fatalf("exit code %d; stderr %q", code, stderr)
-	}
-	code, stdout, stderr := runUploadCmd(t, e.env, nil, "upload", "-o", "ndjson", "--part-size", "5MiB", "--progress", "plain", a, b)
-	if code != ExitOK {
-		t.Fatalf("exit code %d; stderr %q", code, stderr)
-	}
-	evs := ndjsonEvents(t, stdout)
-	var kinds []string
-	for _, ev := range evs {
-		kinds = append(kinds, ev["type"].(string))
-	}
-	want := []string{"planned", "file_skipped", "file_started", "file_uploaded", "file_registered", "summary"}
-	if strings.Join(kinds, " ") != strings.Join(want, " ") {
-		t.Errorf("events %v, want %v", kinds, want)
-	}
-	if evs[1]["path"] != a || !strings.Contains(evs[1]["reason"].(string), "already uploaded") {
-		t.Errorf("skip event %v", evs[1])
-	}
-	if s := evs[len(evs)-1]; s["uploaded"] != 1.0 || s["skipped"] != 1.0 || s["bytes"] != float64(6<<20) {
-		t.Errorf("summary event %v", s)
-	}
-	if !strings.Contains(stderr, "registered as video") {
-		t.Errorf("stderr %q lacks the plain progress lines", stderr)
-	}
-}
+// Usage errors of upload, --dry-run and --output ndjson are the scripts'
+// (testdata/script/upload_*.txtar, dryrun_*.txtar, upload_ndjson.txtar).
 
 // A file that changes while it uploads fails alone, says so, and is not
 // registered; the other file of the run is done.

@@ -396,10 +396,10 @@ func TestUploadJSONOutput(t *testing.T) {
 
 // In a real terminal (tmux) the bar ends at 100 % with the right total.
 func TestUploadProgressInATerminal(t *testing.T) {
+	e := newCLIEnv(t) // skips without S3, first: a fresh clone has neither
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Fatal("this test needs tmux: scripts/deps.sh tmux")
 	}
-	e := newCLIEnv(t)
 	bin := testenv.Vidup(t)
 	file := writeTemp(t, e.dir, "tty.mp4", 12<<20)
 	done := filepath.Join(e.dir, "done")

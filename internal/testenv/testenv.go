@@ -1,22 +1,25 @@
 // Package testenv gives integration tests the real parts they run against: the
 // MinIO server started by scripts/minio.sh (through `make test`), fresh
-// buckets on it, and the vidup binary built once per test process.
+// buckets on it, and the vidup command of the test process.
 //
-// Tests that need MinIO fail, never skip, when it is not there: a skipped
-// integration test would hide that nothing was tested.
+// A test that needs MinIO skips, saying why, when none is configured, so that
+// `go test ./...` on a fresh clone is green. With VIDUP_REQUIRE_S3=1 (which
+// `make test` and CI set) it fails instead: there, a skipped integration test
+// would hide that nothing was tested.
 package testenv
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +27,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
+
+// RequireS3Env names the variable that turns a missing S3 from a skip into
+// a failure.
+const RequireS3Env = "VIDUP_REQUIRE_S3"
 
 // S3 is a running MinIO server with root credentials.
 type S3 struct {
@@ -35,26 +42,52 @@ type S3 struct {
 	Bucket string
 }
 
-// MinIO returns the server that `make test` started. Run the tests with
-// `make test`, or start one by hand: eval "$(scripts/minio.sh start)".
-func MinIO(t testing.TB) S3 {
-	t.Helper()
+// ErrNoS3 says that no S3 endpoint is configured.
+var ErrNoS3 = errors.New("no S3 for integration tests: VIDUP_TEST_S3_ENDPOINT, VIDUP_TEST_S3_ACCESS_KEY and " +
+	"VIDUP_TEST_S3_SECRET_KEY are not set (run `make test`, which starts a MinIO, " +
+	"or start one with eval \"$(scripts/minio.sh start)\" and run go test again)")
+
+// RequireS3 reports whether VIDUP_REQUIRE_S3=1: tests needing S3 must fail,
+// not skip, when it is missing.
+func RequireS3() bool { return strings.TrimSpace(os.Getenv(RequireS3Env)) == "1" }
+
+// LookupMinIO returns the configured MinIO server. The error is ErrNoS3 when
+// none is configured, another error when one is configured but does not
+// answer.
+func LookupMinIO() (S3, error) {
 	s := S3{
-		Endpoint:  os.Getenv("VIDUP_TEST_S3_ENDPOINT"),
+		Endpoint:  strings.TrimSpace(os.Getenv("VIDUP_TEST_S3_ENDPOINT")),
 		Region:    envOr("VIDUP_TEST_S3_REGION", "us-east-1"),
 		AccessKey: os.Getenv("VIDUP_TEST_S3_ACCESS_KEY"),
 		SecretKey: os.Getenv("VIDUP_TEST_S3_SECRET_KEY"),
 		Bucket:    envOr("VIDUP_TEST_S3_BUCKET", "videos"),
 	}
 	if s.Endpoint == "" || s.AccessKey == "" || s.SecretKey == "" {
-		t.Fatal("this integration test needs the real MinIO server: run `make test`, " +
-			"or start it with eval \"$(scripts/minio.sh start)\" and run go test again")
+		return S3{}, ErrNoS3
 	}
-	resp, err := http.Get(s.Endpoint + "/minio/health/live")
+	c := http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(s.Endpoint + "/minio/health/live")
 	if err != nil {
-		t.Fatalf("MinIO at %s does not answer: %v (start it with scripts/minio.sh start)", s.Endpoint, err)
+		return S3{}, fmt.Errorf("MinIO at %s (VIDUP_TEST_S3_ENDPOINT) does not answer: %w (start it with scripts/minio.sh start)", s.Endpoint, err)
 	}
 	resp.Body.Close()
+	return s, nil
+}
+
+// MinIO returns the server that `make test` started. Without one the test
+// skips, or fails when VIDUP_REQUIRE_S3=1. A server that is configured but
+// does not answer always fails the test.
+func MinIO(t testing.TB) S3 {
+	t.Helper()
+	s, err := LookupMinIO()
+	switch {
+	case errors.Is(err, ErrNoS3) && RequireS3():
+		t.Fatalf("%v; %s=1 says this run must test against S3", err, RequireS3Env)
+	case errors.Is(err, ErrNoS3):
+		t.Skipf("skipped: %v", err)
+	case err != nil:
+		t.Fatal(err)
+	}
 	return s
 }
 
@@ -69,14 +102,23 @@ func (s S3) Client() *s3.Client {
 	})
 }
 
+// CreateBucket creates a bucket of a fresh name and returns the name.
+func (s S3) CreateBucket(ctx context.Context) (string, error) {
+	name := "t-" + RandomHex(8)
+	if _, err := s.Client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+		return "", fmt.Errorf("create bucket %s: %w", name, err)
+	}
+	return name, nil
+}
+
 // NewBucket creates a bucket of the test's own and returns its name.
 func (s S3) NewBucket(t testing.TB) string {
 	t.Helper()
-	name := "t-" + RandomHex(8)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := s.Client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
-		t.Fatalf("create bucket %s: %v", name, err)
+	name, err := s.CreateBucket(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return name
 }
@@ -100,31 +142,35 @@ func RepoRoot(t testing.TB) string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-var (
-	buildOnce sync.Once
-	buildPath string
-	buildErr  error
-	buildOut  []byte
-)
+// VidupPath finds the vidup command of this test process: the test binary
+// itself, which testscript.Main (called from the package's TestMain) copied
+// under the name vidup into a folder it put first on PATH. Nothing is built:
+// the test binary runs cli.Main when it is called vidup.
+//
+// A vidup installed elsewhere on PATH is refused, so a test never runs a
+// stale binary by accident.
+func VidupPath() (string, error) {
+	const hint = "the package's TestMain must call testscript.Main(m, map[string]func(){\"vidup\": ...})"
+	p, err := exec.LookPath("vidup")
+	if err != nil {
+		return "", fmt.Errorf("no vidup on PATH: %s", hint)
+	}
+	first := filepath.SplitList(os.Getenv("PATH"))[0]
+	if filepath.Dir(p) != filepath.Clean(first) || !strings.HasPrefix(filepath.Base(filepath.Dir(first)), "testscript-main") {
+		return "", fmt.Errorf("the vidup on PATH (%s) is not this test binary: %s", p, hint)
+	}
+	return p, nil
+}
 
-// Vidup builds the vidup binary once per test process and returns its path.
+// Vidup returns the path of the vidup command of this test process (see
+// VidupPath).
 func Vidup(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "vidup-test-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildPath = filepath.Join(dir, "vidup")
-		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/vidup")
-		cmd.Dir = RepoRoot(t)
-		buildOut, buildErr = cmd.CombinedOutput()
-	})
-	if buildErr != nil {
-		t.Fatalf("build vidup: %v\n%s", buildErr, buildOut)
+	p, err := VidupPath()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return buildPath
+	return p
 }
 
 func envOr(name, def string) string {

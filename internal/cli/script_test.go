@@ -1,0 +1,525 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/vidup/vidup/internal/testenv"
+)
+
+// TestMain makes this test binary the vidup command as well: testscript
+// copies it under the name vidup into a folder first on PATH, and when it
+// runs under that name it is vidup's main. The scripts and the process-level
+// Go tests (kill -9, SIGINT, the terminal, bulk) run it; nothing is built.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"vidup": func() { os.Exit(Main()) },
+	})
+}
+
+// TestScripts runs the CLI contract in testdata/script: one .txtar a
+// behaviour. Scripts that need S3 start with
+//
+//	[!s3] skip 'needs MinIO'
+//
+// and skip without it, or fail when VIDUP_REQUIRE_S3=1.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 filepath.Join("testdata", "script"),
+		RequireExplicitExec: true,
+		RequireUniqueNames:  true,
+		UpdateScripts:       *update,
+		Setup:               scriptSetup,
+		Condition:           scriptCondition,
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"exits":       cmdExits,
+			"serve":       cmdServe,
+			"mkfile":      cmdMkfile,
+			"json":        cmdJSON,
+			"ndjson":      cmdNDJSON,
+			"jsonvar":     cmdJSONVar,
+			"s3ls":        cmdS3ls,
+			"await-part":  cmdAwaitPart,
+			"stop-server": cmdStopServer,
+		},
+	})
+}
+
+// scriptSetup gives every script a home, config and state folders of its
+// own inside $WORK, so that no script reads the developer's configuration
+// or journal.
+func scriptSetup(e *testscript.Env) error {
+	for k, dir := range map[string]string{
+		"HOME":            "home",
+		"XDG_CONFIG_HOME": "config",
+		"XDG_STATE_HOME":  "state",
+	} {
+		p := filepath.Join(e.WorkDir, ".env", dir)
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			return err
+		}
+		e.Setenv(k, p)
+	}
+	// An address nobody listens on: a script that forgets to start a
+	// server fails fast instead of reaching a real API.
+	e.Setenv("NOAPI", "http://127.0.0.1:1")
+	return nil
+}
+
+// scriptCondition knows [s3]: a MinIO is configured. Without one, with
+// VIDUP_REQUIRE_S3=1, asking is an error, so the script fails.
+func scriptCondition(cond string) (bool, error) {
+	switch cond {
+	case "s3":
+		_, err := testenv.LookupMinIO()
+		if err == nil {
+			return true, nil
+		}
+		if testenv.RequireS3() || err != testenv.ErrNoS3 {
+			return false, fmt.Errorf("%v (%s=%s)", err, testenv.RequireS3Env, os.Getenv(testenv.RequireS3Env))
+		}
+		return false, nil
+	}
+	return false, fmt.Errorf("unknown condition %q", cond)
+}
+
+// cmdExits runs a command as exec does and checks its exit code, which
+// `! exec` cannot tell apart (1 failed, 2 usage, 3 token, 130 interrupted):
+//
+//	exits 2 vidup upload missing.mp4
+//	stderr 'missing.mp4'
+func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exits CODE COMMAND [ARG...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	err = ts.Exec(args[1], args[2:]...)
+	got := 0
+	if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			ts.Fatalf("%s: %v", args[1], err)
+		}
+		got = ee.ExitCode()
+	}
+	if got != want {
+		ts.Fatalf("%s exited with %d, want %d", args[1], got, want)
+	}
+}
+
+type scriptServer struct {
+	cmd    *exec.Cmd
+	done   chan error
+	mu     sync.Mutex
+	stderr bytes.Buffer
+	bucket string
+	s3     testenv.S3
+}
+
+func (s *scriptServer) log() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stderr.String()
+}
+
+const scriptToken = "script-dev-token"
+
+// cmdServe starts `vidup serve` on SQLite in $WORK, with a dev token, over a
+// fresh bucket of the test MinIO, and points the script's vidup at it:
+// VIDUP_API_URL, VIDUP_API_TOKEN and BUCKET are set. Extra arguments go to
+// serve. The server is stopped with SIGTERM when the script ends.
+func cmdServe(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("unsupported: ! serve")
+	}
+	m, err := testenv.LookupMinIO()
+	ts.Check(err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	bucket, err := m.CreateBucket(ctx)
+	ts.Check(err)
+	bin, err := testenv.VidupPath()
+	ts.Check(err)
+
+	dir := ts.MkAbs(".serve")
+	ts.Check(os.MkdirAll(dir, 0o755))
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0",
+		"--db", filepath.Join(dir, "vidup.db"), "--s3-endpoint", m.Endpoint, "--path-style",
+		"--bucket", bucket, "--region", m.Region}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = []string{
+		"PATH=" + ts.Getenv("PATH"),
+		"HOME=" + ts.Getenv("HOME"),
+		"XDG_CONFIG_HOME=" + dir,
+		"VIDUP_SERVER_TOKENS=" + scriptToken,
+		"AWS_ACCESS_KEY_ID=" + m.AccessKey,
+		"AWS_SECRET_ACCESS_KEY=" + m.SecretKey,
+	}
+	errPipe, err := cmd.StderrPipe()
+	ts.Check(err)
+	ts.Check(cmd.Start())
+	s := &scriptServer{cmd: cmd, done: make(chan error, 1), bucket: bucket, s3: m}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(errPipe)
+		for sc.Scan() {
+			line := sc.Text()
+			s.mu.Lock()
+			s.stderr.WriteString(line + "\n")
+			s.mu.Unlock()
+			if m := listenAddr.FindStringSubmatch(line); m != nil {
+				addr <- m[1]
+			}
+		}
+		s.done <- cmd.Wait()
+	}()
+	ts.Defer(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-s.done:
+			case <-time.After(30 * time.Second):
+				cmd.Process.Kill()
+			}
+		}
+	})
+	select {
+	case a := <-addr:
+		ts.Setenv("VIDUP_API_URL", "http://"+a)
+	case err := <-s.done:
+		ts.Fatalf("vidup serve exited before listening: %v\n%s", err, s.log())
+	case <-time.After(60 * time.Second):
+		ts.Fatalf("vidup serve did not report listening within a minute\n%s", s.log())
+	}
+	ts.Setenv("VIDUP_API_TOKEN", scriptToken)
+	ts.Setenv("BUCKET", bucket)
+	servers.Store(ts, s)
+}
+
+// servers maps a running script to its server.
+var servers sync.Map
+
+func serverOf(ts *testscript.TestScript) *scriptServer {
+	s, ok := servers.Load(ts)
+	if !ok {
+		ts.Fatalf("no server: run serve first")
+	}
+	return s.(*scriptServer)
+}
+
+// cmdStopServer stops the script's server (SIGTERM) and waits for a clean
+// exit; the API is down afterwards.
+func cmdStopServer(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: stop-server")
+	}
+	s := serverOf(ts)
+	ts.Check(s.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-s.done:
+		if err != nil {
+			ts.Fatalf("vidup serve after SIGTERM: %v\n%s", err, s.log())
+		}
+	case <-time.After(30 * time.Second):
+		ts.Fatalf("vidup serve did not stop after SIGTERM\n%s", s.log())
+	}
+	fmt.Fprint(ts.Stdout(), s.log())
+}
+
+// cmdMkfile writes a file of the given size (bytes, or with KiB or MiB) of
+// pseudo-random content: mkfile NAME SIZE [SEED].
+func cmdMkfile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 || len(args) > 3 {
+		ts.Fatalf("usage: mkfile NAME SIZE [SEED]")
+	}
+	size := parseScriptSize(ts, args[1])
+	seed := uint32(1)
+	if len(args) == 3 {
+		n, err := strconv.ParseUint(args[2], 10, 32)
+		ts.Check(err)
+		seed = uint32(n)
+	}
+	data := make([]byte, size)
+	x := seed*2654435761 + 1
+	for i := range data {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		data[i] = byte(x)
+	}
+	p := ts.MkAbs(args[0])
+	ts.Check(os.MkdirAll(filepath.Dir(p), 0o755))
+	ts.Check(os.WriteFile(p, data, 0o644))
+}
+
+func parseScriptSize(ts *testscript.TestScript, s string) int64 {
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		m      int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSuffix(s, u.suffix), u.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	ts.Check(err)
+	return n * mult
+}
+
+// jsonPath walks a decoded JSON value along a dotted path; numbers index
+// arrays, "len" is the length of an array or object.
+func jsonPath(v any, path string) (any, error) {
+	if path == "" || path == "." {
+		return v, nil
+	}
+	for _, part := range strings.Split(path, ".") {
+		switch x := v.(type) {
+		case map[string]any:
+			if part == "len" {
+				v = float64(len(x))
+				continue
+			}
+			next, ok := x[part]
+			if !ok {
+				return nil, fmt.Errorf("no field %q", part)
+			}
+			v = next
+		case []any:
+			if part == "len" {
+				v = float64(len(x))
+				continue
+			}
+			i, err := strconv.Atoi(part)
+			if err != nil || i < 0 || i >= len(x) {
+				return nil, fmt.Errorf("no element %q of an array of %d", part, len(x))
+			}
+			v = x[i]
+		default:
+			return nil, fmt.Errorf("%q: not an object or array", part)
+		}
+	}
+	return v, nil
+}
+
+// formatJSONValue prints a leaf as scripts write it: strings bare, numbers
+// without a trailing .0, null as null.
+func formatJSONValue(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case nil:
+		return "null"
+	default:
+		b, _ := json.Marshal(x)
+		return string(b)
+	}
+}
+
+var jsonCheck = regexp.MustCompile(`^([^=~]*)(=|~)(.*)$`)
+
+// checkJSON applies checks PATH=VALUE (equal) or PATH~REGEXP (matches) to
+// one document and returns the first that fails.
+func checkJSON(doc any, checks []string) error {
+	for _, c := range checks {
+		m := jsonCheck.FindStringSubmatch(c)
+		if m == nil {
+			return fmt.Errorf("bad check %q: want PATH=VALUE or PATH~REGEXP", c)
+		}
+		v, err := jsonPath(doc, m[1])
+		if err != nil {
+			return fmt.Errorf("%s: %v", m[1], err)
+		}
+		got := formatJSONValue(v)
+		switch m[2] {
+		case "=":
+			if got != m[3] {
+				return fmt.Errorf("%s is %q, want %q", m[1], got, m[3])
+			}
+		case "~":
+			re, err := regexp.Compile(m[3])
+			if err != nil {
+				return err
+			}
+			if !re.MatchString(got) {
+				return fmt.Errorf("%s is %q, does not match %q", m[1], got, m[3])
+			}
+		}
+	}
+	return nil
+}
+
+// cmdJSON checks that FILE (or stdout/stderr) is exactly one JSON document
+// and that its fields are as said:
+//
+//	json stdout summary.uploaded=2 files.0.status=uploaded files.len=2 files.0.video_id~^vid-
+//
+// With -line N the Nth line (from 0; -1 is the last) is the document.
+// Negated, it passes when at least one check fails.
+func cmdJSON(ts *testscript.TestScript, neg bool, args []string) {
+	line := ""
+	if len(args) > 1 && args[0] == "-line" {
+		line, args = args[1], args[2:]
+	}
+	if len(args) < 1 {
+		ts.Fatalf("usage: json [-line N] FILE [PATH=VALUE | PATH~REGEXP]...")
+	}
+	text := ts.ReadFile(args[0])
+	if line != "" {
+		lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
+		n, err := strconv.Atoi(line)
+		ts.Check(err)
+		if n < 0 {
+			n += len(lines)
+		}
+		if n < 0 || n >= len(lines) {
+			ts.Fatalf("%s has %d lines, no line %s", args[0], len(lines), line)
+		}
+		text = lines[n]
+	}
+	dec := json.NewDecoder(strings.NewReader(text))
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		ts.Fatalf("%s is not JSON: %v\n%s", args[0], err, text)
+	}
+	if dec.More() {
+		ts.Fatalf("%s holds more than one JSON document", args[0])
+	}
+	err := checkJSON(doc, args[1:])
+	switch {
+	case err != nil && !neg:
+		ts.Fatalf("%s: %v", args[0], err)
+	case err == nil && neg:
+		ts.Fatalf("%s: every check holds", args[0])
+	}
+}
+
+// cmdJSONVar sets a variable of the script to a field of a JSON document:
+//
+//	jsonvar ID stdout uploads.0.id
+//	exec vidup uploads abort $ID
+func cmdJSONVar(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: jsonvar VAR FILE PATH")
+	}
+	var doc any
+	if err := json.Unmarshal([]byte(ts.ReadFile(args[1])), &doc); err != nil {
+		ts.Fatalf("%s is not JSON: %v", args[1], err)
+	}
+	v, err := jsonPath(doc, args[2])
+	if err != nil {
+		ts.Fatalf("%s: %s: %v", args[1], args[2], err)
+	}
+	ts.Setenv(args[0], formatJSONValue(v))
+}
+
+// cmdNDJSON checks that every line of FILE is one JSON object with a
+// "type", and that the types come in the order given:
+//
+//	ndjson stdout planned file_started file_uploaded file_registered summary
+func cmdNDJSON(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 {
+		ts.Fatalf("usage: ndjson FILE TYPE...")
+	}
+	var types []string
+	for i, line := range strings.Split(strings.TrimRight(ts.ReadFile(args[0]), "\n"), "\n") {
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			ts.Fatalf("line %d of %s is not one JSON object: %v\n%s", i+1, args[0], err, line)
+		}
+		t, ok := ev["type"].(string)
+		if !ok {
+			ts.Fatalf("line %d of %s has no type: %s", i+1, args[0], line)
+		}
+		if _, ok := ev["time"].(string); !ok {
+			ts.Fatalf("line %d of %s has no time: %s", i+1, args[0], line)
+		}
+		types = append(types, t)
+	}
+	if got, want := strings.Join(types, " "), strings.Join(args[1:], " "); got != want {
+		ts.Fatalf("events of %s: %s\nwant:      %s", args[0], got, want)
+	}
+}
+
+// cmdS3ls prints "KEY SIZE" for each object in the script's bucket (or the
+// bucket named by -bucket B), for stdout checks.
+func cmdS3ls(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("unsupported: ! s3ls")
+	}
+	s := serverOf(ts)
+	bucket := s.bucket
+	if len(args) == 2 && args[0] == "-bucket" {
+		bucket = args[1]
+	} else if len(args) != 0 {
+		ts.Fatalf("usage: s3ls [-bucket B]")
+	}
+	w := ts.Stdout() // even when the bucket is empty, stdout is this listing
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := s.s3.Client().ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	ts.Check(err)
+	for _, o := range out.Contents {
+		fmt.Fprintf(w, "%s %d\n", aws.ToString(o.Key), aws.ToInt64(o.Size))
+	}
+	mp, err := s.s3.Client().ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
+	ts.Check(err)
+	for _, u := range mp.Uploads {
+		fmt.Fprintf(w, "open-multipart %s\n", aws.ToString(u.Key))
+	}
+}
+
+// cmdAwaitPart waits (up to a minute) until `vidup uploads` lists an
+// unfinished upload with at least one part done: the moment to kill the
+// upload that a script started in the background.
+func cmdAwaitPart(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: await-part")
+	}
+	var env []string
+	for _, k := range []string{"PATH", "HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "VIDUP_STATE_DIR"} {
+		env = append(env, k+"="+ts.Getenv(k))
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		cmd := exec.Command("vidup", "uploads", "-o", "json")
+		cmd.Env = env
+		out, err := cmd.Output()
+		if err == nil {
+			var doc struct {
+				Uploads []struct {
+					BytesDone int64 `json:"bytes_done"`
+				} `json:"uploads"`
+			}
+			if json.Unmarshal(out, &doc) == nil && len(doc.Uploads) > 0 && doc.Uploads[0].BytesDone > 0 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("no unfinished upload with a part done within a minute (last listing: %v %s)", err, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
