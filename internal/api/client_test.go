@@ -16,12 +16,13 @@ import (
 	"time"
 
 	"github.com/vidup/vidup/internal/contract"
+	"github.com/vidup/vidup/internal/retry"
 )
 
 const testToken = "tok-s3cr3t-value"
 
 // fastRetry keeps retries real but short.
-var fastRetry = RetryPolicy{MaxAttempts: 4, MaxElapsed: 10 * time.Second, BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}
+var fastRetry = retry.Policy{Retries: 3, Budget: 10 * time.Second}.WithDelays(time.Millisecond, 5*time.Millisecond)
 
 type recorded struct {
 	method, path, auth, contentType, userAgent, idempotencyKey string
@@ -382,50 +383,13 @@ func TestRetryAfterBeyondBudgetGivesUp(t *testing.T) {
 	}
 }
 
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2026, 11, 23, 20, 0, 0, 0, time.UTC)
-	for _, tc := range []struct {
-		in   string
-		want time.Duration
-	}{
-		{"", 0},
-		{"7", 7 * time.Second},
-		{" 2 ", 2 * time.Second},
-		{"0", 0},
-		{"-5", 0},
-		{"soon", 0},
-		{"Mon, 23 Nov 2026 20:00:30 GMT", 30 * time.Second},
-		{"Mon, 23 Nov 2026 19:59:00 GMT", 0},
-		{"99999999999999", maxRetryAfter},
-	} {
-		if got := parseRetryAfter(tc.in, now); got != tc.want {
-			t.Errorf("parseRetryAfter(%q) = %v, want %v", tc.in, got, tc.want)
-		}
+func TestDefaultPolicy(t *testing.T) {
+	c, err := New("http://localhost", testToken)
+	if err != nil {
+		t.Fatal(err)
 	}
-}
-
-func TestRetryPolicyNext(t *testing.T) {
-	p := RetryPolicy{MaxAttempts: 5, MaxElapsed: time.Minute, BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second}
-	for attempt := 1; attempt < 5; attempt++ {
-		ceiling := min(p.BaseDelay<<(attempt-1), p.MaxDelay)
-		for range 200 {
-			w, ok := p.next(attempt, 0, 0)
-			if !ok || w <= 0 || w > ceiling {
-				t.Fatalf("attempt %d: wait %v ok %v, want (0, %v]", attempt, w, ok, ceiling)
-			}
-		}
-	}
-	if _, ok := p.next(5, 0, 0); ok {
-		t.Error("a sixth attempt after MaxAttempts 5")
-	}
-	if _, ok := p.next(1, time.Minute, 0); ok {
-		t.Error("a retry after MaxElapsed")
-	}
-	if w, ok := p.next(1, 0, 3*time.Second); !ok || w != 3*time.Second {
-		t.Errorf("Retry-After 3s: wait %v ok %v", w, ok)
-	}
-	if d := (RetryPolicy{}).withDefaults(); d != DefaultRetryPolicy() {
-		t.Errorf("zero policy = %+v", d)
+	if c.retry != retry.Default() {
+		t.Errorf("a client without WithRetry retries with %+v, want retry.Default()", c.retry)
 	}
 }
 
@@ -434,7 +398,7 @@ func TestContextCancelStopsRetries(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	c, err := New(s.URL, testToken,
-		WithRetry(RetryPolicy{MaxAttempts: 10, BaseDelay: time.Minute, MaxDelay: time.Minute, MaxElapsed: time.Hour}),
+		WithRetry(retry.Policy{Retries: 9, BaseDelay: time.Minute, MaxDelay: time.Minute, Budget: time.Hour}),
 		WithOnRetry(func(string, int, error, time.Duration) { cancel() }))
 	if err != nil {
 		t.Fatal(err)
@@ -584,7 +548,7 @@ func TestRetryable(t *testing.T) {
 		{&StatusError{Status: 401}, false},
 		{&StatusError{Status: 501}, false},
 		{&networkError{err: errors.New("connection reset")}, true},
-		{&gaveUpError{err: &StatusError{Status: 503}}, false},
+		{&retry.ExhaustedError{Err: &StatusError{Status: 503}}, false},
 		{&BadAnswerError{Problem: "x"}, false},
 		{io.ErrUnexpectedEOF, true},
 		{&net.OpError{Op: "dial", Err: errors.New("refused")}, true},

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"syscall"
 	"time"
+
+	"github.com/vidup/vidup/internal/retry"
 )
 
 // ErrSessionGone means the API no longer knows an upload session (404 on
@@ -90,19 +92,6 @@ func (e *networkError) Error() string {
 
 func (e *networkError) Unwrap() error { return e.err }
 
-// gaveUpError is a transient failure that outlasted the retry policy.
-type gaveUpError struct {
-	attempts int
-	elapsed  time.Duration
-	err      error
-}
-
-func (e *gaveUpError) Error() string {
-	return fmt.Sprintf("%v (gave up after %d attempts in %s)", e.err, e.attempts, e.elapsed)
-}
-
-func (e *gaveUpError) Unwrap() error { return e.err }
-
 // Retryable reports whether err is transient: a network error or a 408,
 // 429, 500, 502, 503 or 504 answer. An error that already went through the
 // retry policy is not: retrying it again would multiply the retries.
@@ -110,7 +99,7 @@ func Retryable(err error) bool {
 	if err == nil {
 		return false
 	}
-	var gu *gaveUpError
+	var gu *retry.ExhaustedError
 	if errors.As(err, &gu) {
 		return false
 	}
@@ -144,10 +133,14 @@ func Retryable(err error) bool {
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
-func retryAfter(err error) time.Duration {
-	var se *StatusError
-	if errors.As(err, &se) {
-		return se.RetryAfter
+// RetryDelay is the wait the server asked for (Retry-After), which the
+// retry policy honours.
+func (e *StatusError) RetryDelay() time.Duration { return e.RetryAfter }
+
+// classifier is the client's one retry decision.
+var classifier = retry.ClassifierFunc(func(err error) retry.Class {
+	if Retryable(err) {
+		return retry.Transient
 	}
-	return 0
-}
+	return retry.Permanent
+})

@@ -43,9 +43,8 @@ type UploadOptions struct {
 	PartSize    sizeFlag
 	Metadata    []string
 	ContentType string
-	Retries     int
-	RetryBudget time.Duration
-	CABundle    string
+	RetryOptions
+	CABundle string
 
 	Progress string
 	Quiet    bool
@@ -77,14 +76,7 @@ type UploadOptions struct {
 	bwlimit  int64
 	problems []sources.Problem
 
-	// Tests shorten the waits between retries here; production keeps the
-	// defaults of transfer.DefaultRetry and api.DefaultRetryPolicy.
-	retryDelays *retryDelays
-	now         func() time.Time
-}
-
-type retryDelays struct {
-	base, max time.Duration
+	now func() time.Time
 }
 
 // sizeFlag is a byte size flag that reads 16MiB, 64M, 1GiB; 0 is "auto".
@@ -169,8 +161,7 @@ refused the token, 130 interrupted.`,
 	f.Var(&opts.PartSize, "part-size", "multipart part size, 5MiB to 5GiB (auto: 16MiB, growing so no file needs more than 10,000 parts)")
 	f.StringArrayVar(&opts.Metadata, "metadata", nil, "key=value sent with each registration (repeatable)")
 	f.StringVar(&opts.ContentType, "content-type", "", "content type of every file (default: detected from its first bytes, then its extension)")
-	f.IntVar(&opts.Retries, "retries", transfer.DefaultRetry.Retries, "retries of a failed part or request")
-	f.DurationVar(&opts.RetryBudget, "retry-budget", transfer.DefaultRetry.Budget, "longest time one part or request may spend retrying")
+	opts.RetryOptions.addFlags(f)
 	f.StringVar(&opts.CABundle, "ca-bundle", "", "PEM file of extra CA certificates for S3 (AWS_CA_BUNDLE works too)")
 	f.StringVar(&opts.Progress, "progress", "auto", "progress display on stderr: auto, bar, plain or none")
 	f.BoolVarP(&opts.Quiet, "quiet", "q", false, "no progress and no summary; errors only")
@@ -228,11 +219,8 @@ func (o *UploadOptions) validate(ctx context.Context) error {
 			return usageErrorf("--part-size: %v", err)
 		}
 	}
-	if o.Retries < 0 {
-		return usageErrorf("--retries %d: must be 0 or more", o.Retries)
-	}
-	if o.RetryBudget < 0 {
-		return usageErrorf("--retry-budget %s: must be 0 or more", o.RetryBudget)
+	if err := o.RetryOptions.validate(); err != nil {
+		return err
 	}
 	switch o.Progress {
 	case "auto", "bar", "plain", "none":
@@ -461,13 +449,8 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 		}
 	}
 
-	retry := transfer.Retry{Retries: o.Retries, Budget: o.RetryBudget, BaseDelay: transfer.DefaultRetry.BaseDelay, MaxDelay: transfer.DefaultRetry.MaxDelay}
-	apiRetry := api.RetryPolicy{MaxAttempts: o.Retries + 1, MaxElapsed: o.RetryBudget}
-	if d := o.retryDelays; d != nil {
-		retry.BaseDelay, retry.MaxDelay = d.base, d.max
-		apiRetry.BaseDelay, apiRetry.MaxDelay = d.base, d.max
-	}
-	client, err := api.New(o.APIURL, o.Token, api.WithRetry(apiRetry), api.WithUserAgent("vidup/"+Version()))
+	policy := o.RetryOptions.policy()
+	client, err := api.New(o.APIURL, o.Token, api.WithRetry(policy), api.WithUserAgent("vidup/"+Version()))
 	if err != nil {
 		return asUsage(err)
 	}
@@ -483,7 +466,7 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 		wrap = func(c aws.HTTPClient) aws.HTTPClient { return limiter.HTTPClient(c) }
 	}
 	eng, err := transfer.New(ctx, transfer.Options{
-		API: client, Concurrency: o.Concurrency, PartSize: int64(o.PartSize), Retry: retry,
+		API: client, Concurrency: o.Concurrency, PartSize: int64(o.PartSize), Retry: transfer.Retry(policy),
 		Metadata: o.metadata, Observer: out, Hooks: after, CABundle: o.CABundle, Credentials: credentials.New,
 		WrapHTTPClient: wrap,
 	})

@@ -19,6 +19,7 @@ import (
 	"github.com/vidup/vidup/internal/journal"
 	"github.com/vidup/vidup/internal/progress"
 	"github.com/vidup/vidup/internal/resume"
+	"github.com/vidup/vidup/internal/retry"
 	"github.com/vidup/vidup/internal/transfer"
 )
 
@@ -44,9 +45,9 @@ type UploadsOptions struct {
 	Concurrency int
 	Progress    string
 	Quiet       bool
+	RetryOptions
 
-	retryDelays *retryDelays
-	now         func() time.Time
+	now func() time.Time
 }
 
 func (o *UploadsOptions) clock() time.Time {
@@ -87,7 +88,8 @@ func (d *olderThanFlag) Set(v string) error {
 func (d *olderThanFlag) Type() string { return "duration" }
 
 func newCmdUploads(io *IOStreams) *cobra.Command {
-	opts := &UploadsOptions{IO: io}
+	// abort has no retry flags: it retries as the defaults say.
+	opts := &UploadsOptions{IO: io, RetryOptions: RetryOptions{Retries: retry.DefaultRetries, RetryBudget: retry.DefaultBudget}}
 	stateFlag := func(cmd *cobra.Command) {
 		cmd.Flags().StringVar(&opts.StateDir, "state-dir", "", "folder of the resume journal (default $XDG_STATE_HOME/vidup; env VIDUP_STATE_DIR)")
 	}
@@ -164,6 +166,9 @@ error, 3 the API refused the token, 130 interrupted.`,
 			if _, err := progress.ParseMode(opts.Progress); err != nil {
 				return usageErrorf("--progress: %v", err)
 			}
+			if err := opts.RetryOptions.validate(); err != nil {
+				return err
+			}
 			return runUploadsResume(cmd.Context(), opts)
 		},
 	}
@@ -172,6 +177,7 @@ error, 3 the API refused the token, 130 interrupted.`,
 	resumeCmd.Flags().IntVar(&opts.Concurrency, "concurrency", 8, "parts in flight at once, over all files")
 	resumeCmd.Flags().StringVar(&opts.Progress, "progress", "auto", "progress display: auto, bar, plain or none")
 	resumeCmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "no progress and no summary; errors only")
+	opts.RetryOptions.addFlags(resumeCmd.Flags())
 	resumeCmd.Flags().StringVarP(&opts.Output, "output", "o", "text", "what stdout gets: text or json")
 
 	abortCmd := &cobra.Command{
@@ -350,17 +356,12 @@ func age(d time.Duration) string {
 
 // engine builds the API client and an engine over it.
 func (o *UploadsOptions) engine(ctx context.Context, obs transfer.Observer, hooks transfer.Hooks) (*transfer.Engine, error) {
-	retry := transfer.DefaultRetry
-	apiRetry := api.RetryPolicy{}
-	if d := o.retryDelays; d != nil {
-		retry.BaseDelay, retry.MaxDelay = d.base, d.max
-		apiRetry.BaseDelay, apiRetry.MaxDelay = d.base, d.max
-	}
-	client, err := api.New(o.APIURL, o.Token, api.WithRetry(apiRetry), api.WithUserAgent("vidup/"+Version()))
+	policy := o.RetryOptions.policy()
+	client, err := api.New(o.APIURL, o.Token, api.WithRetry(policy), api.WithUserAgent("vidup/"+Version()))
 	if err != nil {
 		return nil, asUsage(err)
 	}
-	eng, err := transfer.New(ctx, transfer.Options{API: client, Concurrency: max(o.Concurrency, 1), Retry: retry,
+	eng, err := transfer.New(ctx, transfer.Options{API: client, Concurrency: max(o.Concurrency, 1), Retry: transfer.Retry(policy),
 		Observer: obs, Hooks: hooks, Credentials: credentials.New})
 	if err != nil {
 		return nil, asUsage(err)
