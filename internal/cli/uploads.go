@@ -21,6 +21,7 @@ import (
 	"github.com/vidup/vidup/internal/resume"
 	"github.com/vidup/vidup/internal/retry"
 	"github.com/vidup/vidup/internal/transfer"
+	"github.com/vidup/vidup/internal/units"
 )
 
 // uploadsSpec: like upload's, the settings of vidup uploads are top-level
@@ -325,8 +326,8 @@ func runUploadsList(o *UploadsOptions) error {
 			if state == string(journal.Completed) {
 				state = "to register"
 			}
-			fmt.Fprintf(w, "%s\t%s\t%.1f%%\t%s\t%s\t%s\n", r.ID, state, r.Percent, transfer.FormatSize(r.Size),
-				age(time.Duration(r.AgeSeconds)*time.Second), quotePath(r.Path))
+			fmt.Fprintf(w, "%s\t%s\t%.1f%%\t%s\t%s\t%s\n", r.ID, state, r.Percent, units.Size(r.Size),
+				units.Duration(time.Duration(r.AgeSeconds)*time.Second), units.Path(r.Path))
 		}
 		w.Flush()
 		for _, r := range rows {
@@ -339,19 +340,6 @@ func runUploadsList(o *UploadsOptions) error {
 		return fmt.Errorf("some journal entries cannot be read: %w", listErr)
 	}
 	return nil
-}
-
-// age is a duration as people say it: 45s, 12m, 5h, 3d.
-func age(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh", int(d.Hours()))
-	}
-	return fmt.Sprintf("%dd", int(d.Hours()/24))
 }
 
 // engine builds the API client and an engine over it.
@@ -401,13 +389,13 @@ func runUploadsResume(ctx context.Context, o *UploadsOptions) error {
 		}
 		c, err := tr.Claim(path, false)
 		if err != nil {
-			fmt.Fprintf(o.IO.ErrOut, "vidup: upload %s: %s: %v\n", e.ID, quotePath(path), err)
+			fmt.Fprintf(o.IO.ErrOut, "vidup: upload %s: %s: %v\n", e.ID, units.Path(path), err)
 			failed++
 			continue
 		}
 		defer c.Release()
 		if c.Skip {
-			fmt.Fprintf(o.IO.ErrOut, "vidup: %s: skipped: %s\n", quotePath(path), c.Reason)
+			fmt.Fprintf(o.IO.ErrOut, "vidup: %s: skipped: %s\n", units.Path(path), c.Reason)
 			continue
 		}
 		files = append(files, f)
@@ -466,7 +454,7 @@ func (o *UploadsOptions) report(ctx context.Context, results []transfer.Result, 
 		} else {
 			uploaded++
 			if o.Output == "text" {
-				fmt.Fprintf(o.IO.Out, "%s\t%s\tvideo %s\t%s\n", r.Status, quotePath(r.Path), r.VideoID, r.Key)
+				fmt.Fprintf(o.IO.Out, "%s\t%s\tvideo %s\t%s\n", r.Status, units.Path(r.Path), r.VideoID, r.Key)
 			}
 		}
 		docs = append(docs, d)
@@ -528,7 +516,7 @@ func runUploadsAbort(ctx context.Context, o *UploadsOptions) error {
 	failed := 0
 	for _, e := range targets {
 		if err := abortEntry(ctx, o, store, eng, e); err != nil {
-			fmt.Fprintf(o.IO.ErrOut, "vidup: upload %s (%s): %v\n", e.ID, quotePath(entryPath(e)), err)
+			fmt.Fprintf(o.IO.ErrOut, "vidup: upload %s (%s): %v\n", e.ID, units.Path(entryPath(e)), err)
 			failed++
 		}
 	}
@@ -586,7 +574,7 @@ func abortEntry(ctx context.Context, o *UploadsOptions, store *journal.Store, en
 		return err
 	}
 	if !o.Quiet {
-		fmt.Fprintf(o.IO.ErrOut, "vidup: upload %s (%s): %s\n", e.ID, quotePath(entryPath(e)), msg)
+		fmt.Fprintf(o.IO.ErrOut, "vidup: upload %s (%s): %s\n", e.ID, units.Path(entryPath(e)), msg)
 	}
 	return nil
 }
