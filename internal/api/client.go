@@ -111,13 +111,13 @@ func New(baseURL, token string, opts ...Option) (*Client, error) {
 		if err == nil {
 			shown = u.Redacted()
 		}
-		return nil, fmt.Errorf("the API URL %q is not an absolute http(s) URL; set --api-url or VIDUP_API_URL to something like https://videos.example.com", shown)
+		return nil, &URLError{URL: shown}
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("the API URL %s has a query or fragment; set --api-url or VIDUP_API_URL to the API's base URL only", u.Redacted())
+		return nil, &URLError{URL: u.Redacted(), QueryOrFragment: true}
 	}
 	if token == "" {
-		return nil, errors.New("no API token; set VIDUP_API_TOKEN or --token-file")
+		return nil, ErrNoToken
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
@@ -249,14 +249,14 @@ func (c *Client) once(ctx context.Context, op, path string, hdr http.Header, pay
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return 0, &networkError{op: op, url: c.BaseURL(), err: unwrapURLError(err)}
+		return 0, &NetworkError{Op: op, URL: c.BaseURL(), Err: unwrapURLError(err)}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
 		// The connection broke in the middle of the answer: as transient
 		// as a refused connection.
-		return 0, &networkError{op: op, url: c.BaseURL(), reading: true, err: err}
+		return 0, &NetworkError{Op: op, URL: c.BaseURL(), Reading: true, Err: err}
 	}
 	if len(data) > maxBody {
 		return 0, c.badAnswer(op, fmt.Sprintf("more than %d bytes (status %s)", maxBody, resp.Status))
@@ -358,7 +358,7 @@ func (c *Client) checkCredentials(op string, cr contract.Credentials) error {
 	if now := c.now(); !cr.Expiration.After(now) {
 		e := c.badAnswer(op, fmt.Sprintf("credentials that expired at %s (this machine's clock says %s)",
 			cr.Expiration.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339)))
-		e.Hint = "check the clocks of the API server and of this machine"
+		e.Clock = true
 		return e
 	}
 	return nil

@@ -110,11 +110,11 @@ func TestNewValidatesBaseURL(t *testing.T) {
 	for _, u := range []string{"", "api.example.com", "/api", "ftp://example.com", "http://", "http://example.com/?x=1", "http://example.com/#frag", "://bad"} {
 		if _, err := New(u, testToken); err == nil {
 			t.Errorf("New(%q) accepted a bad URL", u)
-		} else if !strings.Contains(err.Error(), "VIDUP_API_URL") {
-			t.Errorf("New(%q): error %q does not say what to set", u, err)
+		} else if ue := (*URLError)(nil); !errors.As(err, &ue) {
+			t.Errorf("New(%q): error %T %q is not a *URLError", u, err, err)
 		}
 	}
-	if _, err := New("http://example.com", ""); err == nil || !strings.Contains(err.Error(), "VIDUP_API_TOKEN") {
+	if _, err := New("http://example.com", ""); !errors.Is(err, ErrNoToken) {
 		t.Errorf("New without token: %v", err)
 	}
 	c, err := New("https://user:pw@example.com/video-api/", testToken)
@@ -247,15 +247,15 @@ func TestStatusErrors(t *testing.T) {
 		retryable bool
 	}{
 		{"400", OpCreateSession, reply(400, `{"error":"files: name is empty"}`), []string{"400 Bad Request", "files: name is empty"}, false, false, 1, false},
-		{"401", OpCreateSession, reply(401, `{"error":"bad token"}`), []string{"refused the token (401)", "VIDUP_API_TOKEN", "--token-file"}, true, false, 1, false},
-		{"403", OpRegisterVideo, reply(403, `{"error":"read-only token"}`), []string{"403", "read-only token", "VIDUP_API_TOKEN"}, true, false, 1, false},
-		{"404 create", OpCreateSession, reply(404, `{"error":"no route"}`), []string{"404", "VIDUP_API_URL"}, false, false, 1, false},
+		{"401", OpCreateSession, reply(401, `{"error":"bad token"}`), []string{"refused the token (401)", "bad token"}, true, false, 1, false},
+		{"403", OpRegisterVideo, reply(403, `{"error":"read-only token"}`), []string{"403", "read-only token"}, true, false, 1, false},
+		{"404 create", OpCreateSession, reply(404, `{"error":"no route"}`), []string{"404 Not Found", "no route"}, false, false, 1, false},
 		{"404 refresh", OpRefreshCredentials, reply(404, `{"error":"unknown session"}`), []string{"no longer knows this upload session", "unknown session"}, false, true, 1, false},
 		{"409", OpRegisterVideo, reply(409, `{"error":"key reused"}`), []string{"409 Conflict", "key reused"}, false, false, 1, false},
 		{"413", OpCreateSession, reply(413, `{"error":"too many files"}`), []string{"413", "too many files"}, false, false, 1, false},
 		{"422", OpRegisterVideo, reply(422, `{"error":"size differs: 41 on S3, 42 announced"}`), []string{"422", "size differs"}, false, false, 1, false},
 		{"plain text error", OpCreateSession, replyType(400, "text/plain", "nope\nsecond line"), []string{"400", "nope"}, false, false, 1, false},
-		{"html 404", OpCreateSession, replyType(404, "text/html", "<!DOCTYPE html><html><body>Not here</body></html>"), []string{"HTML page", "VIDUP_API_URL"}, false, false, 1, false},
+		{"html 404", OpCreateSession, replyType(404, "text/html", "<!DOCTYPE html><html><body>Not here</body></html>"), []string{"HTML page"}, false, false, 1, false},
 		{"echoed token", OpCreateSession, reply(400, `{"error":"token `+testToken+` unknown"}`), []string{"[redacted]"}, false, false, 1, false},
 		// Transient statuses are retried until the policy is spent.
 		{"408", OpCreateSession, reply(408, `{"error":"slow"}`), []string{"408", "gave up after 4 attempts"}, false, false, 4, false},
@@ -431,7 +431,10 @@ func TestConnectionRefused(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, w := range []string{"is not answering", "http://" + addr, "VIDUP_API_URL", "gave up after 4 attempts"} {
+	if ne := (*NetworkError)(nil); !errors.As(err, &ne) || ne.Reading {
+		t.Errorf("error %T %q is not a *NetworkError before reading", err, err)
+	}
+	for _, w := range []string{"is not answering", "http://" + addr, "gave up after 4 attempts"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q does not contain %q", err, w)
 		}
@@ -461,7 +464,7 @@ func TestBadAnswers(t *testing.T) {
 		handler http.HandlerFunc
 		want    []string
 	}{
-		{"html 200", OpCreateSession, replyType(200, "text/html; charset=utf-8", "<html>login</html>"), []string{"HTML page", "VIDUP_API_URL"}},
+		{"html 200", OpCreateSession, replyType(200, "text/html; charset=utf-8", "<html>login</html>"), []string{"HTML page"}},
 		{"text 200", OpRegisterVideo, replyType(201, "text/plain", "ok"), []string{"text/plain instead of JSON"}},
 		{"truncated json", OpCreateSession, reply(201, sessionJSON(1)[:40]), []string{"invalid JSON", "ends early"}},
 		{"not json", OpRefreshCredentials, reply(200, `{"credentials": nope}`), []string{"invalid JSON"}},
@@ -474,7 +477,7 @@ func TestBadAnswers(t *testing.T) {
 		{"no SecretAccessKey", OpCreateSession, withSession(func(s *contract.Session) { s.Credentials.SecretAccessKey = "" }), []string{"credentials without SecretAccessKey"}},
 		{"no SessionToken", OpCreateSession, withSession(func(s *contract.Session) { s.Credentials.SessionToken = "" }), []string{"credentials without SessionToken"}},
 		{"no Expiration", OpCreateSession, withSession(func(s *contract.Session) { s.Credentials.Expiration = time.Time{} }), []string{"credentials without Expiration"}},
-		{"expired", OpCreateSession, withSession(func(s *contract.Session) { s.Credentials.Expiration = past }), []string{"expired at", "clocks"}},
+		{"expired", OpCreateSession, withSession(func(s *contract.Session) { s.Credentials.Expiration = past }), []string{"expired at", "this machine's clock says"}},
 		{"too few uploads", OpCreateSession, withSession(func(s *contract.Session) { s.Uploads = nil }), []string{"0 uploads for 1 files"}},
 		{"empty key", OpCreateSession, withSession(func(s *contract.Session) { s.Uploads[0].Key = "" }), []string{"upload 1 has no key"}},
 		{"empty upload id", OpCreateSession, withSession(func(s *contract.Session) { s.Uploads[0].UploadID = "" }), []string{"upload 1 has no upload_id"}},
@@ -547,7 +550,7 @@ func TestRetryable(t *testing.T) {
 		{&StatusError{Status: 400}, false},
 		{&StatusError{Status: 401}, false},
 		{&StatusError{Status: 501}, false},
-		{&networkError{err: errors.New("connection reset")}, true},
+		{&NetworkError{Err: errors.New("connection reset")}, true},
 		{&retry.ExhaustedError{Err: &StatusError{Status: 503}}, false},
 		{&BadAnswerError{Problem: "x"}, false},
 		{io.ErrUnexpectedEOF, true},
@@ -557,5 +560,30 @@ func TestRetryable(t *testing.T) {
 		if got := Retryable(tc.err); got != tc.want {
 			t.Errorf("Retryable(%v) = %v, want %v", tc.err, got, tc.want)
 		}
+	}
+}
+
+// The facts the CLI's advice table reads: which answers mean a wrong URL,
+// which a clock problem.
+func TestErrorFacts(t *testing.T) {
+	for _, tc := range []struct {
+		err   *StatusError
+		wrong bool
+	}{
+		{&StatusError{Op: OpCreateSession, Status: 404}, true},
+		{&StatusError{Op: OpRefreshCredentials, Status: 404}, false},
+		{&StatusError{Op: OpRegisterVideo, Status: 502, HTML: true}, true},
+		{&StatusError{Op: OpRegisterVideo, Status: 500}, false},
+		{&StatusError{Op: OpCreateSession, Status: 401}, false},
+	} {
+		if got := tc.err.WrongURL(); got != tc.wrong {
+			t.Errorf("%s %d html %v: WrongURL() = %v", tc.err.Op, tc.err.Status, tc.err.HTML, got)
+		}
+	}
+	s := newServer(t, reply(200, `{"credentials":`+credsJSON(time.Now().Add(-time.Hour).UTC())+`}`))
+	_, err := newClient(t, s.URL).RefreshCredentials(context.Background(), "s1")
+	var ba *BadAnswerError
+	if !errors.As(err, &ba) || !ba.Clock {
+		t.Errorf("expired credentials: %T %v, want a *BadAnswerError with Clock", err, err)
 	}
 }

@@ -76,7 +76,7 @@ func newUploadDocument(entries []runEntry, elapsed time.Duration, dry bool) uplo
 			}
 			doc.Summary.Skipped++
 		case e.problem != nil:
-			f.Status, f.Error = string(transfer.StatusFailed), e.problem.Error()
+			f.Status, f.Error = string(transfer.StatusFailed), withAdvice(e.problem).Error()
 			doc.Summary.Failed++
 		case dry:
 			f.Status = statusWouldUpload
@@ -91,7 +91,7 @@ func newUploadDocument(entries []runEntry, elapsed time.Duration, dry bool) uplo
 			f.Status, f.Key, f.UploadID, f.SessionID = string(r.Status), r.Key, r.UploadID, r.SessionID
 			f.Size, f.ETag, f.Checksum, f.VideoID = r.Size, r.ETag, r.Checksum, r.VideoID
 			if r.Err != nil {
-				f.Error = r.Err.Error()
+				f.Error = withAdvice(r.Err).Error()
 			}
 			switch {
 			case r.Status == transfer.StatusUploaded && e.afterErr != nil:

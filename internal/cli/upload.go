@@ -629,6 +629,7 @@ func (r *runOutput) pending(e transfer.Event) {
 }
 
 func (r *runOutput) emit(e transfer.Event) {
+	e = adviseEvent(e)
 	r.display.Event(e)
 	if r.ndjson != nil {
 		r.ndjson.Event(e)

@@ -413,7 +413,7 @@ func runUploadsResume(ctx context.Context, o *UploadsOptions) error {
 	if o.Quiet {
 		mode, _ = progress.ParseMode("none")
 	}
-	obs := progress.New(mode, o.IO.ErrOut, o.IO.StderrTTY)
+	obs := advisedRenderer{progress.New(mode, o.IO.ErrOut, o.IO.StderrTTY)}
 	eng, err := o.engine(ctx, obs, tr.Hooks())
 	if err != nil {
 		obs.Close()
@@ -444,8 +444,8 @@ func (o *UploadsOptions) report(ctx context.Context, results []transfer.Result, 
 	for _, r := range results {
 		d := fileJSON{Path: r.Path, Status: string(r.Status), UploadID: r.UploadID, Key: r.Key, VideoID: r.VideoID}
 		if r.Err != nil {
-			d.Error = r.Err.Error()
-			fmt.Fprintf(o.IO.ErrOut, "vidup: %s\n", r.Err)
+			d.Error = withAdvice(r.Err).Error()
+			fmt.Fprintf(o.IO.ErrOut, "vidup: %s\n", d.Error)
 			failed++
 			var af authFailure
 			if authErr == nil && errors.As(r.Err, &af) && af.AuthFailure() {
@@ -516,7 +516,7 @@ func runUploadsAbort(ctx context.Context, o *UploadsOptions) error {
 	failed := 0
 	for _, e := range targets {
 		if err := abortEntry(ctx, o, store, eng, e); err != nil {
-			fmt.Fprintf(o.IO.ErrOut, "vidup: upload %s (%s): %v\n", e.ID, units.Path(entryPath(e)), err)
+			fmt.Fprintf(o.IO.ErrOut, "vidup: upload %s (%s): %v\n", e.ID, units.Path(entryPath(e)), withAdvice(err))
 			failed++
 		}
 	}
