@@ -5,6 +5,7 @@ import (
 
 	"github.com/vidup/vidup/internal/api"
 	"github.com/vidup/vidup/internal/progress"
+	"github.com/vidup/vidup/internal/sources"
 	"github.com/vidup/vidup/internal/transfer"
 )
 
@@ -26,6 +27,22 @@ var adviceTable = []struct {
 	{as(func(e *api.BadAnswerError) bool { return e.Clock }), "check the clocks of the API server and of this machine"},
 	{as(func(*api.BadAnswerError) bool { return true }), "check --api-url / VIDUP_API_URL (it must point at a server that follows the vidup upload contract)"},
 	{as(func(e *api.NetworkError) bool { return !e.Reading }), "check --api-url / VIDUP_API_URL"},
+
+	{is(sources.ErrDirectory), "use -r to upload what it contains"},
+	{is(sources.ErrLinkNotFollowed), "not followed without --follow-symlinks"},
+	{is(sources.ErrLinkedFolderNotFollowed), "** does not follow it without --follow-symlinks"},
+	{as(func(e *sources.TooRecentError) bool { return !e.Future }), "lower --min-age to upload it now"},
+	{is(sources.ErrStdinNeedsName), "add --name NAME"},
+	{option(sources.MinAge), "give --min-age a duration such as 5m"},
+	{option(sources.Include), "fix --include (see vidup upload --help)"},
+	{option(sources.Exclude), "fix --exclude (see vidup upload --help)"},
+	{as(func(e *sources.OptionError) bool { return e.Option == sources.FilesFrom && e.NoStdin }), "give --files-from a file instead"},
+	{option(sources.FilesFrom), "check the file given to --files-from"},
+}
+
+// option matches errors about one option of sources.Options.
+func option(o sources.Option) func(error) bool {
+	return as(func(e *sources.OptionError) bool { return e.Option == o })
 }
 
 // as matches errors of type T for which ok holds.
@@ -87,6 +104,14 @@ func adviseEvent(e transfer.Event) transfer.Event {
 	}
 	e.Err = adv
 	return e
+}
+
+// skipReason is why sources skipped a file, with what to do about it.
+func skipReason(s sources.Skip) string {
+	if a := advise(s.Why); a != "" {
+		return s.Reason + "; " + a
+	}
+	return s.Reason
 }
 
 // advisedRenderer shows every event with its advice.

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vidup/vidup/internal/api"
 	"github.com/vidup/vidup/internal/retry"
+	"github.com/vidup/vidup/internal/sources"
 	"github.com/vidup/vidup/internal/transfer"
 )
 
@@ -77,5 +79,38 @@ func TestEventsCarryTheAdvice(t *testing.T) {
 	var se *api.StatusError
 	if !errors.As(e.Err, &se) || !se.AuthFailure() {
 		t.Error("the advised error lost its type (exit code 3 depends on it)")
+	}
+}
+
+func TestSourcesAdvice(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("cams: %w", sources.ErrDirectory), "use -r to upload what it contains"},
+		{sources.ErrLinkNotFollowed, "not followed without --follow-symlinks"},
+		{sources.ErrLinkedFolderNotFollowed, "** does not follow it without --follow-symlinks"},
+		{&sources.TooRecentError{Age: time.Second, MinAge: time.Minute}, "lower --min-age to upload it now"},
+		{&sources.TooRecentError{Age: time.Second, MinAge: time.Minute, Future: true}, ""},
+		{sources.ErrStdinNeedsName, "add --name NAME"},
+		{&sources.OptionError{Option: sources.MinAge, Value: "-1s", Err: errors.New("is negative")}, "give --min-age a duration such as 5m"},
+		{&sources.OptionError{Option: sources.Include, Value: "[a", Err: errors.New("bad")}, "fix --include (see vidup upload --help)"},
+		{&sources.OptionError{Option: sources.Exclude, Value: "[a", Err: errors.New("bad")}, "fix --exclude (see vidup upload --help)"},
+		{&sources.OptionError{Option: sources.FilesFrom, Value: "-", NoStdin: true}, "give --files-from a file instead"},
+		{&sources.OptionError{Option: sources.FilesFrom, Value: "l", Err: errors.New("could not be read")}, "check the file given to --files-from"},
+	} {
+		if got := advise(tc.err); got != tc.want {
+			t.Errorf("advise(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+		if m := tc.err.Error(); strings.Contains(m, "--") {
+			t.Errorf("sources says %q: a flag name below the CLI", m)
+		}
+	}
+	s := sources.Skip{Path: "l", Reason: "symbolic link", Why: sources.ErrLinkNotFollowed}
+	if got := skipReason(s); got != "symbolic link; not followed without --follow-symlinks" {
+		t.Errorf("skipReason = %q", got)
+	}
+	if got := skipReason(sources.Skip{Reason: "leads back to root"}); got != "leads back to root" {
+		t.Errorf("skipReason without a fact = %q", got)
 	}
 }

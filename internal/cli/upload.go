@@ -305,7 +305,7 @@ func (o *UploadOptions) validate(ctx context.Context) error {
 		return usageErrorf("--move-to and --delete-after apply to files, not to stdin")
 	}
 	for _, sk := range res.Skipped {
-		o.plan = append(o.plan, planned{src: sources.Source{Path: sk.Path}, skip: sk.Reason})
+		o.plan = append(o.plan, planned{src: sources.Source{Path: sk.Path}, skip: skipReason(sk)})
 	}
 	for _, p := range o.problems {
 		o.plan = append(o.plan, planned{src: sources.Source{Path: p.Path}, problem: p.Err})
@@ -331,7 +331,7 @@ type planned struct {
 func problemsError(ps []sources.Problem) error {
 	msgs := make([]string, len(ps))
 	for i, p := range ps {
-		msgs[i] = p.Err.Error()
+		msgs[i] = withAdvice(p.Err).Error()
 	}
 	return errors.New(strings.Join(msgs, "\nvidup: "))
 }
