@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/vidup/vidup/internal/contract"
+	"github.com/vidup/vidup/internal/retry"
 )
 
 // Names of the operations, as they appear in errors and in the onRetry hook.
@@ -51,7 +52,7 @@ type Client struct {
 	base      *url.URL
 	token     string
 	http      *http.Client
-	retry     RetryPolicy
+	retry     retry.Policy
 	onRetry   func(op string, attempt int, err error, wait time.Duration)
 	userAgent string
 	now       func() time.Time
@@ -79,9 +80,10 @@ func WithHTTPClient(hc *http.Client) Option {
 	}
 }
 
-// WithRetry sets the retry policy; zero fields keep their defaults.
-func WithRetry(p RetryPolicy) Option {
-	return func(c *Client) { c.retry = p.withDefaults() }
+// WithRetry sets the retry policy: the one every command builds from its
+// flags. A client built without it uses retry.Default().
+func WithRetry(p retry.Policy) Option {
+	return func(c *Client) { c.retry = p }
 }
 
 // WithOnRetry sets a hook called before each wait between two attempts, so
@@ -109,13 +111,13 @@ func New(baseURL, token string, opts ...Option) (*Client, error) {
 		if err == nil {
 			shown = u.Redacted()
 		}
-		return nil, fmt.Errorf("the API URL %q is not an absolute http(s) URL; set --api-url or VIDUP_API_URL to something like https://videos.example.com", shown)
+		return nil, &URLError{URL: shown}
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("the API URL %s has a query or fragment; set --api-url or VIDUP_API_URL to the API's base URL only", u.Redacted())
+		return nil, &URLError{URL: u.Redacted(), QueryOrFragment: true}
 	}
 	if token == "" {
-		return nil, errors.New("no API token; set VIDUP_API_TOKEN or --token-file")
+		return nil, ErrNoToken
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
@@ -123,7 +125,7 @@ func New(baseURL, token string, opts ...Option) (*Client, error) {
 		base:      u,
 		token:     token,
 		http:      &http.Client{Timeout: defaultTimeout, Transport: newTransport()},
-		retry:     DefaultRetryPolicy(),
+		retry:     retry.Default(),
 		userAgent: "vidup",
 		now:       time.Now,
 	}
@@ -206,33 +208,30 @@ func (c *Client) call(ctx context.Context, op, path string, hdr http.Header, bod
 	if err != nil {
 		return 0, fmt.Errorf("%s: encode request: %w", op, err)
 	}
-	start := time.Now()
-	for attempt := 1; ; attempt++ {
-		status, err := c.once(ctx, op, path, hdr, payload, out)
-		if err == nil {
-			return status, nil
-		}
-		if ctx.Err() != nil {
-			return 0, fmt.Errorf("%s: %w", op, ctx.Err())
-		}
-		if !Retryable(err) {
-			return 0, err
-		}
-		wait, ok := c.retry.next(attempt, time.Since(start), retryAfter(err))
-		if !ok {
-			return 0, &gaveUpError{attempts: attempt, elapsed: time.Since(start).Round(time.Millisecond), err: err}
-		}
+	var status int
+	var last error
+	waiting := false // between two attempts, when ctx may end
+	onRetry := func(attempt int, wait time.Duration, err error) {
+		waiting = true
 		if c.onRetry != nil {
 			c.onRetry(op, attempt, err, wait)
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return 0, fmt.Errorf("%s: %w (while waiting to retry after: %v)", op, ctx.Err(), err)
-		case <-t.C:
-		}
 	}
+	err = c.retry.Do(ctx, classifier, onRetry, func(ctx context.Context) error {
+		waiting = false
+		status, last = c.once(ctx, op, path, hdr, payload, out)
+		return last
+	})
+	if err == nil {
+		return status, nil
+	}
+	if ctx.Err() != nil {
+		if waiting {
+			return 0, fmt.Errorf("%s: %w (while waiting to retry after: %v)", op, ctx.Err(), last)
+		}
+		return 0, fmt.Errorf("%s: %w", op, ctx.Err())
+	}
+	return 0, err
 }
 
 // once makes one attempt.
@@ -250,14 +249,14 @@ func (c *Client) once(ctx context.Context, op, path string, hdr http.Header, pay
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return 0, &networkError{op: op, url: c.BaseURL(), err: unwrapURLError(err)}
+		return 0, &NetworkError{Op: op, URL: c.BaseURL(), Err: unwrapURLError(err)}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
 		// The connection broke in the middle of the answer: as transient
 		// as a refused connection.
-		return 0, &networkError{op: op, url: c.BaseURL(), reading: true, err: err}
+		return 0, &NetworkError{Op: op, URL: c.BaseURL(), Reading: true, Err: err}
 	}
 	if len(data) > maxBody {
 		return 0, c.badAnswer(op, fmt.Sprintf("more than %d bytes (status %s)", maxBody, resp.Status))
@@ -279,7 +278,7 @@ func (c *Client) statusError(op string, resp *http.Response, data []byte) *Statu
 		Op:         op,
 		URL:        c.BaseURL(),
 		Status:     resp.StatusCode,
-		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), c.now()),
+		RetryAfter: retry.ParseAfter(resp.Header.Get("Retry-After"), c.now()),
 	}
 	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	var body contract.Error
@@ -359,7 +358,7 @@ func (c *Client) checkCredentials(op string, cr contract.Credentials) error {
 	if now := c.now(); !cr.Expiration.After(now) {
 		e := c.badAnswer(op, fmt.Sprintf("credentials that expired at %s (this machine's clock says %s)",
 			cr.Expiration.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339)))
-		e.Hint = "check the clocks of the API server and of this machine"
+		e.Clock = true
 		return e
 	}
 	return nil

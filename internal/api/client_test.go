@@ -16,12 +16,13 @@ import (
 	"time"
 
 	"github.com/vidup/vidup/internal/contract"
+	"github.com/vidup/vidup/internal/retry"
 )
 
 const testToken = "tok-s3cr3t-value"
 
 // fastRetry keeps retries real but short.
-var fastRetry = RetryPolicy{MaxAttempts: 4, MaxElapsed: 10 * time.Second, BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}
+var fastRetry = retry.Policy{Retries: 3, Budget: 10 * time.Second}.WithDelays(time.Millisecond, 5*time.Millisecond)
 
 type recorded struct {
 	method, path, auth, contentType, userAgent, idempotencyKey string
@@ -109,11 +110,11 @@ func TestNewValidatesBaseURL(t *testing.T) {
 	for _, u := range []string{"", "api.example.com", "/api", "ftp://example.com", "http://", "http://example.com/?x=1", "http://example.com/#frag", "://bad"} {
 		if _, err := New(u, testToken); err == nil {
 			t.Errorf("New(%q) accepted a bad URL", u)
-		} else if !strings.Contains(err.Error(), "VIDUP_API_URL") {
-			t.Errorf("New(%q): error %q does not say what to set", u, err)
+		} else if ue := (*URLError)(nil); !errors.As(err, &ue) {
+			t.Errorf("New(%q): error %T %q is not a *URLError", u, err, err)
 		}
 	}
-	if _, err := New("http://example.com", ""); err == nil || !strings.Contains(err.Error(), "VIDUP_API_TOKEN") {
+	if _, err := New("http://example.com", ""); !errors.Is(err, ErrNoToken) {
 		t.Errorf("New without token: %v", err)
 	}
 	c, err := New("https://user:pw@example.com/video-api/", testToken)
@@ -246,15 +247,15 @@ func TestStatusErrors(t *testing.T) {
 		retryable bool
 	}{
 		{"400", OpCreateSession, reply(400, `{"error":"files: name is empty"}`), []string{"400 Bad Request", "files: name is empty"}, false, false, 1, false},
-		{"401", OpCreateSession, reply(401, `{"error":"bad token"}`), []string{"refused the token (401)", "VIDUP_API_TOKEN", "--token-file"}, true, false, 1, false},
-		{"403", OpRegisterVideo, reply(403, `{"error":"read-only token"}`), []string{"403", "read-only token", "VIDUP_API_TOKEN"}, true, false, 1, false},
-		{"404 create", OpCreateSession, reply(404, `{"error":"no route"}`), []string{"404", "VIDUP_API_URL"}, false, false, 1, false},
+		{"401", OpCreateSession, reply(401, `{"error":"bad token"}`), []string{"refused the token (401)", "bad token"}, true, false, 1, false},
+		{"403", OpRegisterVideo, reply(403, `{"error":"read-only token"}`), []string{"403", "read-only token"}, true, false, 1, false},
+		{"404 create", OpCreateSession, reply(404, `{"error":"no route"}`), []string{"404 Not Found", "no route"}, false, false, 1, false},
 		{"404 refresh", OpRefreshCredentials, reply(404, `{"error":"unknown session"}`), []string{"no longer knows this upload session", "unknown session"}, false, true, 1, false},
 		{"409", OpRegisterVideo, reply(409, `{"error":"key reused"}`), []string{"409 Conflict", "key reused"}, false, false, 1, false},
 		{"413", OpCreateSession, reply(413, `{"error":"too many files"}`), []string{"413", "too many files"}, false, false, 1, false},
 		{"422", OpRegisterVideo, reply(422, `{"error":"size differs: 41 on S3, 42 announced"}`), []string{"422", "size differs"}, false, false, 1, false},
 		{"plain text error", OpCreateSession, replyType(400, "text/plain", "nope\nsecond line"), []string{"400", "nope"}, false, false, 1, false},
-		{"html 404", OpCreateSession, replyType(404, "text/html", "<!DOCTYPE html><html><body>Not here</body></html>"), []string{"HTML page", "VIDUP_API_URL"}, false, false, 1, false},
+		{"html 404", OpCreateSession, replyType(404, "text/html", "<!DOCTYPE html><html><body>Not here</body></html>"), []string{"HTML page"}, false, false, 1, false},
 		{"echoed token", OpCreateSession, reply(400, `{"error":"token `+testToken+` unknown"}`), []string{"[redacted]"}, false, false, 1, false},
 		// Transient statuses are retried until the policy is spent.
 		{"408", OpCreateSession, reply(408, `{"error":"slow"}`), []string{"408", "gave up after 4 attempts"}, false, false, 4, false},
@@ -382,50 +383,13 @@ func TestRetryAfterBeyondBudgetGivesUp(t *testing.T) {
 	}
 }
 
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2026, 11, 23, 20, 0, 0, 0, time.UTC)
-	for _, tc := range []struct {
-		in   string
-		want time.Duration
-	}{
-		{"", 0},
-		{"7", 7 * time.Second},
-		{" 2 ", 2 * time.Second},
-		{"0", 0},
-		{"-5", 0},
-		{"soon", 0},
-		{"Mon, 23 Nov 2026 20:00:30 GMT", 30 * time.Second},
-		{"Mon, 23 Nov 2026 19:59:00 GMT", 0},
-		{"99999999999999", maxRetryAfter},
-	} {
-		if got := parseRetryAfter(tc.in, now); got != tc.want {
-			t.Errorf("parseRetryAfter(%q) = %v, want %v", tc.in, got, tc.want)
-		}
+func TestDefaultPolicy(t *testing.T) {
+	c, err := New("http://localhost", testToken)
+	if err != nil {
+		t.Fatal(err)
 	}
-}
-
-func TestRetryPolicyNext(t *testing.T) {
-	p := RetryPolicy{MaxAttempts: 5, MaxElapsed: time.Minute, BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second}
-	for attempt := 1; attempt < 5; attempt++ {
-		ceiling := min(p.BaseDelay<<(attempt-1), p.MaxDelay)
-		for range 200 {
-			w, ok := p.next(attempt, 0, 0)
-			if !ok || w <= 0 || w > ceiling {
-				t.Fatalf("attempt %d: wait %v ok %v, want (0, %v]", attempt, w, ok, ceiling)
-			}
-		}
-	}
-	if _, ok := p.next(5, 0, 0); ok {
-		t.Error("a sixth attempt after MaxAttempts 5")
-	}
-	if _, ok := p.next(1, time.Minute, 0); ok {
-		t.Error("a retry after MaxElapsed")
-	}
-	if w, ok := p.next(1, 0, 3*time.Second); !ok || w != 3*time.Second {
-		t.Errorf("Retry-After 3s: wait %v ok %v", w, ok)
-	}
-	if d := (RetryPolicy{}).withDefaults(); d != DefaultRetryPolicy() {
-		t.Errorf("zero policy = %+v", d)
+	if c.retry != retry.Default() {
+		t.Errorf("a client without WithRetry retries with %+v, want retry.Default()", c.retry)
 	}
 }
 
@@ -434,7 +398,7 @@ func TestContextCancelStopsRetries(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	c, err := New(s.URL, testToken,
-		WithRetry(RetryPolicy{MaxAttempts: 10, BaseDelay: time.Minute, MaxDelay: time.Minute, MaxElapsed: time.Hour}),
+		WithRetry(retry.Policy{Retries: 9, BaseDelay: time.Minute, MaxDelay: time.Minute, Budget: time.Hour}),
 		WithOnRetry(func(string, int, error, time.Duration) { cancel() }))
 	if err != nil {
 		t.Fatal(err)
@@ -467,7 +431,10 @@ func TestConnectionRefused(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, w := range []string{"is not answering", "http://" + addr, "VIDUP_API_URL", "gave up after 4 attempts"} {
+	if ne := (*NetworkError)(nil); !errors.As(err, &ne) || ne.Reading {
+		t.Errorf("error %T %q is not a *NetworkError before reading", err, err)
+	}
+	for _, w := range []string{"is not answering", "http://" + addr, "gave up after 4 attempts"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q does not contain %q", err, w)
 		}
@@ -497,7 +464,7 @@ func TestBadAnswers(t *testing.T) {
 		handler http.HandlerFunc
 		want    []string
 	}{
-		{"html 200", OpCreateSession, replyType(200, "text/html; charset=utf-8", "<html>login</html>"), []string{"HTML page", "VIDUP_API_URL"}},
+		{"html 200", OpCreateSession, replyType(200, "text/html; charset=utf-8", "<html>login</html>"), []string{"HTML page"}},
 		{"text 200", OpRegisterVideo, replyType(201, "text/plain", "ok"), []string{"text/plain instead of JSON"}},
 		{"truncated json", OpCreateSession, reply(201, sessionJSON(1)[:40]), []string{"invalid JSON", "ends early"}},
 		{"not json", OpRefreshCredentials, reply(200, `{"credentials": nope}`), []string{"invalid JSON"}},
@@ -510,7 +477,7 @@ func TestBadAnswers(t *testing.T) {
 		{"no SecretAccessKey", OpCreateSession, withSession(func(s *contract.Session) { s.Credentials.SecretAccessKey = "" }), []string{"credentials without SecretAccessKey"}},
 		{"no SessionToken", OpCreateSession, withSession(func(s *contract.Session) { s.Credentials.SessionToken = "" }), []string{"credentials without SessionToken"}},
 		{"no Expiration", OpCreateSession, withSession(func(s *contract.Session) { s.Credentials.Expiration = time.Time{} }), []string{"credentials without Expiration"}},
-		{"expired", OpCreateSession, withSession(func(s *contract.Session) { s.Credentials.Expiration = past }), []string{"expired at", "clocks"}},
+		{"expired", OpCreateSession, withSession(func(s *contract.Session) { s.Credentials.Expiration = past }), []string{"expired at", "this machine's clock says"}},
 		{"too few uploads", OpCreateSession, withSession(func(s *contract.Session) { s.Uploads = nil }), []string{"0 uploads for 1 files"}},
 		{"empty key", OpCreateSession, withSession(func(s *contract.Session) { s.Uploads[0].Key = "" }), []string{"upload 1 has no key"}},
 		{"empty upload id", OpCreateSession, withSession(func(s *contract.Session) { s.Uploads[0].UploadID = "" }), []string{"upload 1 has no upload_id"}},
@@ -583,8 +550,8 @@ func TestRetryable(t *testing.T) {
 		{&StatusError{Status: 400}, false},
 		{&StatusError{Status: 401}, false},
 		{&StatusError{Status: 501}, false},
-		{&networkError{err: errors.New("connection reset")}, true},
-		{&gaveUpError{err: &StatusError{Status: 503}}, false},
+		{&NetworkError{Err: errors.New("connection reset")}, true},
+		{&retry.ExhaustedError{Err: &StatusError{Status: 503}}, false},
 		{&BadAnswerError{Problem: "x"}, false},
 		{io.ErrUnexpectedEOF, true},
 		{&net.OpError{Op: "dial", Err: errors.New("refused")}, true},
@@ -593,5 +560,30 @@ func TestRetryable(t *testing.T) {
 		if got := Retryable(tc.err); got != tc.want {
 			t.Errorf("Retryable(%v) = %v, want %v", tc.err, got, tc.want)
 		}
+	}
+}
+
+// The facts the CLI's advice table reads: which answers mean a wrong URL,
+// which a clock problem.
+func TestErrorFacts(t *testing.T) {
+	for _, tc := range []struct {
+		err   *StatusError
+		wrong bool
+	}{
+		{&StatusError{Op: OpCreateSession, Status: 404}, true},
+		{&StatusError{Op: OpRefreshCredentials, Status: 404}, false},
+		{&StatusError{Op: OpRegisterVideo, Status: 502, HTML: true}, true},
+		{&StatusError{Op: OpRegisterVideo, Status: 500}, false},
+		{&StatusError{Op: OpCreateSession, Status: 401}, false},
+	} {
+		if got := tc.err.WrongURL(); got != tc.wrong {
+			t.Errorf("%s %d html %v: WrongURL() = %v", tc.err.Op, tc.err.Status, tc.err.HTML, got)
+		}
+	}
+	s := newServer(t, reply(200, `{"credentials":`+credsJSON(time.Now().Add(-time.Hour).UTC())+`}`))
+	_, err := newClient(t, s.URL).RefreshCredentials(context.Background(), "s1")
+	var ba *BadAnswerError
+	if !errors.As(err, &ba) || !ba.Clock {
+		t.Errorf("expired credentials: %T %v, want a *BadAnswerError with Clock", err, err)
 	}
 }

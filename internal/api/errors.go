@@ -11,9 +11,25 @@ import (
 	"time"
 
 	"github.com/vidup/vidup/internal/contract"
+	"github.com/vidup/vidup/internal/retry"
 )
 
-const urlHint = "check --api-url / VIDUP_API_URL"
+// ErrNoToken means the client was built without a token.
+var ErrNoToken = errors.New("no API token")
+
+// URLError is an API URL the client cannot use: not an absolute http(s)
+// URL, or one with a query or fragment (it must be the API's base URL).
+type URLError struct {
+	URL             string // as given, without password when it parsed
+	QueryOrFragment bool
+}
+
+func (e *URLError) Error() string {
+	if e.QueryOrFragment {
+		return fmt.Sprintf("the API URL %s has a query or fragment", e.URL)
+	}
+	return fmt.Sprintf("the API URL %q is not an absolute http(s) URL", e.URL)
+}
 
 // StatusError is an answer outside 2xx.
 type StatusError struct {
@@ -32,15 +48,15 @@ func (e *StatusError) Error() string {
 	}
 	switch {
 	case e.Status == http.StatusUnauthorized:
-		return fmt.Sprintf("%s: the API refused the token (401)%s; set VIDUP_API_TOKEN or --token-file", e.Op, msg)
+		return fmt.Sprintf("%s: the API refused the token (401)%s", e.Op, msg)
 	case e.Status == http.StatusForbidden:
-		return fmt.Sprintf("%s: the API denied this token access (403)%s; ask for a token that may upload, and set VIDUP_API_TOKEN or --token-file", e.Op, msg)
+		return fmt.Sprintf("%s: the API denied this token access (403)%s", e.Op, msg)
 	case e.HTML:
-		return fmt.Sprintf("%s: the API at %s answered %d %s with an HTML page, not the API's JSON; %s", e.Op, e.URL, e.Status, http.StatusText(e.Status), urlHint)
+		return fmt.Sprintf("%s: the API at %s answered %d %s with an HTML page, not the API's JSON", e.Op, e.URL, e.Status, http.StatusText(e.Status))
 	case e.Status == http.StatusNotFound && e.Op == OpRefreshCredentials:
 		return fmt.Sprintf("%s: the API at %s no longer knows this upload session (404)%s; it cannot resume: run the upload again to start it over", e.Op, e.URL, msg)
 	case e.Status == http.StatusNotFound:
-		return fmt.Sprintf("%s: the API at %s answered 404 Not Found%s; %s (it must be the API's base URL)", e.Op, e.URL, msg, urlHint)
+		return fmt.Sprintf("%s: the API at %s answered 404 Not Found%s", e.Op, e.URL, msg)
 	}
 	return fmt.Sprintf("%s: the API at %s answered %d %s%s", e.Op, e.URL, e.Status, http.StatusText(e.Status), msg)
 }
@@ -48,6 +64,12 @@ func (e *StatusError) Error() string {
 // AuthFailure reports whether the API refused the token (401 or 403).
 func (e *StatusError) AuthFailure() bool {
 	return e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden
+}
+
+// WrongURL reports whether the answer suggests the URL points at something
+// other than the API's base URL: an HTML page, or a 404 outside refresh.
+func (e *StatusError) WrongURL() bool {
+	return e.HTML || e.Status == http.StatusNotFound && e.Op != OpRefreshCredentials
 }
 
 // Is makes a 404 on refresh match contract.ErrSessionGone.
@@ -61,45 +83,31 @@ type BadAnswerError struct {
 	Op      string
 	URL     string
 	Problem string // completes "answered with …"
-	Hint    string // what to do; a default when empty
+	// Clock is set when the answer is fine but for its time: the
+	// credentials expired before they arrived, so the clocks disagree.
+	Clock bool
 }
 
 func (e *BadAnswerError) Error() string {
-	hint := e.Hint
-	if hint == "" {
-		hint = urlHint + " (it must point at a server that follows the vidup upload contract)"
+	return fmt.Sprintf("%s: the API at %s answered with %s", e.Op, e.URL, e.Problem)
+}
+
+// NetworkError is a failure to reach the API (Reading false) or to read
+// its answer (Reading true).
+type NetworkError struct {
+	Op, URL string
+	Reading bool
+	Err     error
+}
+
+func (e *NetworkError) Error() string {
+	if e.Reading {
+		return fmt.Sprintf("%s: the connection to the API at %s broke while reading its answer: %v", e.Op, e.URL, e.Err)
 	}
-	return fmt.Sprintf("%s: the API at %s answered with %s; %s", e.Op, e.URL, e.Problem, hint)
+	return fmt.Sprintf("%s: the API at %s is not answering: %v", e.Op, e.URL, e.Err)
 }
 
-// networkError is a failure to reach the API or to read its answer.
-type networkError struct {
-	op, url string
-	reading bool
-	err     error
-}
-
-func (e *networkError) Error() string {
-	if e.reading {
-		return fmt.Sprintf("%s: the connection to the API at %s broke while reading its answer: %v", e.op, e.url, e.err)
-	}
-	return fmt.Sprintf("%s: the API at %s is not answering: %v; %s", e.op, e.url, e.err, urlHint)
-}
-
-func (e *networkError) Unwrap() error { return e.err }
-
-// gaveUpError is a transient failure that outlasted the retry policy.
-type gaveUpError struct {
-	attempts int
-	elapsed  time.Duration
-	err      error
-}
-
-func (e *gaveUpError) Error() string {
-	return fmt.Sprintf("%v (gave up after %d attempts in %s)", e.err, e.attempts, e.elapsed)
-}
-
-func (e *gaveUpError) Unwrap() error { return e.err }
+func (e *NetworkError) Unwrap() error { return e.Err }
 
 // Retryable reports whether err is transient: a network error or a 408,
 // 429, 500, 502, 503 or 504 answer. An error that already went through the
@@ -108,7 +116,7 @@ func Retryable(err error) bool {
 	if err == nil {
 		return false
 	}
-	var gu *gaveUpError
+	var gu *retry.ExhaustedError
 	if errors.As(err, &gu) {
 		return false
 	}
@@ -121,7 +129,7 @@ func Retryable(err error) bool {
 		}
 		return false
 	}
-	var ne *networkError
+	var ne *NetworkError
 	if errors.As(err, &ne) {
 		// The caller's own cancellation is checked before this; anything
 		// else that broke the connection (timeouts included) is transient.
@@ -142,10 +150,14 @@ func Retryable(err error) bool {
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
-func retryAfter(err error) time.Duration {
-	var se *StatusError
-	if errors.As(err, &se) {
-		return se.RetryAfter
+// RetryDelay is the wait the server asked for (Retry-After), which the
+// retry policy honours.
+func (e *StatusError) RetryDelay() time.Duration { return e.RetryAfter }
+
+// classifier is the client's one retry decision.
+var classifier = retry.ClassifierFunc(func(err error) retry.Class {
+	if Retryable(err) {
+		return retry.Transient
 	}
-	return 0
-}
+	return retry.Permanent
+})

@@ -8,38 +8,9 @@ import (
 	"github.com/vidup/vidup/internal/resume"
 )
 
-// advisedError is an error of a lower layer with what to do about it, which
-// only the command line can say (it names commands and flags).
-type advisedError struct {
-	err    error
-	advice string // with its leading separator
-}
-
-func (e *advisedError) Error() string { return e.err.Error() + e.advice }
-func (e *advisedError) Unwrap() error { return e.err }
-
-// adviseResume completes an error of the resume module or the journal
-// with what to do next; other errors are returned as they are.
-func adviseResume(err error) error {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		// Each problem of a list gets its own advice.
-		errs := j.Unwrap()
-		out := make([]error, len(errs))
-		for i, e := range errs {
-			out[i] = adviseResume(e)
-		}
-		return errors.Join(out...)
-	}
-	if a := resumeAdvice(err); a != "" {
-		return &advisedError{err: err, advice: a}
-	}
-	return err
-}
-
-// resumeAdvice is the advice table of the resume module's typed errors.
+// resumeAdvice says what to do about the resume module's and the journal's
+// typed errors: rows of the advice table whose sentence depends on the
+// error (an upload id, a folder). advise asks it after the table.
 func resumeAdvice(err error) string {
 	var (
 		nr *resume.NotResumableError
@@ -47,17 +18,17 @@ func resumeAdvice(err error) string {
 	)
 	switch {
 	case errors.As(err, &nr):
-		return fmt.Sprintf("; abort it with `vidup uploads abort %s`", nr.ID)
+		return fmt.Sprintf("abort it with `vidup uploads abort %s`", nr.ID)
 	case errors.Is(err, resume.ErrBusy):
-		return "; stop that run first"
+		return "stop that run first"
 	case errors.As(err, &ab):
-		return ", try again later"
+		return "try again later"
 	}
 	return journalAdvice(err)
 }
 
-// skipReason is why vidup upload skips a file, for the user.
-func skipReason(s *resume.Skip) string {
+// claimSkipReason is why the resume module skips a file, for the user.
+func claimSkipReason(s *resume.Skip) string {
 	if s.Busy {
 		return s.String()
 	}
@@ -73,27 +44,27 @@ func journalAdvice(err error) string {
 	)
 	switch {
 	case errors.Is(err, journal.ErrNoStateDir):
-		return ": " + stateDir + " (or HOME, for the default)"
+		return stateDir + " (or HOME, for the default)"
 	case errors.As(err, &fe):
 		switch fe.Problem {
 		case journal.FolderNotAFolder:
-			return "; " + stateDir + " to a folder"
+			return stateDir + " to a folder"
 		case journal.FolderOtherOwner:
-			return "; " + stateDir + " to a folder of yours"
+			return stateDir + " to a folder of yours"
 		case journal.FolderOpen:
-			return "; make it private with: chmod 700 " + fe.Dir
+			return "make it private with: chmod 700 " + fe.Dir
 		}
 		if fe.Create {
-			return "; " + stateDir + " to a folder you can write"
+			return stateDir + " to a folder you can write"
 		}
 	case errors.As(err, &ee):
 		switch ee.Problem {
 		case journal.EntryMissing:
-			return "; list the uploads with `vidup uploads`"
+			return "list the uploads with `vidup uploads`"
 		case journal.EntryDamaged, journal.EntryMisnamed:
-			return "; remove it with `vidup uploads abort " + ee.ID + "`"
+			return "remove it with `vidup uploads abort " + ee.ID + "`"
 		case journal.EntryOtherFormat:
-			return "; use that version to resume or abort it"
+			return "use that version to resume or abort it"
 		}
 	}
 	return ""

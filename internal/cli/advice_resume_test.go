@@ -17,7 +17,7 @@ func TestResumeAdvice(t *testing.T) {
 		err  error
 		want string
 	}{
-		{journal.ErrNoStateDir, "no state folder: set --state-dir or VIDUP_STATE_DIR (or HOME, for the default)"},
+		{journal.ErrNoStateDir, "no state folder; set --state-dir or VIDUP_STATE_DIR (or HOME, for the default)"},
 		{&journal.FolderError{Dir: "/s", Problem: journal.FolderUnusable, Create: true, Err: errors.New("permission denied")},
 			"create the state folder /s: permission denied; set --state-dir or VIDUP_STATE_DIR to a folder you can write"},
 		{&journal.FolderError{Dir: "/s", Problem: journal.FolderNotAFolder}, "state folder /s is not a folder; set --state-dir or VIDUP_STATE_DIR to a folder"},
@@ -30,14 +30,14 @@ func TestResumeAdvice(t *testing.T) {
 		{&resume.NotResumableError{ID: "s1", Name: "clip.mp4"}, "upload s1 of clip.mp4 came from standard input and cannot be resumed; abort it with `vidup uploads abort s1`"},
 		{&resume.NotResumableError{ID: "g1", Name: "a.mp4", Path: "/in/a.mp4", Err: errors.New("/in/a.mp4: no such file")}, "upload g1 cannot be resumed: /in/a.mp4: no such file; abort it with `vidup uploads abort g1`"},
 		{fmt.Errorf("lock: %w", resume.ErrBusy), "lock: another vidup run is uploading it now; stop that run first"},
-		{&resume.AbortError{Err: errors.New("abort s3://b/k: access denied")}, "abort s3://b/k: access denied; the entry is kept, try again later"},
+		{&resume.AbortError{Err: errors.New("abort s3://b/k: access denied")}, "abort s3://b/k: access denied; the entry is kept; try again later"},
 		{errors.Join(damaged, missing), "journal: upload d1: /s/uploads/d1.json is damaged (unexpected end of JSON input); remove it with `vidup uploads abort d1`\n" +
 			"journal: upload x2: no such upload in the journal; list the uploads with `vidup uploads`"},
 		{errors.New("other"), "other"},
 	} {
-		got := adviseResume(tc.err)
+		got := withAdvice(tc.err)
 		if got.Error() != tc.want {
-			t.Errorf("adviseResume(%v)\n got %q\nwant %q", tc.err, got, tc.want)
+			t.Errorf("withAdvice(%v)\n got %q\nwant %q", tc.err, got, tc.want)
 		}
 		wrapped := []error{tc.err}
 		if j, ok := tc.err.(interface{ Unwrap() []error }); ok {
@@ -45,19 +45,19 @@ func TestResumeAdvice(t *testing.T) {
 		}
 		for _, w := range wrapped {
 			if !errors.Is(got, w) {
-				t.Errorf("adviseResume(%v) does not wrap %v", tc.err, w)
+				t.Errorf("withAdvice(%v) does not wrap %v", tc.err, w)
 			}
 		}
 	}
-	if !errors.Is(adviseResume(missing), journal.ErrNotFound) {
+	if !errors.Is(withAdvice(missing), journal.ErrNotFound) {
 		t.Error("the advice hides journal.ErrNotFound")
 	}
 
 	at := time.Date(2024, 5, 1, 12, 0, 0, 0, time.Local)
-	if got := skipReason(&resume.Skip{VideoID: "v1", RegisteredAt: at}); got != "already uploaded and registered as video v1 on 2024-05-01; --force uploads it again" {
+	if got := claimSkipReason(&resume.Skip{VideoID: "v1", RegisteredAt: at}); got != "already uploaded and registered as video v1 on 2024-05-01; --force uploads it again" {
 		t.Errorf("skip of a registered file: %q", got)
 	}
-	if got := skipReason(&resume.Skip{Busy: true}); got != "another vidup run is uploading it now" {
+	if got := claimSkipReason(&resume.Skip{Busy: true}); got != "another vidup run is uploading it now" {
 		t.Errorf("skip of a busy file: %q", got)
 	}
 }

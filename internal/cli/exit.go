@@ -84,7 +84,7 @@ func printError(w io.Writer, err error) {
 	if errors.As(err, &ee) && ee.silent {
 		return
 	}
-	msg := err.Error()
+	msg := withAdvice(err).Error()
 	if errors.Is(err, errInterrupted) {
 		msg = "interrupted; run the same command again to continue where it stopped"
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/vidup/vidup/internal/contract"
 	"github.com/vidup/vidup/internal/progress"
 	"github.com/vidup/vidup/internal/transfer"
+	"github.com/vidup/vidup/internal/units"
 )
 
 // uploadDocument is what `vidup upload --output json` prints on stdout: one
@@ -75,7 +76,7 @@ func newUploadDocument(entries []runEntry, elapsed time.Duration, dry bool) uplo
 			}
 			doc.Summary.Skipped++
 		case e.problem != nil:
-			f.Status, f.Error = string(transfer.StatusFailed), e.problem.Error()
+			f.Status, f.Error = string(transfer.StatusFailed), withAdvice(e.problem).Error()
 			doc.Summary.Failed++
 		case dry:
 			f.Status = statusWouldUpload
@@ -90,7 +91,7 @@ func newUploadDocument(entries []runEntry, elapsed time.Duration, dry bool) uplo
 			f.Status, f.Key, f.UploadID, f.SessionID = string(r.Status), r.Key, r.UploadID, r.SessionID
 			f.Size, f.ETag, f.Checksum, f.VideoID = r.Size, r.ETag, r.Checksum, r.VideoID
 			if r.Err != nil {
-				f.Error = r.Err.Error()
+				f.Error = withAdvice(r.Err).Error()
 			}
 			switch {
 			case r.Status == transfer.StatusUploaded && e.afterErr != nil:
@@ -144,7 +145,7 @@ func writeJSONDocument(w io.Writer, doc uploadDocument) error {
 func writeTextResults(w io.Writer, doc uploadDocument) {
 	for _, f := range doc.Files {
 		if f.Status == string(transfer.StatusUploaded) {
-			fmt.Fprintf(w, "%s\t%s\tvideo %s\t%s\n", f.Status, quotePath(f.Path), f.VideoID, f.Key)
+			fmt.Fprintf(w, "%s\t%s\tvideo %s\t%s\n", f.Status, units.Path(f.Path), f.VideoID, f.Key)
 		}
 	}
 }
@@ -158,17 +159,17 @@ func writeDryRunText(w io.Writer, doc uploadDocument) {
 		case statusWouldUpload:
 			size := "unknown size"
 			if f.Size >= 0 {
-				size = humanBytes(f.Size)
+				size = units.Bytes(f.Size)
 			}
-			fmt.Fprintf(w, "would upload\t%s\t%s\n", quotePath(f.Path), size)
+			fmt.Fprintf(w, "would upload\t%s\t%s\n", units.Path(f.Path), size)
 		case string(transfer.StatusSkipped):
-			fmt.Fprintf(w, "skipped\t%s\t%s\n", quotePath(f.Path), f.Reason)
+			fmt.Fprintf(w, "skipped\t%s\t%s\n", units.Path(f.Path), f.Reason)
 		default:
-			fmt.Fprintf(w, "failed\t%s\t%s\n", quotePath(f.Path), f.Error)
+			fmt.Fprintf(w, "failed\t%s\t%s\n", units.Path(f.Path), f.Error)
 		}
 	}
 	s := doc.Summary
-	fmt.Fprintf(w, "%d would upload (%s), %d skipped, %d failed; nothing was sent (--dry-run)\n", s.WouldUpload, humanBytes(s.Bytes), s.Skipped, s.Failed)
+	fmt.Fprintf(w, "%d would upload (%s), %d skipped, %d failed; nothing was sent (--dry-run)\n", s.WouldUpload, units.Bytes(s.Bytes), s.Skipped, s.Failed)
 }
 
 func (s uploadSummary) line() string {
@@ -180,9 +181,9 @@ func (s uploadSummary) line() string {
 	if s.Failed > 0 {
 		fmt.Fprintf(&b, ", %d failed", s.Failed)
 	}
-	fmt.Fprintf(&b, "; %s in %s", humanBytes(s.Bytes), time.Duration(s.DurationSeconds*float64(time.Second)).Round(time.Millisecond))
+	fmt.Fprintf(&b, "; %s in %s", units.Bytes(s.Bytes), time.Duration(s.DurationSeconds*float64(time.Second)).Round(time.Millisecond))
 	if s.RateBytesPerSec > 0 {
-		fmt.Fprintf(&b, " (%s/s)", humanBytes(int64(s.RateBytesPerSec)))
+		fmt.Fprintf(&b, " (%s/s)", units.Bytes(int64(s.RateBytesPerSec)))
 	}
 	return b.String()
 }
@@ -192,19 +193,6 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	f, i := float64(n), 0
-	units := []string{"KiB", "MiB", "GiB", "TiB", "PiB"}
-	for f /= unit; f >= unit && i < len(units)-1; i++ {
-		f /= unit
-	}
-	return fmt.Sprintf("%.1f %s", f, units[i])
 }
 
 // newUploadObserver picks the display from --progress and --quiet: a bar

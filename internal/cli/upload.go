@@ -23,6 +23,7 @@ import (
 	"github.com/vidup/vidup/internal/resume"
 	"github.com/vidup/vidup/internal/sources"
 	"github.com/vidup/vidup/internal/transfer"
+	"github.com/vidup/vidup/internal/units"
 )
 
 // uploadSpec: upload's settings are top-level keys of the config file, and
@@ -43,9 +44,8 @@ type UploadOptions struct {
 	PartSize    sizeFlag
 	Metadata    []string
 	ContentType string
-	Retries     int
-	RetryBudget time.Duration
-	CABundle    string
+	RetryOptions
+	CABundle string
 
 	Progress string
 	Quiet    bool
@@ -85,18 +85,15 @@ type UploadOptions struct {
 	now     func() time.Time
 }
 
-type retryDelays struct {
-	base, max time.Duration
-}
-
-// sizeFlag is a byte size flag that reads 16MiB, 64M, 1GiB; 0 is "auto".
+// sizeFlag is a byte size flag (units.Size) that reads 16MiB, 64M, 1GiB;
+// 0 is "auto".
 type sizeFlag int64
 
 func (s *sizeFlag) String() string {
 	if *s == 0 {
 		return "auto"
 	}
-	return transfer.FormatSize(int64(*s))
+	return units.Size(*s).String()
 }
 
 func (s *sizeFlag) Set(v string) error {
@@ -104,7 +101,7 @@ func (s *sizeFlag) Set(v string) error {
 		*s = 0
 		return nil
 	}
-	n, err := transfer.ParseSize(v)
+	n, err := units.ParseSize(v)
 	if err != nil {
 		return err
 	}
@@ -167,11 +164,10 @@ refused the token, 130 interrupted.`,
 	f.StringVar(&opts.APIURL, "api-url", "", "base URL of the upload API (env VIDUP_API_URL)")
 	f.StringVar(&opts.TokenFile, "token-file", "", "file holding the API token (else env VIDUP_API_TOKEN)")
 	f.IntVar(&opts.Concurrency, "concurrency", 8, "parts in flight at once, over all files")
-	f.Var(&opts.PartSize, "part-size", "multipart part size, 5MiB to 5GiB (auto: 16MiB, growing so no file needs more than 10,000 parts)")
+	f.Var(&opts.PartSize, "part-size", "multipart part size, 5MiB to 5GiB; 64M is 64MiB (auto: 16MiB, growing so no file needs more than 10,000 parts)")
 	f.StringArrayVar(&opts.Metadata, "metadata", nil, "key=value sent with each registration (repeatable)")
 	f.StringVar(&opts.ContentType, "content-type", "", "content type of every file (default: detected from its first bytes, then its extension)")
-	f.IntVar(&opts.Retries, "retries", transfer.DefaultRetry.Retries, "retries of a failed part or request")
-	f.DurationVar(&opts.RetryBudget, "retry-budget", transfer.DefaultRetry.Budget, "longest time one part or request may spend retrying")
+	opts.RetryOptions.addFlags(f)
 	f.StringVar(&opts.CABundle, "ca-bundle", "", "PEM file of extra CA certificates for S3 (AWS_CA_BUNDLE works too)")
 	f.StringVar(&opts.Progress, "progress", "auto", "progress display on stderr: auto, bar, plain or none")
 	f.BoolVarP(&opts.Quiet, "quiet", "q", false, "no progress and no summary; errors only")
@@ -184,7 +180,7 @@ refused the token, 130 interrupted.`,
 	f.StringArrayVar(&opts.Exclude, "exclude", nil, "leave out files (and folders) whose name or relative path matches (repeatable)")
 	f.StringVar(&opts.Name, "name", "", "name of the video read from stdin (-)")
 	f.DurationVar(&opts.MinAge, "min-age", 0, "skip files modified less than this long ago (still being written), e.g. 5m")
-	f.StringVar(&opts.BWLimit, "bwlimit", "", "cap the upload rate of the whole command, e.g. 50MiB/s or 400Mbit/s")
+	f.StringVar(&opts.BWLimit, "bwlimit", "", "cap the upload rate of the whole command in bytes per second: 64M is 64MiB/s, as --part-size 64M is 64MiB; 50MB/s and 400Mbit/s are decimal")
 	f.StringVar(&opts.MoveTo, "move-to", "", "after a file is uploaded and registered, move it into DIR, keeping its relative path")
 	f.BoolVar(&opts.DeleteAfter, "delete-after", false, "after a file is uploaded and registered, delete it")
 	f.BoolVar(&opts.Force, "force", false, "upload files the journal says were uploaded and registered already")
@@ -229,11 +225,8 @@ func (o *UploadOptions) validate(ctx context.Context) error {
 			return usageErrorf("--part-size: %v", err)
 		}
 	}
-	if o.Retries < 0 {
-		return usageErrorf("--retries %d: must be 0 or more", o.Retries)
-	}
-	if o.RetryBudget < 0 {
-		return usageErrorf("--retry-budget %s: must be 0 or more", o.RetryBudget)
+	if err := o.RetryOptions.validate(); err != nil {
+		return err
 	}
 	switch o.Progress {
 	case "auto", "bar", "plain", "none":
@@ -261,11 +254,11 @@ func (o *UploadOptions) validate(ctx context.Context) error {
 			return usageErrorf("--ca-bundle %s: %v", o.CABundle, unwrapPath(err))
 		}
 	}
-	rate, err := ratelimit.ParseRate(o.BWLimit)
+	rate, err := units.ParseRate(o.BWLimit)
 	if err != nil {
 		return usageErrorf("--bwlimit %q: %v", o.BWLimit, err)
 	}
-	o.bwlimit = rate
+	o.bwlimit = int64(rate)
 	if o.MoveTo != "" && o.DeleteAfter {
 		return usageErrorf("--move-to and --delete-after both say what to do with an uploaded file; choose one")
 	}
@@ -304,7 +297,7 @@ func (o *UploadOptions) validate(ctx context.Context) error {
 			continue
 		}
 		if _, err := transfer.ChoosePartSize(f.Size, int64(o.PartSize)); err != nil {
-			return usageErrorf("%s: %v", quotePath(src.Path), err)
+			return usageErrorf("%s: %v", units.Path(src.Path), err)
 		}
 		o.files = append(o.files, f)
 		o.plan = append(o.plan, planned{src: src, file: f})
@@ -316,7 +309,7 @@ func (o *UploadOptions) validate(ctx context.Context) error {
 		return usageErrorf("--move-to and --delete-after apply to files, not to stdin")
 	}
 	for _, sk := range res.Skipped {
-		o.plan = append(o.plan, planned{src: sources.Source{Path: sk.Path}, skip: sk.Reason})
+		o.plan = append(o.plan, planned{src: sources.Source{Path: sk.Path}, skip: skipReason(sk)})
 	}
 	for _, p := range o.problems {
 		o.plan = append(o.plan, planned{src: sources.Source{Path: p.Path}, problem: p.Err})
@@ -342,20 +335,9 @@ type planned struct {
 func problemsError(ps []sources.Problem) error {
 	msgs := make([]string, len(ps))
 	for i, p := range ps {
-		msgs[i] = p.Err.Error()
+		msgs[i] = withAdvice(p.Err).Error()
 	}
 	return errors.New(strings.Join(msgs, "\nvidup: "))
-}
-
-// quotePath quotes a path only when it needs it (control characters,
-// invalid UTF-8), as the progress lines do.
-func quotePath(p string) string {
-	for _, r := range p {
-		if r < 0x20 || r == 0x7f || r == 0xfffd {
-			return fmt.Sprintf("%q", p)
-		}
-	}
-	return p
 }
 
 func unwrapPath(err error) error {
@@ -396,12 +378,12 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 		}
 		tr, err := open(o.StateDir)
 		if err != nil {
-			return asUsage(adviseResume(err))
+			return asUsage(withAdvice(err))
 		}
 		defer tr.Close()
 		defer func() {
 			if err := tr.Err(); err != nil {
-				fmt.Fprintf(o.IO.ErrOut, "vidup: warning: the resume journal in %s could not record everything (a later run uploads those files again): %v\n", o.StateDir, adviseResume(err))
+				fmt.Fprintf(o.IO.ErrOut, "vidup: warning: the resume journal in %s could not record everything (a later run uploads those files again): %v\n", o.StateDir, withAdvice(err))
 			}
 		}()
 		hooks = tr.Hooks()
@@ -412,9 +394,9 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 			c, err := tr.Claim(p.file.Path, o.Force)
 			switch {
 			case err != nil:
-				entries[i].problem = fmt.Errorf("%s: %w", quotePath(p.file.Path), adviseResume(err))
+				entries[i].problem = fmt.Errorf("%s: %w", units.Path(p.file.Path), withAdvice(err))
 			case c.Skip != nil:
-				entries[i].skip = skipReason(c.Skip)
+				entries[i].skip = claimSkipReason(c.Skip)
 			default:
 				defer c.Release()
 			}
@@ -441,13 +423,8 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 		}
 	}
 
-	retry := transfer.Retry{Retries: o.Retries, Budget: o.RetryBudget, BaseDelay: transfer.DefaultRetry.BaseDelay, MaxDelay: transfer.DefaultRetry.MaxDelay}
-	apiRetry := api.RetryPolicy{MaxAttempts: o.Retries + 1, MaxElapsed: o.RetryBudget}
-	if d := o.retryDelays; d != nil {
-		retry.BaseDelay, retry.MaxDelay = d.base, d.max
-		apiRetry.BaseDelay, apiRetry.MaxDelay = d.base, d.max
-	}
-	client, err := api.New(o.APIURL, o.Token, api.WithRetry(apiRetry), api.WithUserAgent("vidup/"+Version()))
+	policy := o.RetryOptions.policy()
+	client, err := api.New(o.APIURL, o.Token, api.WithRetry(policy), api.WithUserAgent("vidup/"+Version()))
 	if err != nil {
 		return asUsage(err)
 	}
@@ -463,7 +440,7 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 		wrap = func(c aws.HTTPClient) aws.HTTPClient { return limiter.HTTPClient(c) }
 	}
 	eng, err := transfer.New(ctx, transfer.Options{
-		API: client, Concurrency: o.Concurrency, PartSize: int64(o.PartSize), Retry: retry,
+		API: client, Concurrency: o.Concurrency, PartSize: int64(o.PartSize), Retry: transfer.Retry(policy),
 		Metadata: o.metadata, Observer: out, Hooks: after, CABundle: o.CABundle, Credentials: credentials.New,
 		WrapHTTPClient: wrap,
 	})
@@ -587,11 +564,11 @@ func (a *afterUpload) Registered(f *transfer.File, ref transfer.UploadRef, video
 		}
 		dest, err = moveFile(f.Path, filepath.Join(a.moveTo, rel))
 		if err != nil {
-			err = fmt.Errorf("%s: uploaded and registered as video %s, but not moved: %w", quotePath(f.Path), videoID, err)
+			err = fmt.Errorf("%s: uploaded and registered as video %s, but not moved: %w", units.Path(f.Path), videoID, err)
 		}
 	case a.del:
 		if err = os.Remove(f.Path); err != nil {
-			err = fmt.Errorf("%s: uploaded and registered as video %s, but not deleted: %v; delete it by hand", quotePath(f.Path), videoID, unwrapPath(err))
+			err = fmt.Errorf("%s: uploaded and registered as video %s, but not deleted: %v; delete it by hand", units.Path(f.Path), videoID, unwrapPath(err))
 		}
 	default:
 		return
@@ -631,6 +608,7 @@ func (r *runOutput) pending(e transfer.Event) {
 }
 
 func (r *runOutput) emit(e transfer.Event) {
+	e = adviseEvent(e)
 	r.display.Event(e)
 	if r.ndjson != nil {
 		r.ndjson.Event(e)
@@ -701,7 +679,7 @@ func (r *runOutput) finish(doc uploadDocument) error {
 // It returns where the file went.
 func moveFile(src, dest string) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
-		return "", fmt.Errorf("create %s: %v; check --move-to is a folder you can write", quotePath(filepath.Dir(dest)), unwrapPath(err))
+		return "", fmt.Errorf("create %s: %v; check --move-to is a folder you can write", units.Path(filepath.Dir(dest)), unwrapPath(err))
 	}
 	ext := filepath.Ext(dest)
 	stem := strings.TrimSuffix(dest, ext)
@@ -714,7 +692,7 @@ func moveFile(src, dest string) (string, error) {
 		switch {
 		case err == nil:
 			if err := os.Remove(src); err != nil {
-				return to, fmt.Errorf("linked to %s but could not remove the original: %v", quotePath(to), unwrapPath(err))
+				return to, fmt.Errorf("linked to %s but could not remove the original: %v", units.Path(to), unwrapPath(err))
 			}
 			syncDir(filepath.Dir(to))
 			return to, nil
@@ -730,11 +708,11 @@ func moveFile(src, dest string) (string, error) {
 			return "", err
 		}
 		if err := os.Remove(src); err != nil {
-			return to, fmt.Errorf("copied to %s but could not remove the original: %v", quotePath(to), unwrapPath(err))
+			return to, fmt.Errorf("copied to %s but could not remove the original: %v", units.Path(to), unwrapPath(err))
 		}
 		return to, nil
 	}
-	return "", fmt.Errorf("%s and 999 numbered names next to it exist already; clear out %s", quotePath(dest), quotePath(filepath.Dir(dest)))
+	return "", fmt.Errorf("%s and 999 numbered names next to it exist already; clear out %s", units.Path(dest), units.Path(filepath.Dir(dest)))
 }
 
 // copyNew copies src to a new file dest (never an existing one), synced to
@@ -742,7 +720,7 @@ func moveFile(src, dest string) (string, error) {
 func copyNew(src, dest string) (err error) {
 	in, err := os.Open(src)
 	if err != nil {
-		return fmt.Errorf("open %s: %v", quotePath(src), unwrapPath(err))
+		return fmt.Errorf("open %s: %v", units.Path(src), unwrapPath(err))
 	}
 	defer in.Close()
 	info, err := in.Stat()
@@ -754,7 +732,7 @@ func copyNew(src, dest string) (err error) {
 		if errors.Is(err, os.ErrExist) {
 			return err
 		}
-		return fmt.Errorf("create %s: %v", quotePath(dest), unwrapPath(err))
+		return fmt.Errorf("create %s: %v", units.Path(dest), unwrapPath(err))
 	}
 	defer func() {
 		if err != nil {
@@ -763,13 +741,13 @@ func copyNew(src, dest string) (err error) {
 		}
 	}()
 	if _, err = io.Copy(out, in); err != nil {
-		return fmt.Errorf("copy to %s: %v", quotePath(dest), unwrapPath(err))
+		return fmt.Errorf("copy to %s: %v", units.Path(dest), unwrapPath(err))
 	}
 	if err = out.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %v", quotePath(dest), unwrapPath(err))
+		return fmt.Errorf("sync %s: %v", units.Path(dest), unwrapPath(err))
 	}
 	if err = out.Close(); err != nil {
-		return fmt.Errorf("close %s: %v", quotePath(dest), unwrapPath(err))
+		return fmt.Errorf("close %s: %v", units.Path(dest), unwrapPath(err))
 	}
 	// The copy keeps the file's time, as a rename would.
 	_ = os.Chtimes(dest, info.ModTime(), info.ModTime())

@@ -19,7 +19,9 @@ import (
 	"github.com/vidup/vidup/internal/journal"
 	"github.com/vidup/vidup/internal/progress"
 	"github.com/vidup/vidup/internal/resume"
+	"github.com/vidup/vidup/internal/retry"
 	"github.com/vidup/vidup/internal/transfer"
+	"github.com/vidup/vidup/internal/units"
 )
 
 // uploadsSpec: like upload's, the settings of vidup uploads are top-level
@@ -44,9 +46,9 @@ type UploadsOptions struct {
 	Concurrency int
 	Progress    string
 	Quiet       bool
+	RetryOptions
 
-	retryDelays *retryDelays
-	now         func() time.Time
+	now func() time.Time
 }
 
 func (o *UploadsOptions) clock() time.Time {
@@ -87,7 +89,8 @@ func (d *olderThanFlag) Set(v string) error {
 func (d *olderThanFlag) Type() string { return "duration" }
 
 func newCmdUploads(io *IOStreams) *cobra.Command {
-	opts := &UploadsOptions{IO: io}
+	// abort has no retry flags: it retries as the defaults say.
+	opts := &UploadsOptions{IO: io, RetryOptions: RetryOptions{Retries: retry.DefaultRetries, RetryBudget: retry.DefaultBudget}}
 	stateFlag := func(cmd *cobra.Command) {
 		cmd.Flags().StringVar(&opts.StateDir, "state-dir", "", "folder of the resume journal (default $XDG_STATE_HOME/vidup; env VIDUP_STATE_DIR)")
 	}
@@ -164,6 +167,9 @@ error, 3 the API refused the token, 130 interrupted.`,
 			if _, err := progress.ParseMode(opts.Progress); err != nil {
 				return usageErrorf("--progress: %v", err)
 			}
+			if err := opts.RetryOptions.validate(); err != nil {
+				return err
+			}
 			return runUploadsResume(cmd.Context(), opts)
 		},
 	}
@@ -172,6 +178,7 @@ error, 3 the API refused the token, 130 interrupted.`,
 	resumeCmd.Flags().IntVar(&opts.Concurrency, "concurrency", 8, "parts in flight at once, over all files")
 	resumeCmd.Flags().StringVar(&opts.Progress, "progress", "auto", "progress display: auto, bar, plain or none")
 	resumeCmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "no progress and no summary; errors only")
+	opts.RetryOptions.addFlags(resumeCmd.Flags())
 	resumeCmd.Flags().StringVarP(&opts.Output, "output", "o", "text", "what stdout gets: text or json")
 
 	abortCmd := &cobra.Command{
@@ -264,7 +271,7 @@ func entryPath(e *journal.Entry) string {
 func runUploadsList(o *UploadsOptions) error {
 	tr, err := resume.Open(o.StateDir)
 	if err != nil {
-		return asUsage(adviseResume(err))
+		return asUsage(withAdvice(err))
 	}
 	entries, listErr := tr.Unfinished()
 	now := o.clock()
@@ -300,8 +307,8 @@ func runUploadsList(o *UploadsOptions) error {
 			if state == string(journal.Completed) {
 				state = "to register"
 			}
-			fmt.Fprintf(w, "%s\t%s\t%.1f%%\t%s\t%s\t%s\n", r.ID, state, r.Percent, transfer.FormatSize(r.Size),
-				age(time.Duration(r.AgeSeconds)*time.Second), quotePath(r.Path))
+			fmt.Fprintf(w, "%s\t%s\t%.1f%%\t%s\t%s\t%s\n", r.ID, state, r.Percent, units.Size(r.Size),
+				units.Duration(time.Duration(r.AgeSeconds)*time.Second), units.Path(r.Path))
 		}
 		w.Flush()
 		for _, r := range rows {
@@ -311,37 +318,19 @@ func runUploadsList(o *UploadsOptions) error {
 		}
 	}
 	if listErr != nil {
-		return fmt.Errorf("some journal entries cannot be read: %w", adviseResume(listErr))
+		return fmt.Errorf("some journal entries cannot be read: %w", withAdvice(listErr))
 	}
 	return nil
 }
 
-// age is a duration as people say it: 45s, 12m, 5h, 3d.
-func age(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh", int(d.Hours()))
-	}
-	return fmt.Sprintf("%dd", int(d.Hours()/24))
-}
-
 // engine builds the API client and an engine over it.
 func (o *UploadsOptions) engine(ctx context.Context, obs transfer.Observer, hooks transfer.Hooks) (*transfer.Engine, error) {
-	retry := transfer.DefaultRetry
-	apiRetry := api.RetryPolicy{}
-	if d := o.retryDelays; d != nil {
-		retry.BaseDelay, retry.MaxDelay = d.base, d.max
-		apiRetry.BaseDelay, apiRetry.MaxDelay = d.base, d.max
-	}
-	client, err := api.New(o.APIURL, o.Token, api.WithRetry(apiRetry), api.WithUserAgent("vidup/"+Version()))
+	policy := o.RetryOptions.policy()
+	client, err := api.New(o.APIURL, o.Token, api.WithRetry(policy), api.WithUserAgent("vidup/"+Version()))
 	if err != nil {
 		return nil, asUsage(err)
 	}
-	eng, err := transfer.New(ctx, transfer.Options{API: client, Concurrency: max(o.Concurrency, 1), Retry: retry,
+	eng, err := transfer.New(ctx, transfer.Options{API: client, Concurrency: max(o.Concurrency, 1), Retry: transfer.Retry(policy),
 		Observer: obs, Hooks: hooks, Credentials: credentials.New})
 	if err != nil {
 		return nil, asUsage(err)
@@ -352,24 +341,24 @@ func (o *UploadsOptions) engine(ctx context.Context, obs transfer.Observer, hook
 func runUploadsResume(ctx context.Context, o *UploadsOptions) error {
 	tr, err := resume.Open(o.StateDir)
 	if err != nil {
-		return asUsage(adviseResume(err))
+		return asUsage(withAdvice(err))
 	}
 	defer tr.Close()
 	pending := tr.Pending()
 	defer pending.Release()
 	if pending.ListErr != nil {
-		fmt.Fprintf(o.IO.ErrOut, "vidup: %v\n", adviseResume(pending.ListErr))
+		fmt.Fprintf(o.IO.ErrOut, "vidup: %v\n", withAdvice(pending.ListErr))
 	}
 	for _, err := range pending.Problems {
 		var ce *resume.ClaimError
 		if errors.As(err, &ce) {
-			fmt.Fprintf(o.IO.ErrOut, "vidup: upload %s: %s: %v\n", ce.ID, quotePath(ce.Path), adviseResume(ce.Err))
+			fmt.Fprintf(o.IO.ErrOut, "vidup: upload %s: %s: %v\n", ce.ID, units.Path(ce.Path), withAdvice(ce.Err))
 			continue
 		}
-		fmt.Fprintf(o.IO.ErrOut, "vidup: %v\n", adviseResume(err))
+		fmt.Fprintf(o.IO.ErrOut, "vidup: %v\n", withAdvice(err))
 	}
 	for _, s := range pending.Skipped {
-		fmt.Fprintf(o.IO.ErrOut, "vidup: %s: skipped: %s\n", quotePath(s.Path), skipReason(s.Skip))
+		fmt.Fprintf(o.IO.ErrOut, "vidup: %s: skipped: %s\n", units.Path(s.Path), claimSkipReason(s.Skip))
 	}
 	failed := len(pending.Problems)
 	files := pending.Files
@@ -386,7 +375,7 @@ func runUploadsResume(ctx context.Context, o *UploadsOptions) error {
 	if o.Quiet {
 		mode, _ = progress.ParseMode("none")
 	}
-	obs := progress.New(mode, o.IO.ErrOut, o.IO.StderrTTY)
+	obs := advisedRenderer{progress.New(mode, o.IO.ErrOut, o.IO.StderrTTY)}
 	eng, err := o.engine(ctx, obs, tr.Hooks())
 	if err != nil {
 		obs.Close()
@@ -396,7 +385,7 @@ func runUploadsResume(ctx context.Context, o *UploadsOptions) error {
 	results := eng.Upload(ctx, files)
 	obs.Close()
 	if err := tr.Err(); err != nil {
-		fmt.Fprintf(o.IO.ErrOut, "vidup: the journal could not record everything (a later run sends those parts again): %v\n", adviseResume(err))
+		fmt.Fprintf(o.IO.ErrOut, "vidup: the journal could not record everything (a later run sends those parts again): %v\n", withAdvice(err))
 	}
 	return o.report(ctx, results, failed, o.clock().Sub(start))
 }
@@ -417,8 +406,8 @@ func (o *UploadsOptions) report(ctx context.Context, results []transfer.Result, 
 	for _, r := range results {
 		d := fileJSON{Path: r.Path, Status: string(r.Status), UploadID: r.UploadID, Key: r.Key, VideoID: r.VideoID}
 		if r.Err != nil {
-			d.Error = r.Err.Error()
-			fmt.Fprintf(o.IO.ErrOut, "vidup: %s\n", r.Err)
+			d.Error = withAdvice(r.Err).Error()
+			fmt.Fprintf(o.IO.ErrOut, "vidup: %s\n", d.Error)
 			failed++
 			var af authFailure
 			if authErr == nil && errors.As(r.Err, &af) && af.AuthFailure() {
@@ -427,7 +416,7 @@ func (o *UploadsOptions) report(ctx context.Context, results []transfer.Result, 
 		} else {
 			uploaded++
 			if o.Output == "text" {
-				fmt.Fprintf(o.IO.Out, "%s\t%s\tvideo %s\t%s\n", r.Status, quotePath(r.Path), r.VideoID, r.Key)
+				fmt.Fprintf(o.IO.Out, "%s\t%s\tvideo %s\t%s\n", r.Status, units.Path(r.Path), r.VideoID, r.Key)
 			}
 		}
 		docs = append(docs, d)
@@ -459,13 +448,13 @@ func (o *UploadsOptions) report(ctx context.Context, results []transfer.Result, 
 func runUploadsAbort(ctx context.Context, o *UploadsOptions) error {
 	tr, err := resume.Open(o.StateDir)
 	if err != nil {
-		return asUsage(adviseResume(err))
+		return asUsage(withAdvice(err))
 	}
 	var targets []*journal.Entry
 	if o.All {
 		entries, listErr := tr.Unfinished()
 		if listErr != nil {
-			fmt.Fprintf(o.IO.ErrOut, "vidup: %v\n", adviseResume(listErr))
+			fmt.Fprintf(o.IO.ErrOut, "vidup: %v\n", withAdvice(listErr))
 		}
 		cutoff := o.clock().Add(-o.OlderThan)
 		for _, e := range entries {
@@ -477,7 +466,7 @@ func runUploadsAbort(ctx context.Context, o *UploadsOptions) error {
 		for _, id := range o.IDs {
 			e, err := tr.Get(id)
 			if err != nil {
-				return usageErrorf("%v", adviseResume(err))
+				return usageErrorf("%v", withAdvice(err))
 			}
 			targets = append(targets, e)
 		}
@@ -490,18 +479,18 @@ func runUploadsAbort(ctx context.Context, o *UploadsOptions) error {
 	for _, e := range targets {
 		out, err := tr.Abort(ctx, eng, e)
 		if err != nil {
-			fmt.Fprintf(o.IO.ErrOut, "vidup: upload %s (%s): %v\n", e.ID, quotePath(entryPath(e)), adviseResume(err))
+			fmt.Fprintf(o.IO.ErrOut, "vidup: upload %s (%s): %v\n", e.ID, units.Path(entryPath(e)), withAdvice(err))
 			failed++
 			continue
 		}
 		if !o.Quiet {
-			fmt.Fprintf(o.IO.ErrOut, "vidup: upload %s (%s): %s\n", e.ID, quotePath(entryPath(e)), abortOutcome(out, e))
+			fmt.Fprintf(o.IO.ErrOut, "vidup: upload %s (%s): %s\n", e.ID, units.Path(entryPath(e)), abortOutcome(out, e))
 		}
 	}
 	if o.All && o.OlderThan > 0 {
 		n, err := tr.Prune(o.OlderThan)
 		if err != nil {
-			fmt.Fprintf(o.IO.ErrOut, "vidup: pruning the journal: %v\n", adviseResume(err))
+			fmt.Fprintf(o.IO.ErrOut, "vidup: pruning the journal: %v\n", withAdvice(err))
 			failed++
 		}
 		if n > 0 && !o.Quiet {

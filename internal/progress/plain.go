@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vidup/vidup/internal/transfer"
+	"github.com/vidup/vidup/internal/units"
 )
 
 // plain writes lines for logs: what changed every interval, one line per
@@ -63,7 +64,7 @@ func (p *plain) Event(e transfer.Event) {
 			files = "file"
 		}
 		if e.Size >= 0 {
-			line = fmt.Sprintf("vidup: %d %s, %s to upload", e.Files, files, iec(e.Size))
+			line = fmt.Sprintf("vidup: %d %s, %s to upload", e.Files, files, units.Bytes(e.Size))
 		} else {
 			line = fmt.Sprintf("vidup: %d %s, size unknown (stdin)", e.Files, files)
 		}
@@ -96,9 +97,9 @@ func (p *plain) tick(now time.Time) {
 	if dt := now.Sub(p.last.at).Seconds(); dt > 0 && s.bytes > p.last.bytes {
 		rate = float64(s.bytes-p.last.bytes) / dt
 	}
-	line += fmt.Sprintf(", %s/s, %s", iec(int64(rate)), s.filesText())
+	line += fmt.Sprintf(", %s/s, %s", units.Bytes(int64(rate)), s.filesText())
 	if s.total >= 0 && rate > 0 && s.bytes < s.total {
-		line += ", eta " + duration(time.Duration(float64(s.total-s.bytes)/rate*float64(time.Second)))
+		line += ", eta " + units.Duration(time.Duration(float64(s.total-s.bytes)/rate*float64(time.Second)))
 	}
 	fmt.Fprintln(p.w, line)
 	p.last = sample{at: now, bytes: s.bytes, done: s.done, failed: s.failed}
@@ -129,9 +130,9 @@ func finalLine(s snapshot) string {
 	if !s.allFinished {
 		word = "incomplete"
 	}
-	line := fmt.Sprintf("vidup: %s: %s, %s in %s", word, s.bytesText(), s.filesText(), duration(s.elapsed))
+	line := fmt.Sprintf("vidup: %s: %s, %s in %s", word, s.bytesText(), s.filesText(), units.Duration(s.elapsed))
 	if secs := s.elapsed.Seconds(); secs > 0 && s.bytes > 0 {
-		line += ", " + iec(int64(float64(s.bytes)/secs)) + "/s"
+		line += ", " + units.Bytes(int64(float64(s.bytes)/secs)) + "/s"
 	}
 	return line
 }

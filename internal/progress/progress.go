@@ -24,6 +24,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vidup/vidup/internal/transfer"
+	"github.com/vidup/vidup/internal/units"
 )
 
 // Mode chooses how progress is shown.
@@ -213,9 +214,9 @@ func (s snapshot) filesText() string {
 // unknown.
 func (s snapshot) bytesText() string {
 	if s.total < 0 {
-		return iec(s.bytes)
+		return units.Bytes(s.bytes)
 	}
-	return fmt.Sprintf("%s / %s (%d%%)", iec(s.bytes), iec(s.total), percent(s.bytes, s.total))
+	return fmt.Sprintf("%s / %s (%d%%)", units.Bytes(s.bytes), units.Bytes(s.total), percent(s.bytes, s.total))
 }
 
 func percent(n, total int64) int64 {
@@ -225,40 +226,9 @@ func percent(n, total int64) int64 {
 	return min(100, n*100/total)
 }
 
-// iec formats a byte count with IEC units: "812 B", "1.2 GiB", "85 MiB".
-func iec(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	v := float64(n)
-	i := -1
-	for v >= unit && i < 5 {
-		v /= unit
-		i++
-	}
-	if v < 10 {
-		return fmt.Sprintf("%.1f %ciB", v, "KMGTPE"[i])
-	}
-	return fmt.Sprintf("%.0f %ciB", v, "KMGTPE"[i])
-}
-
-// duration formats an ETA or elapsed time in whole seconds: "34s", "5m12s",
-// "2h03m".
-func duration(d time.Duration) string {
-	d = d.Round(time.Second)
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", d/time.Second)
-	case d < time.Hour:
-		return fmt.Sprintf("%dm%02ds", d/time.Minute, d%time.Minute/time.Second)
-	}
-	return fmt.Sprintf("%dh%02dm", d/time.Hour, d%time.Hour/time.Minute)
-}
-
-// printable makes s safe for a terminal or a log line: control characters
-// (a file name may hold "\r" or an escape sequence) and invalid UTF-8 are
-// shown escaped instead of being interpreted.
+// printable makes message text safe for a terminal or a log line: control
+// characters and invalid UTF-8 are shown escaped instead of being
+// interpreted. Paths go through units.Path, which quotes them.
 func printable(s string) string {
 	clean := true
 	for _, r := range s {
@@ -277,12 +247,12 @@ func printable(s string) string {
 // fileLine is the line a file event prints in plain mode (and above the
 // bar), or "" when the event has none.
 func fileLine(e transfer.Event, verbose bool) string {
-	p := printable(e.Path)
+	p := units.Path(e.Path)
 	switch e.Kind {
 	case transfer.FileUploaded:
 		line := fmt.Sprintf("vidup: %s: uploaded", p)
 		if e.Size >= 0 {
-			line += " (" + iec(e.Size) + ")"
+			line += " (" + units.Bytes(e.Size) + ")"
 		}
 		if e.Checksum != "" {
 			line += ", " + printable(e.Checksum)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vidup/vidup/internal/transfer"
+	"github.com/vidup/vidup/internal/units"
 )
 
 // syncBuffer is a bytes.Buffer safe for the renderers' goroutines.
@@ -186,7 +187,7 @@ func TestBarPrintsFailuresAboveIt(t *testing.T) {
 	r.Progress("a.mp4", mib)
 	r.Close()
 	out := buf.String()
-	if !strings.Contains(out, "vidup: b\\r\\x1b[31m.mp4: the API refused the token (401)\n") {
+	if !strings.Contains(out, `vidup: "b\r\x1b[31m.mp4": the API refused the token (401)`+"\n") {
 		t.Errorf("no failure line in %q", out)
 	}
 	if strings.Contains(out, "\x1b") {
@@ -260,9 +261,9 @@ func TestPlainLines(t *testing.T) {
 		`vidup: 1.0 MiB / 4.0 MiB (25%), 1.0 MiB/s, 0/2 files, eta 3s`,
 		`vidup: a.mp4: uploaded (2.0 MiB), CRC64NVME:abc=`,
 		`vidup: a.mp4: registered as video v-1`,
-		`vidup: b\x1b.mp4: part 3, attempt 2 failed: 503 SlowDown; retrying in 1.5s`,
+		`vidup: "b\x1b.mp4": part 3, attempt 2 failed: 503 SlowDown; retrying in 1.5s`,
 		`vidup: 2.0 MiB / 4.0 MiB (50%), 512 KiB/s, 1/2 files, eta 4s`,
-		`vidup: b\x1b.mp4: part 3: gave up`,
+		`vidup: "b\x1b.mp4": part 3: gave up`,
 		`vidup: incomplete: 2.0 MiB / 4.0 MiB (50%), 1/2 files, 1 failed in `,
 	}
 	out := buf.String()
@@ -441,13 +442,13 @@ func TestConcurrentUse(t *testing.T) {
 
 func TestFormats(t *testing.T) {
 	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 85 * mib: "85 MiB", 1288490189: "1.2 GiB", 4 << 30: "4.0 GiB"} {
-		if got := iec(n); got != want {
-			t.Errorf("iec(%d) = %q, want %q", n, got, want)
+		if got := units.Bytes(n); got != want {
+			t.Errorf("units.Bytes(%d) = %q, want %q", n, got, want)
 		}
 	}
 	for d, want := range map[time.Duration]string{34 * time.Second: "34s", 312 * time.Second: "5m12s", 2*time.Hour + 3*time.Minute: "2h03m"} {
-		if got := duration(d); got != want {
-			t.Errorf("duration(%v) = %q, want %q", d, got, want)
+		if got := units.Duration(d); got != want {
+			t.Errorf("units.Duration(%v) = %q, want %q", d, got, want)
 		}
 	}
 	if got := printable("ok/é.mp4"); got != "ok/é.mp4" {

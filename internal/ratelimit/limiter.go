@@ -1,7 +1,8 @@
-// Package ratelimit owns vidup's bandwidth limit (--bwlimit): parsing a rate
-// such as "50MiB/s", and one byte budget shared by every part and every
-// file of a command, so that the limit holds for the whole command and not
-// per connection.
+// Package ratelimit owns vidup's bandwidth limit (--bwlimit): one byte
+// budget shared by every part and every file of a command, so that the
+// limit holds for the whole command and not per connection. The token
+// bucket is golang.org/x/time/rate; this package meters readers and HTTP
+// request bodies against it. Rates are parsed by internal/units.
 package ratelimit
 
 import (
@@ -10,6 +11,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 const (
@@ -32,20 +35,16 @@ type Clock interface {
 
 // Limiter is a byte budget of a fixed rate shared by every reader it wraps.
 // A nil *Limiter means no limit, and all its methods are then free.
-//
-// It is a virtual-scheduling token bucket: each read of n bytes pushes the
-// time at which the budget is paid back by n/rate, and the reader sleeps
-// until that time minus the allowed burst. That is exact (no rounding of
-// tokens per tick) and needs no background goroutine.
 type Limiter struct {
-	rate     float64 // bytes per second
-	burst    int64
-	burstDur time.Duration
-	clock    Clock
+	bucket *rate.Limiter
+	rate   int64
+	burst  int64
+	clock  Clock
 
+	// mu makes reservations in the order of their times: the bucket
+	// credits a reservation dated before the last one as if time had
+	// gone back, and would grant bytes twice.
 	mu sync.Mutex
-	// paidAt is when every byte granted so far is paid for at the rate.
-	paidAt time.Time
 }
 
 // Option changes a Limiter at construction.
@@ -63,11 +62,11 @@ func New(bytesPerSec int64, opts ...Option) *Limiter {
 	}
 	burst := min(max(bytesPerSec/10, minBurst), maxBurst)
 	l := &Limiter{
-		rate:  float64(bytesPerSec),
-		burst: burst,
-		clock: realClock{},
+		bucket: rate.NewLimiter(rate.Limit(bytesPerSec), int(burst)),
+		rate:   bytesPerSec,
+		burst:  burst,
+		clock:  realClock{},
 	}
-	l.burstDur = l.duration(burst)
 	for _, o := range opts {
 		o(l)
 	}
@@ -79,7 +78,7 @@ func (l *Limiter) Rate() int64 {
 	if l == nil {
 		return 0
 	}
-	return int64(l.rate)
+	return l.rate
 }
 
 // Burst is the most bytes a single read may take, and how far ahead of the
@@ -94,24 +93,28 @@ func (l *Limiter) Burst() int64 {
 // WaitN takes n bytes from the budget, sleeping until they are available.
 // n may exceed the burst: the wait is then just longer. It returns ctx.Err()
 // when ctx ends first; the bytes stay taken, as they would have been sent.
+//
+// The wait is reserved at the injected clock's time (rate.Limiter.ReserveN)
+// rather than through rate.Limiter.WaitN, which reads the real clock.
 func (l *Limiter) WaitN(ctx context.Context, n int) error {
 	if l == nil || n <= 0 {
 		return nil
 	}
-	now := l.clock.Now()
 	l.mu.Lock()
-	if l.paidAt.Before(now) {
-		// Idle time is not saved up beyond the burst: that is what the
-		// allowance below (paidAt - burst) grants.
-		l.paidAt = now
+	now := l.clock.Now()
+	var ready time.Time
+	for n > 0 {
+		// The bucket refuses a reservation larger than its burst: take
+		// the bytes a burst at a time; the waits add up.
+		take := min(n, int(l.burst))
+		n -= take
+		ready = now.Add(l.bucket.ReserveN(now, take).DelayFrom(now))
 	}
-	l.paidAt = l.paidAt.Add(l.duration(int64(n)))
-	readyAt := l.paidAt.Add(-l.burstDur)
 	l.mu.Unlock()
-	if !readyAt.After(now) {
+	if !ready.After(now) {
 		return ctx.Err()
 	}
-	return l.clock.SleepUntil(ctx, readyAt)
+	return l.clock.SleepUntil(ctx, ready)
 }
 
 // Reader wraps r so that its reads take from the shared budget. With no
@@ -195,10 +198,6 @@ func (lc limitedClient) limit(req *http.Request, body io.ReadCloser) io.ReadClos
 type readCloser struct {
 	io.Reader
 	io.Closer
-}
-
-func (l *Limiter) duration(n int64) time.Duration {
-	return time.Duration(float64(n) / l.rate * float64(time.Second))
 }
 
 type realClock struct{}

@@ -14,69 +14,6 @@ import (
 	"time"
 )
 
-func TestParseRate(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    int64
-		wantErr string
-	}{
-		{in: "", want: 0},
-		{in: "0", want: 0},
-		{in: "0MiB/s", want: 0},
-		{in: " 50MiB/s ", want: 50 << 20},
-		{in: "50 MiB/s", want: 50 << 20},
-		{in: "400Mbit/s", want: 50_000_000},
-		{in: "400Mbps", want: 50_000_000},
-		{in: "1Gbit", want: 125_000_000},
-		{in: "8Kibit/s", want: 1024},
-		{in: "10M", want: 10_000_000},
-		{in: "10m", want: 10_000_000},
-		{in: "10MB", want: 10_000_000},
-		{in: "10MBps", want: 10_000_000},
-		{in: "1.5GB/s", want: 1_500_000_000},
-		{in: "1.5GiB/s", want: 1536 << 20},
-		{in: "2k", want: 2000},
-		{in: "2Ki", want: 2048},
-		{in: "2KiB/s", want: 2048},
-		{in: "1T", want: 1_000_000_000_000},
-		{in: "1000", want: 1000},
-		{in: "1000B/s", want: 1000},
-		{in: "100bit/s", want: 12},
-		{in: "10Mb/s", wantErr: `lowercase "b" is ambiguous`},
-		{in: "10Mbps/s", wantErr: `"bps" already means per second`},
-		{in: "-5MiB/s", wantErr: "cannot be negative"},
-		{in: "fast", wantErr: "must start with a number"},
-		{in: "1.2.3M", wantErr: `"1.2.3" is not a number`},
-		{in: "5XB", wantErr: `unknown unit "XB"`},
-		{in: "1e9", wantErr: `unknown unit "e9"`},
-		{in: "4bit/s", wantErr: "below one byte per second"},
-		{in: "99999999999999T", wantErr: "too large"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			got, err := ParseRate(tt.in)
-			if tt.wantErr != "" {
-				if err == nil {
-					t.Fatalf("ParseRate(%q) = %d, want an error containing %q", tt.in, got, tt.wantErr)
-				}
-				if !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("ParseRate(%q) error = %q, want it to contain %q", tt.in, err, tt.wantErr)
-				}
-				if !strings.Contains(err.Error(), "50MiB/s") {
-					t.Errorf("error %q does not show a valid example", err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("ParseRate(%q): %v", tt.in, err)
-			}
-			if got != tt.want {
-				t.Fatalf("ParseRate(%q) = %d, want %d", tt.in, got, tt.want)
-			}
-		})
-	}
-}
-
 // fakeClock never waits: SleepUntil moves time forward to the deadline, so
 // that concurrent sleepers advance it to the latest deadline, as real time
 // would.

@@ -22,6 +22,7 @@ import (
 	"github.com/vidup/vidup/internal/faultproxy"
 	"github.com/vidup/vidup/internal/journal"
 	"github.com/vidup/vidup/internal/resume"
+	"github.com/vidup/vidup/internal/retry"
 	"github.com/vidup/vidup/internal/testenv"
 	"github.com/vidup/vidup/internal/transfer"
 	"github.com/vidup/vidup/internal/transfer/transfertest"
@@ -94,7 +95,7 @@ func (e *env) run(ctx context.Context, path string, mod func(*transfer.Options))
 	if c.Skip != nil {
 		e.t.Fatalf("claim of %s skipped: %s", path, c.Skip)
 	}
-	client, err := api.New(e.api.URL, e.api.Token, api.WithRetry(api.RetryPolicy{MaxAttempts: 2, BaseDelay: 5 * time.Millisecond, MaxDelay: 20 * time.Millisecond}))
+	client, err := api.New(e.api.URL, e.api.Token, api.WithRetry(retry.Policy{Retries: 1, Budget: time.Minute, BaseDelay: 5 * time.Millisecond, MaxDelay: 20 * time.Millisecond}))
 	if err != nil {
 		e.t.Fatal(err)
 	}

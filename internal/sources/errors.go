@@ -4,9 +4,10 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/vidup/vidup/internal/units"
 )
 
 // pathError is a problem with one path. Its message quotes the path and
@@ -21,7 +22,7 @@ type pathError struct {
 
 func (e *pathError) Error() string {
 	var b strings.Builder
-	b.WriteString(strconv.Quote(e.path))
+	b.WriteString(units.Path(e.path))
 	if e.from != "" {
 		b.WriteString(" (")
 		b.WriteString(e.from)

@@ -3,7 +3,6 @@ package sources
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,14 +15,14 @@ func (e *expander) planFilesFrom() []root {
 	var r io.Reader
 	if name == "-" {
 		if e.opts.Stdin == nil {
-			e.usageErr(name, errors.New("--files-from - reads stdin, but there is no stdin here; give a file instead"))
+			e.usageErr(name, &OptionError{Option: FilesFrom, Value: name, NoStdin: true})
 			return nil
 		}
 		r = e.opts.Stdin
 	} else {
 		f, err := os.Open(name)
 		if err != nil {
-			e.usageErr(name, fmt.Errorf("--files-from %s", statError(name, err, "").Error()))
+			e.usageErr(name, fmt.Errorf("the %s %w", FilesFrom, statError(name, err, "")))
 			return nil
 		}
 		defer f.Close()
@@ -44,7 +43,7 @@ func (e *expander) planFilesFrom() []root {
 			entry = bytes.TrimSuffix(entry, []byte("\r"))
 		}
 		if len(entry) > 0 {
-			from := fmt.Sprintf("listed in --files-from %q, %s %d", name, unit, n)
+			from := listedIn(name, unit, n)
 			if rt, ok := e.planPath(string(entry), from); ok {
 				roots = append(roots, rt)
 			}
@@ -53,7 +52,7 @@ func (e *expander) planFilesFrom() []root {
 			break
 		}
 		if err != nil {
-			e.usageErr(name, fmt.Errorf("--files-from %q could not be read after %s %d: %w", name, unit, n-1, cause(err)))
+			e.usageErr(name, &OptionError{Option: FilesFrom, Value: name, Err: fmt.Errorf("could not be read after %s %d: %w", unit, n-1, cause(err))})
 			break
 		}
 		if n%1024 == 0 && e.ctx.Err() != nil {

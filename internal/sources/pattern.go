@@ -190,7 +190,7 @@ func (e *expander) globIn(dir, rel string, entries []fs.DirEntry, segs []string,
 				info, err := os.Stat(p)
 				isDir = err == nil && info.IsDir()
 				if isDir && !e.opts.FollowSymlinks {
-					e.skip(p, "symbolic link to a folder; ** does not follow it without --follow-symlinks")
+					e.skipFor(p, ErrLinkedFolderNotFollowed)
 					continue
 				}
 			}
@@ -233,7 +233,7 @@ func (e *expander) matched(m globMatch) {
 	case info.IsDir() && e.pruned(m.rel):
 		e.res.Filtered++
 	case info.IsDir() && !e.opts.Recursive:
-		e.skip(m.path, "is a directory; use -r to upload what it contains")
+		e.skipFor(m.path, ErrDirectory)
 	case info.IsDir():
 		e.walk(m.path, m.rel, nil, "", false)
 	case info.Mode().IsRegular():

@@ -133,10 +133,13 @@ type Source struct {
 }
 
 // Skip is a file found but deliberately not uploaded. Path is the raw name:
-// quote it (%q) when printing it for people; Reason is safe to print.
+// print it through units.Path; Reason is safe to print. Why, when set, is
+// the typed fact behind Reason (ErrDirectory, ErrLinkNotFollowed,
+// *TooRecentError …), for the caller's advice.
 type Skip struct {
 	Path   string
 	Reason string
+	Why    error
 }
 
 // Problem is a path that could not be used. Path is the raw name, for
@@ -249,19 +252,19 @@ func newExpander(ctx context.Context, opts Options) (*expander, error) {
 	}
 	e.cwd = cwd
 	if opts.MinAge < 0 {
-		e.usageErr("", fmt.Errorf("--min-age %s is negative; give a duration such as 5m", opts.MinAge))
+		e.usageErr("", &OptionError{Option: MinAge, Value: opts.MinAge.String(), Err: errors.New("is negative")})
 	}
-	e.include = e.compile("--include", opts.Include)
-	e.exclude = e.compile("--exclude", opts.Exclude)
+	e.include = e.compile(Include, opts.Include)
+	e.exclude = e.compile(Exclude, opts.Exclude)
 	return e, nil
 }
 
-func (e *expander) compile(flag string, pats []string) []pattern {
+func (e *expander) compile(opt Option, pats []string) []pattern {
 	out := make([]pattern, 0, len(pats))
 	for _, p := range pats {
 		c, err := compilePattern(p)
 		if err != nil {
-			e.usageErr(p, fmt.Errorf("%s pattern %q is not a valid pattern: %w; see vidup upload --help", flag, p, err))
+			e.usageErr(p, &OptionError{Option: opt, Value: p, Err: fmt.Errorf("is not a valid pattern: %w", err)})
 			continue
 		}
 		out = append(out, c)
@@ -287,9 +290,9 @@ func (e *expander) plan() []root {
 				e.usageErr(arg, errors.New(`"-" (stdin) is given more than once; stdin can be read only once`))
 			case stdin > 2:
 			case e.opts.StdinName == "":
-				e.usageErr(arg, errors.New(`"-" reads the video from stdin and needs a name; add --name NAME`))
+				e.usageErr(arg, ErrStdinNeedsName)
 			case e.opts.FilesFrom == "-":
-				e.usageErr(arg, errors.New(`"-" and --files-from - both read stdin; put the list in a file or upload stdin on its own`))
+				e.usageErr(arg, errors.New(`"-" and the list of paths both read stdin; put the list in a file or upload stdin on its own`))
 			default:
 				roots = append(roots, root{kind: rootStdin, path: "-", rel: e.opts.StdinName})
 			}
@@ -333,7 +336,7 @@ func (e *expander) planPath(p, from string) (root, bool) {
 	}
 	switch {
 	case info.IsDir() && !e.opts.Recursive:
-		e.usageErr(p, &pathError{path: p, from: from, msg: "is a directory; use -r to upload what it contains"})
+		e.usageErr(p, &pathError{path: p, from: from, msg: ErrDirectory.Error(), err: ErrDirectory})
 		return root{}, false
 	case !info.IsDir() && !info.Mode().IsRegular():
 		e.usageErr(p, notRegular(p, info.Mode(), from))
@@ -408,13 +411,11 @@ func (e *expander) file(p, rel, from string, explicit bool) {
 	e.seen[id] = struct{}{}
 	if e.opts.MinAge > 0 {
 		if age := e.now().Sub(info.ModTime()); age < e.opts.MinAge {
-			reason := fmt.Sprintf("modified %s ago, more recently than --min-age %s; it may still be being written",
-				age.Round(time.Second), e.opts.MinAge)
+			why := &TooRecentError{Age: age, MinAge: e.opts.MinAge}
 			if age < 0 {
-				reason = fmt.Sprintf("modified %s in the future by this machine's clock, so within --min-age %s; check the clocks, it may still be being written",
-					(-age).Round(time.Second), e.opts.MinAge)
+				why.Age, why.Future = -age, true
 			}
-			e.skip(p, reason)
+			e.skipFor(p, why)
 			return
 		}
 	}
@@ -481,6 +482,11 @@ func (e *expander) abs(p string) string {
 
 func (e *expander) skip(p, reason string) {
 	e.res.Skipped = append(e.res.Skipped, Skip{Path: p, Reason: reason})
+}
+
+// skipFor skips p for a reason the caller may advise on.
+func (e *expander) skipFor(p string, why error) {
+	e.res.Skipped = append(e.res.Skipped, Skip{Path: p, Reason: why.Error(), Why: why})
 }
 
 func (e *expander) problem(p string, err error) {

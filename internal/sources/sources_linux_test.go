@@ -72,8 +72,8 @@ func TestUnreadable(t *testing.T) {
 		}
 		equal(t, "Rel", rels(res), []string{"a.mp4", "z.mp4"})
 		equal(t, "problems", problems(res), []string{
-			`"root/locked" cannot be read: permission denied; give the user running vidup read access, or leave it out`,
-			`"root/secret.mp4" cannot be read: permission denied; give the user running vidup read access, or leave it out`,
+			`root/locked cannot be read: permission denied; give the user running vidup read access, or leave it out`,
+			`root/secret.mp4 cannot be read: permission denied; give the user running vidup read access, or leave it out`,
 		})
 	})
 
@@ -92,13 +92,13 @@ func TestUnreadable(t *testing.T) {
 	}
 	t.Run("named explicitly: usage errors, all at once", func(t *testing.T) {
 		equal(t, "errors", usage(t, Options{Args: []string{"root/a.mp4", "root/secret.mp4", "root/locked"}, Recursive: true}), []string{
-			`"root/secret.mp4" cannot be read: permission denied; give the user running vidup read access, or leave it out`,
-			`"root/locked" cannot be read: permission denied; give the user running vidup read access, or leave it out`,
+			`root/secret.mp4 cannot be read: permission denied; give the user running vidup read access, or leave it out`,
+			`root/locked cannot be read: permission denied; give the user running vidup read access, or leave it out`,
 		})
 	})
 	t.Run("a pattern below an unreadable folder says why it matches nothing", func(t *testing.T) {
 		equal(t, "errors", usage(t, Options{Args: []string{"root/locked/*.mp4"}}), []string{
-			`"root/locked" cannot be read: permission denied; give the user running vidup read access, or leave it out`,
+			`root/locked cannot be read: permission denied; give the user running vidup read access, or leave it out`,
 			`pattern "root/locked/*.mp4" matches no files; check it, and quote it so that vidup expands it rather than the shell`,
 		})
 	})

@@ -192,27 +192,27 @@ func TestArguments(t *testing.T) {
 		want []string
 	}{
 		{"missing path", Options{Args: []string{"nope.mp4"}},
-			[]string{`"nope.mp4" does not exist; check the path`}},
+			[]string{`nope.mp4 does not exist; check the path`}},
 		{"missing path with a newline is quoted", Options{Args: []string{"no\npe.mp4"}},
 			[]string{`"no\npe.mp4" does not exist; check the path`}},
 		{"missing path that is not UTF-8 is quoted", Options{Args: []string{"no\xffpe.mp4"}},
 			[]string{`"no\xffpe.mp4" does not exist; check the path`}},
 		{"folder without -r", Options{Args: []string{"folder"}},
-			[]string{`"folder" is a directory; use -r to upload what it contains`}},
+			[]string{`folder is a directory`}},
 		{"missing parent folder", Options{Args: []string{"a.mp4/x"}},
-			[]string{`"a.mp4/x" does not exist; check the path`}},
+			[]string{`a.mp4/x does not exist; check the path`}},
 		{"every argument problem at once, none uploaded", Options{Args: []string{"a.mp4", "x", "folder", "y"}},
-			[]string{`"x" does not exist; check the path`,
-				`"folder" is a directory; use -r to upload what it contains`,
-				`"y" does not exist; check the path`}},
+			[]string{`x does not exist; check the path`,
+				`folder is a directory`,
+				`y does not exist; check the path`}},
 		{"pattern matching nothing", Options{Args: []string{"cams/*/clip-*.mp4"}},
 			[]string{`pattern "cams/*/clip-*.mp4" matches no files; check it, and quote it so that vidup expands it rather than the shell`}},
 		{"bad pattern", Options{Args: []string{"x[.mp4"}},
 			[]string{`pattern "x[.mp4" is not a valid pattern: syntax error in pattern; check its brackets`}},
 		{"bad exclude", Options{Args: []string{"a.mp4"}, Exclude: []string{"[a"}},
-			[]string{`--exclude pattern "[a" is not a valid pattern: syntax error in pattern; see vidup upload --help`}},
+			[]string{`exclude pattern "[a" is not a valid pattern: syntax error in pattern`}},
 		{"negative min-age", Options{Args: []string{"a.mp4"}, MinAge: -time.Second},
-			[]string{`--min-age -1s is negative; give a duration such as 5m`}},
+			[]string{`minimum age -1s is negative`}},
 		{"empty argument", Options{Args: []string{""}},
 			[]string{`an empty argument is not a path; remove it`}},
 	}
@@ -259,11 +259,11 @@ func TestStdin(t *testing.T) {
 	}
 
 	equal(t, "no name", usageErr(t, Options{Args: []string{"-"}}),
-		[]string{`"-" reads the video from stdin and needs a name; add --name NAME`})
+		[]string{`"-" reads the video from stdin and needs a name`})
 	equal(t, "twice", usageErr(t, Options{Args: []string{"-", "a.mp4", "-"}, StdinName: "x"}),
 		[]string{`"-" (stdin) is given more than once; stdin can be read only once`})
 	equal(t, "with --files-from -", usageErr(t, Options{Args: []string{"-"}, StdinName: "x", FilesFrom: "-", Stdin: strings.NewReader("a.mp4\n")}),
-		[]string{`"-" and --files-from - both read stdin; put the list in a file or upload stdin on its own`})
+		[]string{`"-" and the list of paths both read stdin; put the list in a file or upload stdin on its own`})
 }
 
 func TestPatterns(t *testing.T) {
@@ -379,7 +379,7 @@ func TestFilesFrom(t *testing.T) {
 	t.Run("entries are literal paths, never patterns", func(t *testing.T) {
 		list := write("a.mp4\nst*.mp4\n")
 		equal(t, "errors", usageErr(t, Options{FilesFrom: list}),
-			[]string{fmt.Sprintf(`"st*.mp4" (listed in --files-from %q, line 2) does not exist; check the path`, list)})
+			[]string{fmt.Sprintf(`st*.mp4 (listed in %s, line 2) does not exist; check the path`, list)})
 	})
 	t.Run("NUL separated names with newlines, from stdin", func(t *testing.T) {
 		in := "new\nline.mp4\x00cam1/b.mp4\x00\x00" + abs + "\x00"
@@ -392,7 +392,7 @@ func TestFilesFrom(t *testing.T) {
 	})
 	t.Run("folders need -r and keep the layout", func(t *testing.T) {
 		equal(t, "errors", usageErr(t, Options{FilesFrom: "-", Stdin: strings.NewReader("cam1\n")}),
-			[]string{`"cam1" (listed in --files-from "-", line 1) is a directory; use -r to upload what it contains`})
+			[]string{`cam1 (listed in -, line 1) is a directory`})
 		res := expand(t, Options{FilesFrom: "-", Stdin: strings.NewReader("cam1\n"), Recursive: true})
 		equal(t, "Rel", rels(res), []string{"cam1/b.mp4", "cam1/sub/c.mp4"})
 	})
@@ -402,11 +402,11 @@ func TestFilesFrom(t *testing.T) {
 	})
 	t.Run("missing list", func(t *testing.T) {
 		equal(t, "errors", usageErr(t, Options{FilesFrom: "nolist.txt"}),
-			[]string{`--files-from "nolist.txt" does not exist; check the path`})
+			[]string{`the list of paths nolist.txt does not exist; check the path`})
 	})
 	t.Run("stdin list without stdin", func(t *testing.T) {
 		equal(t, "errors", usageErr(t, Options{FilesFrom: "-"}),
-			[]string{`--files-from - reads stdin, but there is no stdin here; give a file instead`})
+			[]string{`the list of paths is to be read from stdin, but there is no stdin here`})
 	})
 }
 
@@ -519,11 +519,16 @@ func TestMinAge(t *testing.T) {
 	res := expand(t, Options{Args: []string{"."}, Recursive: true, MinAge: 5 * time.Minute, Now: func() time.Time { return now }})
 	equal(t, "files", paths(res), []string{"./old.mp4"})
 	want := []Skip{
-		{"./fresh.mp4", "modified 30s ago, more recently than --min-age 5m0s; it may still be being written"},
-		{"./future.mp4", "modified 1h0m0s in the future by this machine's clock, so within --min-age 5m0s; check the clocks, it may still be being written"},
+		{"./fresh.mp4", "modified 30s ago, more recently than the minimum age of 5m0s; it may still be being written",
+			&TooRecentError{Age: 30 * time.Second, MinAge: 5 * time.Minute}},
+		{"./future.mp4", "modified 1h0m0s in the future by this machine's clock, so within the minimum age of 5m0s; check the clocks, it may still be being written",
+			&TooRecentError{Age: time.Hour, MinAge: 5 * time.Minute, Future: true}},
 	}
-	if !slices.Equal(res.Skipped, want) {
-		t.Errorf("skipped:\n got %q\nwant %q", res.Skipped, want)
+	if !slices.EqualFunc(res.Skipped, want, func(a, b Skip) bool {
+		var tr *TooRecentError
+		return a.Path == b.Path && a.Reason == b.Reason && errors.As(a.Why, &tr) && *tr == *b.Why.(*TooRecentError)
+	}) {
+		t.Errorf("skipped:\n got %+v\nwant %+v", res.Skipped, want)
 	}
 
 	// Named explicitly, a fresh file is still skipped, not an error: cron

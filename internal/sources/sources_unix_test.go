@@ -34,7 +34,7 @@ func TestSymlinks(t *testing.T) {
 		equal(t, "Rel", rels(res), []string{"dir/in.mp4", "real.mp4"})
 		equal(t, "skipped", skipped(res), []string{"root/broken", "root/dir/loop", "root/link-dir", "root/link-file.mp4", "root/self"})
 		for _, s := range res.Skipped {
-			if s.Reason != "symbolic link; not followed without --follow-symlinks" {
+			if s.Reason != "symbolic link" || !errors.Is(s.Why, ErrLinkNotFollowed) {
 				t.Errorf("%q skipped because %q", s.Path, s.Reason)
 			}
 		}
@@ -49,15 +49,15 @@ func TestSymlinks(t *testing.T) {
 		// link-dir/in.mp4 is dir/in.mp4 again.
 		equal(t, "Rel", rels(res), []string{"dir/in.mp4", "link-file.mp4"})
 		want := []Skip{
-			{"root/dir/loop", `leads back to "root", a folder above it; not entered again`},
-			{"root/link-dir/loop", `leads back to "root", a folder above it; not entered again`},
+			{Path: "root/dir/loop", Reason: `leads back to root, a folder above it; not entered again`},
+			{Path: "root/link-dir/loop", Reason: `leads back to root, a folder above it; not entered again`},
 		}
 		if len(res.Skipped) != len(want) || res.Skipped[0] != want[0] || res.Skipped[1] != want[1] {
 			t.Errorf("skipped:\n got %q\nwant %q", res.Skipped, want)
 		}
 		equal(t, "problems", problems(res), []string{
-			`"root/broken" is a symbolic link to a missing file; fix or remove the link`,
-			`"root/self" is a symbolic link loop; fix or remove the link`,
+			`root/broken is a symbolic link to a missing file; fix or remove the link`,
+			`root/self is a symbolic link loop; fix or remove the link`,
 		})
 	})
 
@@ -71,8 +71,8 @@ func TestSymlinks(t *testing.T) {
 		equal(t, "Rel", rels(res), []string{"dir/in.mp4", "link-file.mp4"})
 		equal(t, "skipped", skipped(res), []string{"root/dir/loop", "root/link-dir/loop"})
 		equal(t, "problems", problems(res), []string{
-			`"root/broken" is a symbolic link to a missing file; fix or remove the link`,
-			`"root/self" is a symbolic link loop; fix or remove the link`,
+			`root/broken is a symbolic link to a missing file; fix or remove the link`,
+			`root/self is a symbolic link loop; fix or remove the link`,
 		})
 	})
 
@@ -84,8 +84,8 @@ func TestSymlinks(t *testing.T) {
 			t.Errorf("Abs = %q: links are not resolved in Abs", res.Files[0].Abs)
 		}
 		equal(t, "errors", usageErr(t, Options{Args: []string{"root/broken", "root/self"}}), []string{
-			`"root/broken" is a symbolic link to a missing file; fix or remove the link`,
-			`"root/self" is a symbolic link loop; fix or remove the link`,
+			`root/broken is a symbolic link to a missing file; fix or remove the link`,
+			`root/self is a symbolic link loop; fix or remove the link`,
 		})
 	})
 }
@@ -108,8 +108,8 @@ func TestNotRegular(t *testing.T) {
 	res := expand(t, Options{Args: []string{"root"}, Recursive: true})
 	equal(t, "Rel", rels(res), []string{"a.mp4", "z.mp4"})
 	equal(t, "problems", problems(res), []string{
-		`"root/pipe" is not a regular file (named pipe); vidup uploads regular files`,
-		`"root/sock" is not a regular file (socket); vidup uploads regular files`,
+		`root/pipe is not a regular file (named pipe); vidup uploads regular files`,
+		`root/sock is not a regular file (socket); vidup uploads regular files`,
 	})
 	if !errors.Is(res.Problems[0].Err, errNotRegular) {
 		t.Errorf("%v is not errNotRegular", res.Problems[0].Err)
@@ -121,8 +121,8 @@ func TestNotRegular(t *testing.T) {
 	}
 
 	equal(t, "errors", usageErr(t, Options{Args: []string{"root/pipe", "/dev/null", "root/a.mp4"}}), []string{
-		`"root/pipe" is not a regular file (named pipe); vidup uploads regular files`,
-		`"/dev/null" is not a regular file (character device); vidup uploads regular files`,
+		`root/pipe is not a regular file (named pipe); vidup uploads regular files`,
+		`/dev/null is not a regular file (character device); vidup uploads regular files`,
 	})
 
 	res = expand(t, Options{Args: []string{"root/*"}})

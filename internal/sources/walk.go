@@ -2,6 +2,7 @@ package sources
 
 import (
 	"fmt"
+	"github.com/vidup/vidup/internal/units"
 	"io/fs"
 	"os"
 	"slices"
@@ -40,7 +41,7 @@ func (e *expander) readDir(dir string) ([]fs.DirEntry, fileID, error) {
 func (e *expander) loop(dir string, id fileID, stack []ancestor) bool {
 	for _, a := range stack {
 		if a.id == id {
-			e.skip(dir, fmt.Sprintf("leads back to %q, a folder above it; not entered again", a.path))
+			e.skip(dir, fmt.Sprintf("leads back to %s, a folder above it; not entered again", units.Path(a.path)))
 			return true
 		}
 	}
@@ -80,7 +81,7 @@ func (e *expander) entry(p, rel string, typ fs.FileMode, stack []ancestor) {
 			return
 		}
 		if !e.opts.FollowSymlinks {
-			e.skip(p, "symbolic link; not followed without --follow-symlinks")
+			e.skipFor(p, ErrLinkNotFollowed)
 			return
 		}
 		info, err := os.Stat(p)

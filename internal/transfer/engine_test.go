@@ -17,6 +17,7 @@ import (
 
 	"github.com/vidup/vidup/internal/api"
 	"github.com/vidup/vidup/internal/credentials"
+	"github.com/vidup/vidup/internal/retry"
 	"github.com/vidup/vidup/internal/testenv"
 	"github.com/vidup/vidup/internal/transfer"
 	"github.com/vidup/vidup/internal/transfer/transfertest"
@@ -97,7 +98,7 @@ func newEnv(t *testing.T) env {
 
 func (e env) engine(t *testing.T, obs transfer.Observer, mod func(*transfer.Options)) *transfer.Engine {
 	t.Helper()
-	client, err := api.New(e.api.URL, e.api.Token, api.WithRetry(api.RetryPolicy{MaxAttempts: 4, BaseDelay: 5 * time.Millisecond, MaxDelay: 20 * time.Millisecond}))
+	client, err := api.New(e.api.URL, e.api.Token, api.WithRetry(retry.Policy{Retries: 3, Budget: time.Minute, BaseDelay: 5 * time.Millisecond, MaxDelay: 20 * time.Millisecond}))
 	if err != nil {
 		t.Fatal(err)
 	}

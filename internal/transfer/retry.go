@@ -4,31 +4,22 @@ import (
 	"context"
 	"errors"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
-	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/vidup/vidup/internal/retry"
 )
 
 // Retry settles how often and how long a failed S3 request is tried again.
-type Retry struct {
-	// Attempts after the first; 0 means none.
-	Retries int
-	// Budget bounds the time one request may spend retrying.
-	Budget time.Duration
-	// BaseDelay is the first wait; each next one doubles up to MaxDelay,
-	// with full jitter. Tests shorten them; production uses the defaults.
-	BaseDelay time.Duration
-	MaxDelay  time.Duration
-}
+// It is retry.Policy under the engine's name: convert freely between them.
+type Retry retry.Policy
 
-// DefaultRetry is what vidup upload uses without flags.
-var DefaultRetry = Retry{Retries: 10, Budget: 10 * time.Minute, BaseDelay: 500 * time.Millisecond, MaxDelay: 30 * time.Second}
+// DefaultRetry is what every command uses without flags (retry.Default).
+var DefaultRetry = Retry(retry.Default())
 
 // class is what a failed request calls for.
 type class int
@@ -91,35 +82,17 @@ func retryAfter(err error) time.Duration {
 	if !errors.As(err, &re) || re.Response == nil {
 		return 0
 	}
-	s := re.Response.Header.Get("Retry-After")
-	if s == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(s); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(s); err == nil {
-		return time.Until(t)
-	}
-	return 0
+	return retry.ParseAfter(re.Response.Header.Get("Retry-After"), time.Now())
 }
 
-// backoff is the wait before retry number attempt (1-based): exponential
-// with full jitter, never shorter than what the server asked for.
-func (r Retry) backoff(attempt int, err error) time.Duration {
-	d := r.BaseDelay
-	for i := 1; i < attempt && d < r.MaxDelay; i++ {
-		d *= 2
-	}
-	d = min(d, r.MaxDelay)
-	if d > 0 {
-		d = d/2 + rand.N(d/2+1)
-	}
-	if ra := retryAfter(err); ra > d {
-		d = min(ra, max(r.MaxDelay, time.Second))
-	}
-	return d
+// afterError carries S3's Retry-After to the policy.
+type afterError struct {
+	error
+	after time.Duration
 }
+
+func (e afterError) RetryDelay() time.Duration { return e.after }
+func (e afterError) Unwrap() error             { return e.error }
 
 // retryHooks lets do report what it does.
 type retryHooks struct {
@@ -129,50 +102,42 @@ type retryHooks struct {
 	onRetry func(attempt int, wait time.Duration, err error)
 }
 
-// do runs op until it succeeds, fails permanently, or the count or the time
-// budget is spent. It returns the last error.
+// do runs op under the policy until it succeeds, fails permanently, or the
+// count or the time budget is spent. It returns the last error as op
+// returned it.
 func (r Retry) do(ctx context.Context, h retryHooks, op func(ctx context.Context) error) error {
-	start := time.Now()
 	refreshed := 0
-	for attempt := 1; ; attempt++ {
-		err := op(ctx)
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return err
-		}
-		c := classify(err)
-		if c == permanent {
-			return err
-		}
-		if c == refreshCredentials {
+	classifier := retry.ClassifierFunc(func(err error) retry.Class {
+		switch classify(err) {
+		case transient:
+			return retry.Transient
+		case refreshCredentials:
 			// A refresh that does not help twice in a row is not transient.
 			refreshed++
 			if refreshed > 2 || h.refresh == nil {
-				return err
+				return retry.Permanent
 			}
 			h.refresh()
+			return retry.Immediate
 		}
-		if attempt > r.Retries {
-			return err
+		return retry.Permanent
+	})
+	err := retry.Policy(r).Do(ctx, classifier, h.onRetry, func(ctx context.Context) error {
+		err := op(ctx)
+		if ra := retryAfter(err); ra > 0 {
+			return afterError{err, ra}
 		}
-		wait := r.backoff(attempt, err)
-		if c == refreshCredentials {
-			wait = 0
-		}
-		if r.Budget > 0 && time.Since(start)+wait > r.Budget {
-			return err
-		}
-		if h.onRetry != nil {
-			h.onRetry(attempt, wait, err)
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
+		return err
+	})
+	// The engine's messages name the failure, not the policy: unwrap what
+	// the policy added.
+	var ex *retry.ExhaustedError
+	if errors.As(err, &ex) {
+		err = ex.Err
 	}
+	var ae afterError
+	if errors.As(err, &ae) {
+		err = ae.error
+	}
+	return err
 }
