@@ -252,26 +252,24 @@ func (b *builder) walk() error {
 		if d.IsDir() {
 			return nil
 		}
-		typ := d.Type()
-		if typ&fs.ModeSymlink != 0 {
-			info, err := fs.Stat(b.fsys, p)
-			if err != nil {
+		var info fs.FileInfo
+		if d.Type()&fs.ModeSymlink != 0 {
+			// Followed only inside the folder (OpenDir's os.Root
+			// refuses a link that leads out of it).
+			if info, err = fs.Stat(b.fsys, p); err != nil {
 				b.skipped = append(b.skipped, Skipped{Path: p, Reason: "symbolic link that cannot be followed inside the folder"})
 				return nil
 			}
-			typ = info.Mode().Type()
-			if typ.IsDir() {
+			if info.IsDir() {
 				b.skipped = append(b.skipped, Skipped{Path: p, Reason: "symbolic link to a folder; not entered"})
 				return nil
 			}
+		} else if info, err = d.Info(); err != nil {
+			return err
 		}
-		if !typ.IsRegular() {
+		if !info.Mode().IsRegular() {
 			b.skipped = append(b.skipped, Skipped{Path: p, Reason: "not a regular file"})
 			return nil
-		}
-		info, err := fs.Stat(b.fsys, p)
-		if err != nil {
-			return err
 		}
 		b.files[p] = info.Size()
 		return nil
