@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -409,5 +410,44 @@ func TestPlaylistCycle(t *testing.T) {
 	}
 	if got := roles(p); got["master.m3u8"] != RoleEntry || got["b/master.m3u8"] != RolePlaylist || got["b/s.ts"] != RoleSegment {
 		t.Errorf("roles %v", got)
+	}
+}
+
+// TestSymlinks: OpenDir follows a link only inside the folder.
+func TestSymlinks(t *testing.T) {
+	outside := t.TempDir()
+	dir := t.TempDir()
+	write := func(p, data string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, p), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(outside, "x.ts"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	write("index.m3u8", "#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI=\"data:text/plain;base64,AAAA\"\n#EXTINF:2,\nin.ts\n#EXTINF:2,\nlink.ts\n#EXTINF:2,\nout.ts\n#EXT-X-PART:DURATION=1,URI=\"part.ts\"\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"next.ts\"\n")
+	write("in.ts", "i")
+	write("part.ts", "p")
+	for link, target := range map[string]string{"link.ts": "in.ts", "out.ts": filepath.Join(outside, "x.ts"), "sub": outside} {
+		if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
+			t.Skipf("symbolic links: %v", err)
+		}
+	}
+	p, err := OpenDir(dir, Options{})
+	var re *RefusedError
+	if !errors.As(err, &re) || len(re.Missing) != 1 || re.Missing[0].Path != "out.ts" {
+		t.Fatalf("err = %v", err)
+	}
+	want := map[string]Role{"index.m3u8": RoleEntry, "in.ts": RoleSegment, "link.ts": RoleSegment, "part.ts": RoleSegment}
+	if got := roles(p); !mapsEqual(got, want) {
+		t.Errorf("roles %v", got)
+	}
+	var skipped []string
+	for _, s := range p.Skipped {
+		skipped = append(skipped, s.Path)
+	}
+	if !slices.Equal(skipped, []string{"out.ts", "sub"}) {
+		t.Errorf("skipped %v", p.Skipped)
 	}
 }
