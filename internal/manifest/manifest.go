@@ -276,11 +276,6 @@ func (b *builder) walk() error {
 	})
 }
 
-func isPlaylistName(p string) bool {
-	ext := strings.ToLower(path.Ext(p))
-	return ext == ".m3u8" || ext == ".m3u"
-}
-
 func isMPDName(p string) bool { return strings.EqualFold(path.Ext(p), ".mpd") }
 
 // findEntries names the entry points at the folder's top: every MPD and
@@ -294,7 +289,9 @@ func (b *builder) findEntries() ([]string, error) {
 		switch {
 		case isMPDName(p):
 			masters = append(masters, p)
-		case isPlaylistName(p):
+		case strings.EqualFold(path.Ext(p), ".m3u8"):
+			// Only .m3u8: a .m3u at a folder's top is as likely a plain
+			// audio list as HLS, and is read only when a playlist names it.
 			data, err := b.read(p)
 			if err != nil {
 				return nil, err

@@ -203,6 +203,7 @@ func TestFolder(t *testing.T) {
 		"SUB/playlist.m3u8":    {Data: []byte("#EXTM3U\n")}, // not at the top: no entry
 		"thumbs/CLIP0001.JPG":  {Data: []byte("j")},
 		"thumbs/CLIP0001.JPG~": {Data: []byte("j")},
+		"takes.m3u":            {Data: []byte("CLIP0001.MXF\n")}, // a plain list, not HLS
 	}
 	p, err := Open(fsys, Options{})
 	if err != nil {
