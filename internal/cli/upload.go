@@ -478,7 +478,7 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 	doc := newUploadDocument(entries, elapsed, false)
 	out.close()
 
-	if err := out.finish(doc); err != nil {
+	if err := out.finish(entries, doc); err != nil {
 		return err
 	}
 	var authErr error
@@ -624,7 +624,7 @@ func (r *runOutput) close() {
 
 // finish writes what comes after the run: the document or the summary
 // event on stdout, failures and the summary line on stderr.
-func (r *runOutput) finish(doc uploadDocument) error {
+func (r *runOutput) finish(entries []*runEntry, doc uploadDocument) error {
 	o := r.o
 	switch o.Output {
 	case "json":
@@ -641,9 +641,17 @@ func (r *runOutput) finish(doc uploadDocument) error {
 	// Every display but none has shown the engine's failures as they
 	// happened; what failed after the upload (--move-to) it has not.
 	shown := uploadDisplayMode(o) != progress.ModeNone
-	for _, f := range doc.Files {
-		if f.Error != "" && (!shown || f.Status != string(transfer.StatusFailed)) {
-			fmt.Fprintf(o.IO.ErrOut, "vidup: %s\n", strings.TrimPrefix(f.Error, "vidup: "))
+	for i, f := range doc.Files {
+		if f.Error == "" || shown && f.Status == string(transfer.StatusFailed) {
+			continue
+		}
+		// The engine's errors are about the file the path names; a
+		// problem found while expanding the arguments (or after the
+		// upload) is a sentence that names it already.
+		if e := entries[i]; e.result != nil && e.result.Err != nil {
+			fmt.Fprintf(o.IO.ErrOut, "vidup: %s: %s\n", units.Path(e.item.Path), f.Error)
+		} else {
+			fmt.Fprintf(o.IO.ErrOut, "vidup: %s\n", f.Error)
 		}
 	}
 	if !o.Quiet {

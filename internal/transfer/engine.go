@@ -288,7 +288,7 @@ func (e *Engine) Upload(ctx context.Context, files []*asset.Item) []Result {
 			case <-ctx.Done():
 			}
 		}
-		results[i] = e.fail(r, fmt.Errorf("%s: %w", r.Path, stopped(ctx)))
+		results[i] = e.fail(r, stopped(ctx))
 	}
 	var fresh []int
 	for i, p := range plans {
@@ -296,7 +296,7 @@ func (e *Engine) Upload(ctx context.Context, files []*asset.Item) []Result {
 		r := Result{Item: f, Path: f.Path, Name: f.Name, Size: f.Size, Started: time.Now()}
 		switch {
 		case p.err != nil:
-			results[i] = e.fail(r, fmt.Errorf("%s: %w", f.Path, p.err))
+			results[i] = e.fail(r, p.err)
 		case p.prior != nil:
 			launch(i, r, func() Result { return e.resumeFile(ctx, p) })
 		default:
@@ -321,7 +321,7 @@ func (e *Engine) Upload(ctx context.Context, files []*asset.Item) []Result {
 				if ctx.Err() != nil {
 					err = stopped(ctx)
 				}
-				results[i] = e.fail(r, fmt.Errorf("%s: %w", f.Path, err))
+				results[i] = e.fail(r, err)
 				continue
 			}
 			up := sess.Uploads[j]
@@ -352,7 +352,7 @@ func (e *Engine) uploadFile(ctx context.Context, sess *session, f *asset.Item, r
 	if err == nil {
 		// What S3 holds is right only if the file did not change while read.
 		if err := checkUnchanged(f); err != nil {
-			return e.fail(r, fmt.Errorf("%s: %w", f.Path, err))
+			return e.fail(r, err)
 		}
 	}
 	return e.finish(ctx, f, ref, r, st, err)
@@ -373,7 +373,7 @@ func (e *Engine) finish(ctx context.Context, f *asset.Item, ref UploadRef, r Res
 		if ctx.Err() != nil && !errors.Is(err, ErrStopped) {
 			err = stopped(ctx)
 		}
-		return e.fail(r, fmt.Errorf("%s: %w", label(f), err))
+		return e.fail(r, err)
 	}
 	return e.register(ctx, f, ref, r, st, false)
 }
@@ -403,7 +403,7 @@ func (e *Engine) register(ctx context.Context, f *asset.Item, ref UploadRef, r R
 		if f.Stdin {
 			later = "" // nothing of a stream is kept
 		}
-		return e.fail(r, fmt.Errorf("%s: uploaded to S3 but not registered%s: %w", label(f), later, err))
+		return e.fail(r, fmt.Errorf("uploaded to S3 but not registered%s: %w", later, err))
 	}
 	r.VideoID, r.Registered, r.Finished = video.ID, created, time.Now()
 	e.hooks(f).Registered(f, ref, video.ID)

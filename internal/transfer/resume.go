@@ -182,7 +182,7 @@ func (e *Engine) resumeFile(ctx context.Context, p plan) Result {
 	e.opts.Observer.Progress(f.Path, f.Size)
 	a, err := checksumOf(&ref)
 	if err != nil {
-		return e.fail(r, fmt.Errorf("%s: %w", f.Path, err))
+		return e.fail(r, err)
 	}
 	st := stored{etag: p.prior.ETag, checksum: &contract.Checksum{Algorithm: a.name, Type: "FULL_OBJECT", Value: p.prior.Checksum}}
 	return e.register(ctx, f, ref, r, st, true)

@@ -15,14 +15,6 @@ import (
 	"github.com/vidup/vidup/internal/asset"
 )
 
-// label names f in messages: its path, or stdin.
-func label(f *asset.Item) string {
-	if f.Stdin {
-		return "stdin"
-	}
-	return f.Path
-}
-
 // Open makes the item of the file at path, for callers that have a bare
 // path rather than what internal/sources found (vidup uploads resume, tests):
 // it checks that path is a regular file vidup can read, and detects its

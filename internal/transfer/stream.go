@@ -45,14 +45,14 @@ func (e *Engine) UploadStream(ctx context.Context, r io.Reader, f *asset.Item) R
 		first = DefaultPartSize
 	}
 	if err := CheckPartSize(first); err != nil {
-		return e.fail(res, fmt.Errorf("stdin: %w", err))
+		return e.fail(res, err)
 	}
 	// The first part is read before the session opens: its first bytes
 	// tell the content type, and a stream shorter than one part goes up in
 	// a single PutObject.
 	src, err := newStreamParts(ctx, r, newBufferPool(e.opts.Concurrency+1), first)
 	if err != nil {
-		return e.fail(res, fmt.Errorf("stdin: %w", err))
+		return e.fail(res, err)
 	}
 	if f.ContentType == "" {
 		f.ContentType = DetectContentType(src.pending[:min(len(src.pending), 512)], f.Name)
@@ -61,7 +61,7 @@ func (e *Engine) UploadStream(ctx context.Context, r io.Reader, f *asset.Item) R
 	sess, err := e.openSession(ctx, []*asset.Item{f})
 	if err != nil {
 		src.close()
-		return e.fail(res, fmt.Errorf("stdin: %w", err))
+		return e.fail(res, err)
 	}
 	up := sess.Uploads[0]
 	ref := UploadRef{SessionID: sess.SessionID, UploadID: up.UploadID, Bucket: sess.Bucket, Key: up.Key,
