@@ -406,9 +406,14 @@ func (e *Engine) register(ctx context.Context, f *asset.Item, ref UploadRef, r R
 		return e.fail(r, fmt.Errorf("uploaded to S3 but not registered%s: %w", later, err))
 	}
 	r.VideoID, r.Registered, r.Finished = video.ID, created, time.Now()
+	if video.Key != "" {
+		// Where the registered video is: an API that seals uploads
+		// (vidup serve) copies the object out of the upload's key.
+		r.Key = video.Key
+	}
 	e.hooks(f).Registered(f, ref, video.ID)
 	e.opts.Observer.Event(Event{Kind: FileRegistered, Time: r.Finished, Path: f.Path, Name: f.Name, Size: f.Size,
-		SessionID: ref.SessionID, UploadID: ref.UploadID, Key: ref.Key, ETag: r.ETag,
+		SessionID: ref.SessionID, UploadID: ref.UploadID, Key: r.Key, ETag: r.ETag,
 		Checksum: r.Checksum.Algorithm + ":" + r.Checksum.Value, VideoID: video.ID})
 	return r
 }
