@@ -61,18 +61,19 @@ type uploadSummary struct {
 	RateBytesPerSec float64 `json:"rate_bytes_per_second"`
 }
 
-func newUploadDocument(entries []runEntry, elapsed time.Duration, dry bool) uploadDocument {
+func newUploadDocument(entries []*runEntry, elapsed time.Duration, dry bool) uploadDocument {
 	doc := uploadDocument{Files: make([]uploadFileJSON, 0, len(entries))}
 	for _, e := range entries {
-		f := uploadFileJSON{Path: e.path, MovedTo: e.movedTo}
-		if !utf8.ValidString(e.path) {
-			f.PathB64 = base64.StdEncoding.EncodeToString([]byte(e.path))
+		path := e.item.Path
+		f := uploadFileJSON{Path: path, MovedTo: e.movedTo}
+		if !utf8.ValidString(path) {
+			f.PathB64 = base64.StdEncoding.EncodeToString([]byte(path))
 		}
 		switch {
 		case e.skip != "":
 			f.Status, f.Reason = string(transfer.StatusSkipped), e.skip
-			if e.dry != nil && e.dry.file != nil {
-				f.Size = e.dry.file.Size
+			if dry {
+				f.Size = e.item.Size
 			}
 			doc.Summary.Skipped++
 		case e.problem != nil:
@@ -80,9 +81,8 @@ func newUploadDocument(entries []runEntry, elapsed time.Duration, dry bool) uplo
 			doc.Summary.Failed++
 		case dry:
 			f.Status = statusWouldUpload
-			f.Size = -1
-			if e.dry != nil && e.dry.file != nil {
-				f.Size = e.dry.file.Size
+			f.Size = e.item.Size
+			if f.Size >= 0 {
 				doc.Summary.Bytes += f.Size
 			}
 			doc.Summary.WouldUpload++

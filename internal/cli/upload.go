@@ -5,16 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/spf13/cobra"
 
 	"github.com/vidup/vidup/internal/api"
+	"github.com/vidup/vidup/internal/asset"
 	"github.com/vidup/vidup/internal/config"
 	"github.com/vidup/vidup/internal/credentials"
 	"github.com/vidup/vidup/internal/journal"
@@ -68,14 +69,14 @@ type UploadOptions struct {
 	StateDir       string
 
 	// Filled by validation.
-	files    []*transfer.File
 	metadata map[string]string
-	// plan is every input in order: a file to upload, stdin, a file
-	// skipped while expanding the arguments, or one that could not be used.
-	plan     []planned
-	stdin    bool
-	bwlimit  int64
-	problems []sources.Problem
+	// plan is every file input in order: one to upload, one skipped while
+	// expanding the arguments, or one that could not be used. The run fills
+	// in each entry's outcome.
+	plan []*runEntry
+	// stdin is the item read from standard input, uploaded on its own.
+	stdin   *asset.Item
+	bwlimit int64
 
 	// Tests shorten the waits between retries here; production keeps the
 	// defaults of transfer.DefaultRetry and api.DefaultRetryPolicy.
@@ -274,7 +275,7 @@ func (o *UploadOptions) validate(ctx context.Context) error {
 	res, err := sources.Expand(ctx, sources.Options{
 		Args: o.Paths, Recursive: o.Recursive, FollowSymlinks: o.FollowSymlinks,
 		FilesFrom: o.FilesFrom, NullSeparated: o.Null, Include: o.Include, Exclude: o.Exclude,
-		MinAge: o.MinAge, Stdin: o.IO.In, StdinName: o.Name,
+		MinAge: o.MinAge, Stdin: o.IO.In, StdinName: o.Name, Inspect: o.inspect,
 	})
 	var ue *sources.UsageError
 	switch {
@@ -283,38 +284,31 @@ func (o *UploadOptions) validate(ctx context.Context) error {
 	case err != nil:
 		return err
 	}
-	o.plan, o.files, o.problems, o.stdin = nil, nil, res.Problems, false
-	for _, src := range res.Files {
-		if src.Stdin {
-			o.stdin = true
+	o.plan, o.stdin = nil, nil
+	for _, it := range res.Files {
+		if it.Stdin {
+			it.ContentType = o.ContentType
+			o.stdin = it
 			continue
 		}
-		f, err := transfer.Open(src.Path, o.ContentType)
-		if err != nil {
-			// Gone or changed since it was listed: this file fails, the
-			// others go on.
-			o.problems = append(o.problems, sources.Problem{Path: src.Path, Err: err})
-			continue
+		if _, err := transfer.ChoosePartSize(it.Size, int64(o.PartSize)); err != nil {
+			return usageErrorf("%s: %v", units.Path(it.Path), err)
 		}
-		if _, err := transfer.ChoosePartSize(f.Size, int64(o.PartSize)); err != nil {
-			return usageErrorf("%s: %v", units.Path(src.Path), err)
-		}
-		o.files = append(o.files, f)
-		o.plan = append(o.plan, planned{src: src, file: f})
+		o.plan = append(o.plan, &runEntry{item: it})
 	}
-	if o.stdin && (len(res.Files) > 1 || len(res.Skipped) > 0 || len(res.Problems) > 0) {
+	if o.stdin != nil && (len(res.Files) > 1 || len(res.Skipped) > 0 || len(res.Problems) > 0) {
 		return usageErrorf(`"-" (stdin) is uploaded on its own; run vidup upload again for the other paths`)
 	}
-	if o.stdin && (o.MoveTo != "" || o.DeleteAfter) {
+	if o.stdin != nil && (o.MoveTo != "" || o.DeleteAfter) {
 		return usageErrorf("--move-to and --delete-after apply to files, not to stdin")
 	}
 	for _, sk := range res.Skipped {
-		o.plan = append(o.plan, planned{src: sources.Source{Path: sk.Path}, skip: skipReason(sk)})
+		o.plan = append(o.plan, &runEntry{item: &asset.Item{Path: sk.Path}, skip: skipReason(sk)})
 	}
-	for _, p := range o.problems {
-		o.plan = append(o.plan, planned{src: sources.Source{Path: p.Path}, problem: p.Err})
+	for _, p := range res.Problems {
+		o.plan = append(o.plan, &runEntry{item: &asset.Item{Path: p.Path}, problem: p.Err})
 	}
-	if len(o.plan) == 0 && !o.stdin {
+	if len(o.plan) == 0 && o.stdin == nil {
 		if res.Filtered > 0 {
 			return usageErrorf("--include/--exclude left out all %d files found; nothing to upload", res.Filtered)
 		}
@@ -322,12 +316,29 @@ func (o *UploadOptions) validate(ctx context.Context) error {
 	return nil
 }
 
-// planned is one input of a run as validation found it.
-type planned struct {
-	src     sources.Source
-	file    *transfer.File // nil when skipped or a problem
-	skip    string         // why it is skipped while expanding
-	problem error          // why it cannot be used
+// inspect reads what a run needs of a file from the handle internal/sources
+// opened when it found it: its content type (from its first bytes, unless
+// --content-type names one) and the content sample of its identity in the
+// resume journal. The file is not opened again before it is uploaded.
+func (o *UploadOptions) inspect(h *os.File, info fs.FileInfo, it *asset.Item) error {
+	it.ContentType = o.ContentType
+	if it.ContentType == "" {
+		head := make([]byte, 512)
+		n, err := h.ReadAt(head, 0)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("%s: read: %w", units.Path(it.Path), err)
+		}
+		it.ContentType = transfer.DetectContentType(head[:n], it.Path)
+	}
+	if o.DryRun && o.Force {
+		return nil // nothing asks the journal
+	}
+	sample, err := journal.Sample(h, info)
+	if err != nil {
+		return fmt.Errorf("%s: %w", units.Path(it.Path), err)
+	}
+	it.Sample = sample
+	return nil
 }
 
 // problemsError makes one error of several problems, each on its own line
@@ -369,9 +380,10 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 	// Claims come first: a file done before or held by another run is
 	// skipped without a word to the API.
 	var hooks transfer.Hooks = transfer.NopHooks{}
-	var toUpload []*transfer.File
-	entries := make([]runEntry, len(o.plan))
-	if !o.stdin {
+	entries := o.plan
+	if o.stdin != nil {
+		entries = []*runEntry{{item: o.stdin}}
+	} else {
 		open := o.openRun
 		if open == nil {
 			open = openRun
@@ -387,39 +399,45 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 			}
 		}()
 		hooks = tr.Hooks()
-		for i, p := range o.plan {
-			if p.file == nil {
+		for _, e := range entries {
+			if e.skip != "" || e.problem != nil {
 				continue
 			}
-			c, err := tr.Claim(p.file.Path, o.Force)
+			c, err := tr.Claim(e.item, o.Force)
 			switch {
 			case err != nil:
-				entries[i].problem = fmt.Errorf("%s: %w", units.Path(p.file.Path), withAdvice(err))
+				e.problem = fmt.Errorf("%s: %w", units.Path(e.item.Path), withAdvice(err))
 			case c.Skip != nil:
-				entries[i].skip = claimSkipReason(c.Skip)
+				e.skip = claimSkipReason(c.Skip)
 			default:
 				defer c.Release()
 			}
 		}
 	}
-	byPath := map[string]int{}
-	for i, p := range o.plan {
-		e := &entries[i]
-		e.path = p.src.Path
-		switch {
-		case p.skip != "":
-			e.skip = p.skip
-		case p.problem != nil:
-			e.problem = p.problem
+
+	// The run's plan: every input, counted once, before any upload.
+	var toUpload []*asset.Item
+	var uploading []*runEntry // in the order of toUpload
+	total := int64(0)
+	for _, e := range entries {
+		if e.skip == "" && e.problem == nil {
+			toUpload = append(toUpload, e.item)
+			uploading = append(uploading, e)
+			if total >= 0 && e.item.Size >= 0 {
+				total += e.item.Size
+			} else {
+				total = asset.UnknownSize
+			}
 		}
+	}
+	planTime := now()
+	out.emit(transfer.Event{Kind: transfer.Planned, Time: planTime, Files: len(entries), Size: total})
+	for _, e := range entries {
 		switch {
 		case e.skip != "":
-			out.pending(transfer.Event{Kind: transfer.FileSkipped, Path: e.path, Size: p.src.Size, Reason: e.skip})
+			out.emit(transfer.Event{Kind: transfer.FileSkipped, Time: planTime, Path: e.item.Path, Size: e.item.Size, Reason: e.skip})
 		case e.problem != nil:
-			out.pending(transfer.Event{Kind: transfer.FileFailed, Path: e.path, Reason: e.problem.Error(), Err: e.problem})
-		default:
-			byPath[p.file.Path] = i
-			toUpload = append(toUpload, p.file)
+			out.emit(transfer.Event{Kind: transfer.FileFailed, Time: planTime, Path: e.item.Path, Reason: e.problem.Error(), Err: e.problem})
 		}
 	}
 
@@ -428,11 +446,9 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 	if err != nil {
 		return asUsage(err)
 	}
-	after := &afterUpload{Hooks: hooks, moveTo: o.MoveTo, del: o.DeleteAfter, rels: map[string]string{}, errs: map[string]error{}, moved: map[string]string{}}
-	for _, p := range o.plan {
-		if p.file != nil {
-			after.rels[p.file.Path] = p.src.Rel
-		}
+	after := &afterUpload{Hooks: hooks, moveTo: o.MoveTo, del: o.DeleteAfter, entries: map[*asset.Item]*runEntry{}}
+	for _, e := range uploading {
+		after.entries[e.item] = e
 	}
 	var wrap func(aws.HTTPClient) aws.HTTPClient
 	if o.bwlimit > 0 {
@@ -449,27 +465,20 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 	}
 
 	var results []transfer.Result
-	if o.stdin {
-		results = []transfer.Result{eng.UploadStream(ctx, o.IO.In, o.Name, o.ContentType)}
-		entries = []runEntry{{path: transfer.StreamPath}}
-		byPath[transfer.StreamPath] = 0
+	if o.stdin != nil {
+		results = []transfer.Result{eng.UploadStream(ctx, o.IO.In, o.stdin)}
 	} else {
 		results = eng.Upload(ctx, toUpload)
 	}
+	// Results come back in the order of toUpload.
 	for k := range results {
-		r := &results[k]
-		e := &entries[byPath[r.Path]]
-		e.result = r
-		if err := after.errs[r.Path]; err != nil {
-			e.afterErr = err
-		}
-		e.movedTo = after.moved[r.Path]
+		uploading[k].result = &results[k]
 	}
 	elapsed := now().Sub(start)
 	doc := newUploadDocument(entries, elapsed, false)
 	out.close()
 
-	if err := out.finish(doc); err != nil {
+	if err := out.finish(entries, doc); err != nil {
 		return err
 	}
 	var authErr error
@@ -493,15 +502,19 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 	return nil
 }
 
-// runEntry is one input's outcome, for the output.
+// runEntry is one input of a run, from validation to the output: its item,
+// and what became of it.
 type runEntry struct {
-	path     string
-	skip     string
-	problem  error
-	result   *transfer.Result
+	// item is what internal/sources found; for a path skipped or refused
+	// while expanding the arguments, only its Path is set.
+	item    *asset.Item
+	skip    string // why it is not uploaded
+	problem error  // why it cannot be uploaded
+	result  *transfer.Result
+	// Set by afterUpload from the engine's workers, read once the engine
+	// has returned.
 	afterErr error  // --move-to or --delete-after failed
 	movedTo  string // where --move-to put it
-	dry      *planned
 }
 
 // runDryRun lists what a run would upload or skip, and why. It contacts
@@ -514,20 +527,17 @@ func runDryRun(o *UploadOptions) error {
 			tr = t
 		}
 	}
-	entries := make([]runEntry, len(o.plan))
-	for i := range o.plan {
-		p := &o.plan[i]
-		e := &entries[i]
-		e.path, e.skip, e.problem, e.dry = p.src.Path, p.skip, p.problem, p
-		if p.file == nil || tr == nil {
+	for _, e := range o.plan {
+		if e.skip != "" || e.problem != nil || tr == nil {
 			continue
 		}
-		if s := tr.Registered(p.file.Path); s != nil {
+		if s := tr.Registered(e.item); s != nil {
 			e.skip = fmt.Sprintf("uploaded and registered before as video %s; --force uploads it again", s.VideoID)
 		}
 	}
-	if o.stdin {
-		entries = append(entries, runEntry{path: transfer.StreamPath, dry: &planned{src: sources.Source{Path: transfer.StreamPath}}})
+	entries := o.plan
+	if o.stdin != nil {
+		entries = append(entries, &runEntry{item: o.stdin})
 	}
 	doc := newUploadDocument(entries, 0, true)
 	if o.Output == "text" {
@@ -545,52 +555,42 @@ type afterUpload struct {
 	transfer.Hooks
 	moveTo string
 	del    bool
-	rels   map[string]string // read-only once the engine runs
-
-	mu    sync.Mutex
-	errs  map[string]error
-	moved map[string]string
+	// entries are the run's entries by item: read-only once the engine
+	// runs; each entry is written by the one worker of its item.
+	entries map[*asset.Item]*runEntry
 }
 
-func (a *afterUpload) Registered(f *transfer.File, ref transfer.UploadRef, videoID string) {
+func (a *afterUpload) Registered(f *asset.Item, ref transfer.UploadRef, videoID string) {
 	a.Hooks.Registered(f, ref, videoID)
-	var err error
-	var dest string
+	e := a.entries[f]
+	if e == nil {
+		return
+	}
 	switch {
 	case a.moveTo != "":
-		rel := a.rels[f.Path]
+		rel := f.Rel
 		if rel == "" {
 			rel = filepath.Base(f.Path)
 		}
-		dest, err = moveFile(f.Path, filepath.Join(a.moveTo, rel))
+		dest, err := moveFile(f.Path, filepath.Join(a.moveTo, rel))
 		if err != nil {
-			err = fmt.Errorf("%s: uploaded and registered as video %s, but not moved: %w", units.Path(f.Path), videoID, err)
+			e.afterErr = fmt.Errorf("%s: uploaded and registered as video %s, but not moved: %w", units.Path(f.Path), videoID, err)
 		}
+		e.movedTo = dest
 	case a.del:
-		if err = os.Remove(f.Path); err != nil {
-			err = fmt.Errorf("%s: uploaded and registered as video %s, but not deleted: %v; delete it by hand", units.Path(f.Path), videoID, unwrapPath(err))
+		if err := os.Remove(f.Path); err != nil {
+			e.afterErr = fmt.Errorf("%s: uploaded and registered as video %s, but not deleted: %v; delete it by hand", units.Path(f.Path), videoID, unwrapPath(err))
 		}
-	default:
-		return
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if err != nil {
-		a.errs[f.Path] = err
-	}
-	a.moved[f.Path] = dest
 }
 
-// runOutput sends the engine's events to the progress display (stderr) and,
-// with --output ndjson, to stdout. Files skipped or refused before the
-// engine runs are announced right after the engine's "planned" event, which
-// counts them.
+// runOutput sends the run's events to the progress display (stderr) and,
+// with --output ndjson, to stdout: the plan the command emits, then the
+// engine's.
 type runOutput struct {
 	o       *UploadOptions
 	display progress.Renderer
 	ndjson  *progress.NDJSON
-	mu      sync.Mutex
-	waiting []transfer.Event
 }
 
 func newRunOutput(o *UploadOptions) *runOutput {
@@ -599,12 +599,6 @@ func newRunOutput(o *UploadOptions) *runOutput {
 		r.ndjson = progress.NewNDJSON(o.IO.Out).(*progress.NDJSON)
 	}
 	return r
-}
-
-func (r *runOutput) pending(e transfer.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.waiting = append(r.waiting, e)
 }
 
 func (r *runOutput) emit(e transfer.Event) {
@@ -616,21 +610,7 @@ func (r *runOutput) emit(e transfer.Event) {
 }
 
 // Event implements transfer.Observer.
-func (r *runOutput) Event(e transfer.Event) {
-	if e.Kind != transfer.Planned {
-		r.emit(e)
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	e.Files += len(r.waiting)
-	r.emit(e)
-	for _, w := range r.waiting {
-		w.Time = e.Time
-		r.emit(w)
-	}
-	r.waiting = nil
-}
+func (r *runOutput) Event(e transfer.Event) { r.emit(e) }
 
 // Progress implements transfer.Observer.
 func (r *runOutput) Progress(path string, delta int64) { r.display.Progress(path, delta) }
@@ -644,7 +624,7 @@ func (r *runOutput) close() {
 
 // finish writes what comes after the run: the document or the summary
 // event on stdout, failures and the summary line on stderr.
-func (r *runOutput) finish(doc uploadDocument) error {
+func (r *runOutput) finish(entries []*runEntry, doc uploadDocument) error {
 	o := r.o
 	switch o.Output {
 	case "json":
@@ -661,9 +641,17 @@ func (r *runOutput) finish(doc uploadDocument) error {
 	// Every display but none has shown the engine's failures as they
 	// happened; what failed after the upload (--move-to) it has not.
 	shown := uploadDisplayMode(o) != progress.ModeNone
-	for _, f := range doc.Files {
-		if f.Error != "" && (!shown || f.Status != string(transfer.StatusFailed)) {
-			fmt.Fprintf(o.IO.ErrOut, "vidup: %s\n", strings.TrimPrefix(f.Error, "vidup: "))
+	for i, f := range doc.Files {
+		if f.Error == "" || shown && f.Status == string(transfer.StatusFailed) {
+			continue
+		}
+		// The engine's errors are about the file the path names; a
+		// problem found while expanding the arguments (or after the
+		// upload) is a sentence that names it already.
+		if e := entries[i]; e.result != nil && e.result.Err != nil {
+			fmt.Fprintf(o.IO.ErrOut, "vidup: %s: %s\n", units.Path(e.item.Path), f.Error)
+		} else {
+			fmt.Fprintf(o.IO.ErrOut, "vidup: %s\n", f.Error)
 		}
 	}
 	if !o.Quiet {

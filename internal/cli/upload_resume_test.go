@@ -3,11 +3,11 @@ package cli
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vidup/vidup/internal/asset"
 	"github.com/vidup/vidup/internal/journal"
 	"github.com/vidup/vidup/internal/resume"
 	"github.com/vidup/vidup/internal/transfer"
@@ -15,15 +15,15 @@ import (
 
 // fakeRun is a resume.Run of function fields.
 type fakeRun struct {
-	claim  func(path string, force bool) (resume.Claim, error)
+	claim  func(it *asset.Item, force bool) (resume.Claim, error)
 	err    error
 	closed bool
 }
 
-func (f *fakeRun) Claim(path string, force bool) (resume.Claim, error) { return f.claim(path, force) }
-func (f *fakeRun) Hooks() transfer.Hooks                               { return transfer.NopHooks{} }
-func (f *fakeRun) Err() error                                          { return f.err }
-func (f *fakeRun) Close() error                                        { f.closed = true; return nil }
+func (f *fakeRun) Claim(it *asset.Item, force bool) (resume.Claim, error) { return f.claim(it, force) }
+func (f *fakeRun) Hooks() transfer.Hooks                                  { return transfer.NopHooks{} }
+func (f *fakeRun) Err() error                                             { return f.err }
+func (f *fakeRun) Close() error                                           { f.closed = true; return nil }
 
 // vidup upload asks the resume module about every file before the API, and
 // says what the module's facts mean with the command line's words.
@@ -35,9 +35,9 @@ func TestUploadSaysWhatItsClaimsMean(t *testing.T) {
 	at := time.Date(2024, 5, 1, 12, 0, 0, 0, time.Local)
 	var forced []bool
 	fake := &fakeRun{
-		claim: func(path string, force bool) (resume.Claim, error) {
+		claim: func(it *asset.Item, force bool) (resume.Claim, error) {
 			forced = append(forced, force)
-			switch filepath.Base(path) {
+			switch it.Name {
 			case "done.mp4":
 				return resume.Claim{Skip: &resume.Skip{VideoID: "v7", RegisteredAt: at}, Release: func() {}}, nil
 			case "held.mp4":

@@ -131,8 +131,8 @@ func TestUploadFlags(t *testing.T) {
 		{"no token", map[string]string{"VIDUP_API_TOKEN": ""}, nil, ExitUsage, "VIDUP_API_TOKEN", nil},
 		{"token file", map[string]string{"VIDUP_API_TOKEN": ""}, []string{"--token-file", tokenFile}, 0, "", func(o *UploadOptions) bool { return o.Token == "from-file" }},
 		{"missing token file", nil, []string{"--token-file", filepath.Join(dir, "nope")}, ExitUsage, "token file", nil},
-		{"content type", nil, []string{"--content-type", "video/x-test"}, 0, "", func(o *UploadOptions) bool { return o.files[0].ContentType == "video/x-test" }},
-		{"detected content type", nil, nil, 0, "", func(o *UploadOptions) bool { return o.files[0].ContentType == "video/mp4" }},
+		{"content type", nil, []string{"--content-type", "video/x-test"}, 0, "", func(o *UploadOptions) bool { return o.plan[0].item.ContentType == "video/x-test" }},
+		{"detected content type", nil, nil, 0, "", func(o *UploadOptions) bool { return o.plan[0].item.ContentType == "video/mp4" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -382,6 +382,11 @@ func runUploadsResume(ctx context.Context, o *UploadsOptions) error {
 		return err
 	}
 	start := o.clock()
+	total := int64(0)
+	for _, f := range files {
+		total += f.Size
+	}
+	obs.Event(transfer.Event{Kind: transfer.Planned, Time: start, Files: len(files), Size: total})
 	results := eng.Upload(ctx, files)
 	obs.Close()
 	if err := tr.Err(); err != nil {

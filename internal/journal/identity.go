@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 	"unicode/utf8"
+
+	"github.com/vidup/vidup/internal/asset"
 )
 
 // Identity says which local file an upload reads, and in which state: a
@@ -91,8 +93,71 @@ var ErrNotRegular = errors.New("not a regular file")
 
 // IdentityOf reads the identity of the regular file at path. A file that
 // changes while IdentityOf samples it is an error: it is being written, and
-// uploading it now would upload a torn copy.
+// uploading it now would upload a torn copy. A run reads it once, when the
+// file is found (see Sample and IdentityOfItem); IdentityOf serves callers
+// that hold only a path.
 func IdentityOf(path string) (Identity, error) {
+	// Stat before open: opening a FIFO would wait for its writer.
+	if fi, err := os.Stat(path); err != nil {
+		return Identity{}, err
+	} else if !fi.Mode().IsRegular() {
+		return Identity{}, fmt.Errorf("%s: %w", path, ErrNotRegular)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return Identity{}, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return Identity{}, err
+	}
+	if !info.Mode().IsRegular() {
+		return Identity{}, fmt.Errorf("%s: %w", path, ErrNotRegular)
+	}
+	sample, err := Sample(f, info)
+	if err != nil {
+		return Identity{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return identity(path, info, sample)
+}
+
+// ErrChanging is the error (wrapped) of a file that changed while it was
+// sampled: it is being written.
+var ErrChanging = errors.New("changed while vidup read it")
+
+// Sample reads the sampled ranges of the open regular file f, whose stat
+// is info, and returns their digest (Identity.Sample). It fails with
+// ErrChanging when f changed while it was read.
+func Sample(f *os.File, info os.FileInfo) (string, error) {
+	sample, err := sampleFile(f, info.Size())
+	if err != nil {
+		return "", fmt.Errorf("read: %w", err)
+	}
+	after, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	if after.Size() != info.Size() || !after.ModTime().Equal(info.ModTime()) {
+		return "", ErrChanging
+	}
+	return sample, nil
+}
+
+// IdentityOfItem is the identity of a file found by internal/sources, from
+// what was read when it was found (its stat and Sample), without opening it
+// again. An item without a sample (stdin) has the zero identity.
+func IdentityOfItem(it *asset.Item) (Identity, error) {
+	if it.Stdin || it.Info == nil {
+		return Identity{}, fmt.Errorf("%s: %w", it.Path, ErrNotRegular)
+	}
+	if it.Sample == "" {
+		return IdentityOf(it.Path)
+	}
+	return identity(it.Path, it.Info, it.Sample)
+}
+
+func identity(path string, info os.FileInfo, sample string) (Identity, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return Identity{}, fmt.Errorf("%s: %w", path, err)
@@ -100,39 +165,8 @@ func IdentityOf(path string) (Identity, error) {
 	if real, err := filepath.EvalSymlinks(abs); err == nil {
 		abs = real
 	}
-	// Stat before open: opening a FIFO would wait for its writer.
-	if fi, err := os.Stat(abs); err != nil {
-		return Identity{}, err
-	} else if !fi.Mode().IsRegular() {
-		return Identity{}, fmt.Errorf("%s: %w", path, ErrNotRegular)
-	}
-	f, err := os.Open(abs)
-	if err != nil {
-		return Identity{}, err
-	}
-	defer f.Close()
-	before, err := f.Stat()
-	if err != nil {
-		return Identity{}, err
-	}
-	if !before.Mode().IsRegular() {
-		return Identity{}, fmt.Errorf("%s: %w", path, ErrNotRegular)
-	}
-	sample, err := sampleFile(f, before.Size())
-	if err != nil {
-		return Identity{}, fmt.Errorf("read %s: %w", path, err)
-	}
-	after, err := f.Stat()
-	if err != nil {
-		return Identity{}, err
-	}
-	if after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) {
-		return Identity{}, fmt.Errorf("%s changed while vidup read it; upload it once it is complete", path)
-	}
-	id := Identity{Path: abs, Size: before.Size(), ModTime: before.ModTime().UTC(), Sample: sample}
-	if st, ok := before.Sys().(*syscall.Stat_t); ok {
-		id.Inode, id.Device = st.Ino, uint64(st.Dev)
-	}
+	id := Identity{Path: abs, Size: info.Size(), ModTime: info.ModTime().UTC(), Sample: sample}
+	id.Inode, id.Device = inodeOf(info)
 	return id, nil
 }
 
@@ -208,4 +242,12 @@ func (i *Identity) UnmarshalJSON(b []byte) error {
 		i.Path = string(p)
 	}
 	return nil
+}
+
+// inodeOf returns the inode and device numbers of a file.
+func inodeOf(fi os.FileInfo) (ino, dev uint64) {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Ino, uint64(st.Dev)
+	}
+	return 0, 0
 }

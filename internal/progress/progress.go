@@ -274,8 +274,6 @@ func fileLine(e transfer.Event, verbose bool) string {
 		} else if e.Reason != "" {
 			msg = e.Reason
 		}
-		// The engine's errors name the file already.
-		msg = strings.TrimPrefix(msg, e.Path+": ")
 		return fmt.Sprintf("vidup: %s: %s", p, printable(msg))
 	case transfer.PartRetried:
 		msg := ""

@@ -10,10 +10,10 @@ import (
 // Files that were not claimed (stdin) are not recorded.
 type hooks struct{ t *Tracker }
 
-func (h hooks) claim(f *transfer.File) *claim {
+func (h hooks) claim(f *asset.Item) *claim {
 	h.t.mu.Lock()
 	defer h.t.mu.Unlock()
-	return h.t.claims[key(f.Path)]
+	return h.t.claims[f]
 }
 
 // entry is this run's journal entry of upload id, or nil.
@@ -26,7 +26,7 @@ func (h hooks) entry(c *claim, uploadID string) *journal.Entry {
 // Earlier implements transfer.Hooks: of the unfinished uploads of the
 // file, Decide keeps the newest one of the unchanged file (to resume, or
 // only to register); the others are stale: the engine gives them up.
-func (h hooks) Earlier(f *transfer.File) transfer.Earlier {
+func (h hooks) Earlier(f *asset.Item) transfer.Earlier {
 	c := h.claim(f)
 	if c == nil {
 		return transfer.Earlier{}
@@ -62,7 +62,7 @@ func (h hooks) Earlier(f *transfer.File) transfer.Earlier {
 }
 
 // Decide implements transfer.Hooks with Decide over this run's record of p.
-func (h hooks) Decide(f *transfer.File, p *transfer.Prior, s3 transfer.S3State) transfer.Decision {
+func (h hooks) Decide(f *asset.Item, p *transfer.Prior, s3 transfer.S3State) transfer.Decision {
 	c := h.claim(f)
 	var e *journal.Entry
 	if c != nil {
@@ -80,7 +80,7 @@ func prior(e *journal.Entry) transfer.Prior {
 }
 
 // UploadCreated implements transfer.Hooks.
-func (h hooks) UploadCreated(f *transfer.File, ref asset.Upload) {
+func (h hooks) UploadCreated(f *asset.Item, ref asset.Upload) {
 	c := h.claim(f)
 	if c == nil {
 		return
@@ -95,7 +95,7 @@ func (h hooks) UploadCreated(f *transfer.File, ref asset.Upload) {
 	h.t.mu.Unlock()
 }
 
-func newEntry(c *claim, f *transfer.File, ref asset.Upload, state journal.State) *journal.Entry {
+func newEntry(c *claim, f *asset.Item, ref asset.Upload, state journal.State) *journal.Entry {
 	if ref.ChecksumAlgorithm == "" {
 		// An empty one is CRC64NVME (stdin uploads and earlier versions).
 		ref.ChecksumAlgorithm = "CRC64NVME"
@@ -105,7 +105,7 @@ func newEntry(c *claim, f *transfer.File, ref asset.Upload, state journal.State)
 
 // PartDone implements transfer.Hooks: the part is on disk (fsynced) before
 // the engine goes on.
-func (h hooks) PartDone(f *transfer.File, ref asset.Upload, p asset.Part) {
+func (h hooks) PartDone(f *asset.Item, ref asset.Upload, p asset.Part) {
 	c := h.claim(f)
 	if c == nil {
 		return
@@ -134,7 +134,7 @@ func (h hooks) update(c *claim, ref asset.Upload, change func(e *journal.Entry))
 
 // Completed implements transfer.Hooks: the entry enters the outbox. Single
 // PutObject uploads get their first entry here.
-func (h hooks) Completed(f *transfer.File, ref asset.Upload, r transfer.Result) {
+func (h hooks) Completed(f *asset.Item, ref asset.Upload, r transfer.Result) {
 	c := h.claim(f)
 	if c == nil {
 		return
@@ -161,7 +161,7 @@ func (h hooks) Completed(f *transfer.File, ref asset.Upload, r transfer.Result) 
 }
 
 // Registered implements transfer.Hooks.
-func (h hooks) Registered(f *transfer.File, ref asset.Upload, videoID string) {
+func (h hooks) Registered(f *asset.Item, ref asset.Upload, videoID string) {
 	c := h.claim(f)
 	if c == nil {
 		return
@@ -172,7 +172,7 @@ func (h hooks) Registered(f *transfer.File, ref asset.Upload, videoID string) {
 }
 
 // Forget implements transfer.Hooks.
-func (h hooks) Forget(f *transfer.File, ref asset.Upload, _ string) {
+func (h hooks) Forget(f *asset.Item, ref asset.Upload, _ string) {
 	c := h.claim(f)
 	if c == nil {
 		return
@@ -189,7 +189,7 @@ func (h hooks) Forget(f *transfer.File, ref asset.Upload, _ string) {
 // KeepFailed implements transfer.Hooks: an upload stopped by the user or by
 // trouble that may pass stays open on S3 for the next run; one S3 refused
 // for good is aborted and forgotten.
-func (h hooks) KeepFailed(f *transfer.File, ref asset.Upload, err error) bool {
+func (h hooks) KeepFailed(f *asset.Item, ref asset.Upload, err error) bool {
 	keep := transfer.Resumable(err)
 	c := h.claim(f)
 	if c == nil {

@@ -13,10 +13,10 @@ package resume
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/vidup/vidup/internal/asset"
 	"github.com/vidup/vidup/internal/journal"
 	"github.com/vidup/vidup/internal/transfer"
 )
@@ -26,9 +26,9 @@ import (
 // uploads. *Tracker implements it over the journal; command tests replace
 // it.
 type Run interface {
-	// Claim decides whether path is uploaded in this run and, when it is,
+	// Claim decides whether it is uploaded in this run and, when it is,
 	// locks it until the Claim's Release.
-	Claim(path string, force bool) (Claim, error)
+	Claim(it *asset.Item, force bool) (Claim, error)
 	Hooks() transfer.Hooks
 	// Err reports journal writes that failed (the uploads went on).
 	Err() error
@@ -42,7 +42,7 @@ type Tracker struct {
 	store *journal.Store
 
 	mu     sync.Mutex
-	claims map[string]*claim // by absolute path
+	claims map[*asset.Item]*claim
 	// problems: journal writes that failed, reported once by Err.
 	problems []error
 }
@@ -91,7 +91,7 @@ func Open(stateDir string) (*Tracker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Tracker{store: s, claims: map[string]*claim{}}, nil
+	return &Tracker{store: s, claims: map[*asset.Item]*claim{}}, nil
 }
 
 // Dir is the state folder of the journal.
@@ -101,26 +101,20 @@ func (t *Tracker) Dir() string { return t.store.Dir() }
 // Claim's Release.
 func (t *Tracker) Close() error { return nil }
 
-func key(path string) string {
-	if abs, err := filepath.Abs(path); err == nil {
-		return abs
-	}
-	return path
-}
-
 var nopClaim = Claim{Release: func() {}}
 
-// Claim decides whether path is uploaded in this run, without contacting
-// the API: a file the journal records as registered with the same identity
+// Claim decides whether it is uploaded in this run, without contacting
+// the API or opening the file again (its identity is what was read when it
+// was found): a file the journal records as registered with the same identity
 // is skipped unless force, and a file another run is uploading now (its
 // lock is held) is skipped. Otherwise the file is locked until Release.
 // Sources that cannot be resumed (stdin, pipes) are never skipped nor
 // recorded.
-func (t *Tracker) Claim(path string, force bool) (Claim, error) {
-	if path == "-" {
+func (t *Tracker) Claim(it *asset.Item, force bool) (Claim, error) {
+	if it.Stdin {
 		return nopClaim, nil
 	}
-	id, err := journal.IdentityOf(path)
+	id, err := journal.IdentityOfItem(it)
 	if errors.Is(err, journal.ErrNotRegular) {
 		return nopClaim, nil
 	}
@@ -145,7 +139,7 @@ func (t *Tracker) Claim(path string, force bool) (Claim, error) {
 			return nopClaim, err
 		}
 	}
-	k := key(path)
+	k := it
 	t.mu.Lock()
 	t.claims[k] = &claim{id: id, entries: map[string]*journal.Entry{}}
 	t.mu.Unlock()
@@ -185,8 +179,8 @@ func (t *Tracker) Hooks() transfer.Hooks { return hooks{t} }
 // Registered reports, without taking a lock or writing anything, whether
 // the journal records path as uploaded and registered, unchanged since: the
 // skip a dry run shows. It is nil when not, or when the journal cannot say.
-func (t *Tracker) Registered(path string) *Skip {
-	id, err := journal.IdentityOf(path)
+func (t *Tracker) Registered(it *asset.Item) *Skip {
+	id, err := journal.IdentityOfItem(it)
 	if err != nil {
 		return nil
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/vidup/vidup/internal/api"
+	"github.com/vidup/vidup/internal/asset"
 	"github.com/vidup/vidup/internal/credentials"
 	"github.com/vidup/vidup/internal/faultproxy"
 	"github.com/vidup/vidup/internal/journal"
@@ -87,7 +88,11 @@ func (e *env) run(ctx context.Context, path string, mod func(*transfer.Options))
 		e.t.Fatal(err)
 	}
 	defer tr.Close()
-	c, err := tr.Claim(path, false)
+	f, err := transfer.Open(path, "")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	c, err := tr.Claim(f, false)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -109,11 +114,7 @@ func (e *env) run(ctx context.Context, path string, mod func(*transfer.Options))
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	f, err := transfer.Open(path, "")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	res := eng.Upload(ctx, []*transfer.File{f})
+	res := eng.Upload(ctx, []*asset.Item{f})
 	if err := tr.Err(); err != nil {
 		e.t.Errorf("journal: %v", err)
 	}
@@ -306,7 +307,14 @@ func TestOutboxRegistersWithoutUploading(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := tr.Claim(path, false)
+	item := func() *asset.Item {
+		f, err := transfer.Open(path, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	c, err := tr.Claim(item(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +322,7 @@ func TestOutboxRegistersWithoutUploading(t *testing.T) {
 	if c.Skip == nil || c.Skip.Busy || c.Skip.VideoID != res.VideoID || c.Skip.RegisteredAt.IsZero() || !strings.Contains(c.Skip.String(), res.VideoID) {
 		t.Errorf("claim of a registered file: skip %+v", c.Skip)
 	}
-	c, err = tr.Claim(path, true)
+	c, err = tr.Claim(item(), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +335,7 @@ func TestOutboxRegistersWithoutUploading(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c2, err := other.Claim(path, true)
+	c2, err := other.Claim(item(), true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,7 +71,7 @@ func (e *ClaimError) Unwrap() error { return e.Err }
 type Pending struct {
 	// Files are claimed: upload them with the tracker's Hooks, then call
 	// Release.
-	Files []*transfer.File
+	Files []*asset.Item
 	// Problems are the uploads that cannot be resumed
 	// (*NotResumableError) or claimed (*ClaimError).
 	Problems []error
@@ -117,7 +117,7 @@ func (t *Tracker) Pending() Pending {
 			p.Problems = append(p.Problems, &NotResumableError{ID: e.ID, Name: e.Name, Path: path, Err: err})
 			continue
 		}
-		c, err := t.Claim(path, false)
+		c, err := t.Claim(f, false)
 		if err != nil {
 			p.Problems = append(p.Problems, &ClaimError{ID: e.ID, Path: path, Err: err})
 			continue

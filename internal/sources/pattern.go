@@ -115,7 +115,9 @@ func (e *expander) expandPattern(pat string) {
 	}
 	if len(matches) == 0 {
 		// What could not be read explains why nothing matched.
-		e.usage = append(e.usage, e.res.Problems[problems:]...)
+		for _, p := range e.res.Problems[problems:] {
+			e.usageErr(p.Path, p.Err)
+		}
 		e.res.Problems = e.res.Problems[:problems]
 		e.usageErr(pat, fmt.Errorf("pattern %q matches no files; check it, and quote it so that vidup expands it rather than the shell", pat))
 		return

@@ -33,7 +33,7 @@
 //
 // # Rel: where a file sits under its root
 //
-// Source.Rel is the file's path relative to the root it was found under, so
+// Item.Rel is the file's path relative to the root it was found under, so
 // that --move-to can keep the layout: for a folder argument, relative to that
 // folder; for a pattern, relative to the part of the pattern before its first
 // glob character ("cams/*/clip-*.mp4" gives "cam1/clip-1.mp4"); for a
@@ -78,8 +78,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
+
+	"github.com/vidup/vidup/internal/asset"
 )
 
 // Options are the inputs of `vidup upload`.
@@ -108,28 +111,11 @@ type Options struct {
 	Stdin io.Reader
 	// StdinName is the name (--name) of the upload read from "-".
 	StdinName string
-}
-
-// Source is one file to upload.
-type Source struct {
-	// Path is the path as given, or joined onto the argument it was found
-	// under; "-" for stdin.
-	Path string
-	// Abs is the absolute form of Path (symbolic links not resolved);
-	// empty for stdin.
-	Abs string
-	// Rel is the path relative to the root the file was found under (see
-	// the package documentation); for stdin, StdinName.
-	Rel string
-	// Size and ModTime are those of the file when it was checked; zero for
-	// stdin.
-	Size    int64
-	ModTime time.Time
-	// Info is the file's information as read from the opened file; nil for
-	// stdin.
-	Info fs.FileInfo
-	// Stdin is true for the source read from standard input.
-	Stdin bool
+	// Inspect, when set, reads what the run needs to know of a file from
+	// the handle Expand opened to check it (its first bytes, a content
+	// sample), so that no one opens the file again before it is uploaded.
+	// info is the handle's stat. An error makes the file a Problem.
+	Inspect func(f *os.File, info fs.FileInfo, it *asset.Item) error
 }
 
 // Skip is a file found but deliberately not uploaded. Path is the raw name:
@@ -153,7 +139,7 @@ type Problem struct {
 type Result struct {
 	// Files are the files to upload, in argument order, each folder in
 	// name order, each file once (the first time it is reached).
-	Files []Source
+	Files []*asset.Item
 	// Skipped are files or links found and deliberately not uploaded:
 	// modified within MinAge, links not followed, link loops, folders
 	// matched by a pattern without -r.
@@ -191,7 +177,15 @@ func Expand(ctx context.Context, opts Options) (Result, error) {
 	}
 	roots := e.plan()
 	if len(e.usage) > 0 {
-		return Result{}, &UsageError{Problems: e.usage}
+		// Files named explicitly are opened only when expanded: check
+		// them too, so that every argument problem is reported at once.
+		for _, r := range roots {
+			if r.kind == rootPath && !r.info.IsDir() {
+				e.at = r.at
+				e.file(r.path, r.rel, r.from, true)
+			}
+		}
+		return Result{}, e.usageError()
 	}
 	for _, r := range roots {
 		if err := ctx.Err(); err != nil {
@@ -202,8 +196,8 @@ func Expand(ctx context.Context, opts Options) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
 	}
-	if len(e.usage) > 0 {
-		return Result{}, &UsageError{Problems: e.usage}
+	if err := e.usageError(); err != nil {
+		return Result{}, err
 	}
 	return e.res, nil
 }
@@ -226,6 +220,7 @@ type root struct {
 	rel  string
 	info fs.FileInfo // followed through symbolic links
 	from string      // where the path was listed, for messages
+	at   int         // the argument it comes from, to order usage errors
 }
 
 type expander struct {
@@ -238,6 +233,10 @@ type expander struct {
 	res     Result
 	seen    map[fileID]struct{}
 	usage   []Problem
+	// usageAt is the argument of each usage problem, and at the one being
+	// planned or expanded: problems are reported in argument order.
+	usageAt []int
+	at      int
 }
 
 func newExpander(ctx context.Context, opts Options) (*expander, error) {
@@ -274,6 +273,24 @@ func (e *expander) compile(opt Option, pats []string) []pattern {
 
 func (e *expander) usageErr(path string, err error) {
 	e.usage = append(e.usage, Problem{Path: path, Err: err})
+	e.usageAt = append(e.usageAt, e.at)
+}
+
+// usageError is the usage problems in argument order, or nil.
+func (e *expander) usageError() error {
+	if len(e.usage) == 0 {
+		return nil
+	}
+	idx := make([]int, len(e.usage))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return e.usageAt[idx[a]] < e.usageAt[idx[b]] })
+	ps := make([]Problem, len(idx))
+	for i, j := range idx {
+		ps[i] = e.usage[j]
+	}
+	return &UsageError{Problems: ps}
 }
 
 // plan checks every argument and --files-from entry before anything is
@@ -282,7 +299,8 @@ func (e *expander) usageErr(path string, err error) {
 func (e *expander) plan() []root {
 	var roots []root
 	stdin := 0
-	for _, arg := range e.opts.Args {
+	for i, arg := range e.opts.Args {
+		e.at = i
 		if arg == "-" {
 			stdin++
 			switch {
@@ -299,11 +317,16 @@ func (e *expander) plan() []root {
 			continue
 		}
 		if r, ok := e.planArg(arg); ok {
+			r.at = e.at
 			roots = append(roots, r)
 		}
 	}
 	if e.opts.FilesFrom != "" {
-		roots = append(roots, e.planFilesFrom()...)
+		e.at = len(e.opts.Args)
+		for _, r := range e.planFilesFrom() {
+			r.at = e.at
+			roots = append(roots, r)
+		}
 	}
 	return roots
 }
@@ -342,11 +365,14 @@ func (e *expander) planPath(p, from string) (root, bool) {
 		e.usageErr(p, notRegular(p, info.Mode(), from))
 		return root{}, false
 	}
-	// Opened now, and again when used, so that every argument problem is
-	// reported in one run rather than one per run.
-	if _, err := checkReadable(p); err != nil {
-		e.usageErr(p, readError(p, err, from))
-		return root{}, false
+	// A folder is opened now, so that every argument problem is reported
+	// in one run rather than one per run; a file is opened once, when it
+	// is expanded (its problems are reported in the same run).
+	if info.IsDir() {
+		if _, err := checkReadable(p); err != nil {
+			e.usageErr(p, readError(p, err, from))
+			return root{}, false
+		}
 	}
 	var rel string
 	switch {
@@ -363,9 +389,10 @@ func (e *expander) planPath(p, from string) (root, bool) {
 }
 
 func (e *expander) expandRoot(r root) {
+	e.at = r.at
 	switch r.kind {
 	case rootStdin:
-		e.res.Files = append(e.res.Files, Source{Path: "-", Rel: r.rel, Stdin: true})
+		e.res.Files = append(e.res.Files, &asset.Item{Path: asset.StdinPath, Rel: r.rel, Name: r.rel, Stdin: true, Size: asset.UnknownSize})
 	case rootPattern:
 		e.expandPattern(r.path)
 	case rootPath:
@@ -384,23 +411,27 @@ func (e *expander) file(p, rel, from string, explicit bool) {
 		e.res.Filtered++
 		return
 	}
-	info, err := checkReadable(p)
-	if err != nil {
-		if explicit {
-			e.usageErr(p, readError(p, err, from))
-		} else {
-			e.res.Problems = append(e.res.Problems, Problem{Path: p, Err: readError(p, err, from)})
-		}
-		return
-	}
-	if !info.Mode().IsRegular() {
-		// Replaced between listing and opening.
-		err := notRegular(p, info.Mode(), from)
+	fail := func(err error) {
 		if explicit {
 			e.usageErr(p, err)
 		} else {
 			e.res.Problems = append(e.res.Problems, Problem{Path: p, Err: err})
 		}
+	}
+	h, err := os.OpenFile(p, openFlags, 0)
+	if err != nil {
+		fail(readError(p, err, from))
+		return
+	}
+	defer h.Close()
+	info, err := h.Stat()
+	if err != nil {
+		fail(readError(p, err, from))
+		return
+	}
+	if !info.Mode().IsRegular() {
+		// Replaced between listing and opening.
+		fail(notRegular(p, info.Mode(), from))
 		return
 	}
 	abs := e.abs(p)
@@ -419,14 +450,24 @@ func (e *expander) file(p, rel, from string, explicit bool) {
 			return
 		}
 	}
-	e.res.Files = append(e.res.Files, Source{
+	it := &asset.Item{
 		Path:    p,
 		Abs:     abs,
 		Rel:     rel,
+		Name:    filepath.Base(p),
+		Info:    info,
 		Size:    info.Size(),
 		ModTime: info.ModTime(),
-		Info:    info,
-	})
+	}
+	if e.opts.Inspect != nil {
+		if err := e.opts.Inspect(h, info, it); err != nil {
+			// Not a usage error even when named: the file is there and
+			// readable, but cannot be uploaded now (say, it is changing).
+			e.res.Problems = append(e.res.Problems, Problem{Path: p, Err: err})
+			return
+		}
+	}
+	e.res.Files = append(e.res.Files, it)
 }
 
 // checkReadable opens p to prove it can be read, and returns the
@@ -501,7 +542,7 @@ func baseOf(slashPath string) string {
 }
 
 // joinPath joins a name onto a path as given, without cleaning it, so that
-// Source.Path reads like what the user typed.
+// Item.Path reads like what the user typed.
 func joinPath(dir, name string) string {
 	if dir == "" {
 		return name

@@ -83,7 +83,7 @@ func TestChecksumOfRef(t *testing.T) {
 func TestVerifyTrustsOnlyAMatchingAnswer(t *testing.T) {
 	e := &Engine{}
 	sess := &session{Session: &contract.Session{Bucket: "videos"}}
-	f := &File{Path: "clip.mp4", Size: 9}
+	f := &asset.Item{Path: "clip.mp4", Size: 9}
 	ref := &UploadRef{Key: "k/clip.mp4", ChecksumAlgorithm: "CRC32C"}
 	crc := crc32C.update(0, []byte("123456789"))
 	st, err := e.verify(context.Background(), sess, f, ref, crc, s3Answer{etag: `"e1"`, checksum: crc32C.base64(crc)})

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/vidup/vidup/internal/asset"
 	"github.com/vidup/vidup/internal/contract"
 	"github.com/vidup/vidup/internal/credentials"
 )
@@ -78,6 +79,8 @@ const (
 
 // Result is what happened to one file.
 type Result struct {
+	// Item is what was uploaded, as the caller gave it.
+	Item      *asset.Item
 	Path      string
 	Name      string
 	Status    Status
@@ -199,7 +202,7 @@ type session struct {
 	creds *aws.CredentialsCache
 }
 
-func (e *Engine) openSession(ctx context.Context, files []*File) (*session, error) {
+func (e *Engine) openSession(ctx context.Context, files []*asset.Item) (*session, error) {
 	req := contract.SessionRequest{Files: make([]contract.FileRequest, len(files))}
 	for i, f := range files {
 		req.Files[i] = contract.FileRequest{Name: f.Name, Size: f.Size, ContentType: f.ContentType}
@@ -255,14 +258,11 @@ func (e *Engine) newSession(s *contract.Session) (*session, error) {
 // earlier run left unfinished continue in their old sessions (or are only
 // registered, when S3 has them complete); the others get new sessions of up
 // to contract.MaxFilesPerSession files. Files run concurrently; parts in
-// flight are bounded by Options.Concurrency over all of them.
-func (e *Engine) Upload(ctx context.Context, files []*File) []Result {
+// flight are bounded by Options.Concurrency over all of them. Each Result
+// carries its item. The caller owns the run's plan (the Planned event): the
+// engine reports only on what it was given.
+func (e *Engine) Upload(ctx context.Context, files []*asset.Item) []Result {
 	results := make([]Result, len(files))
-	var total int64
-	for _, f := range files {
-		total += f.Size
-	}
-	e.opts.Observer.Event(Event{Kind: Planned, Time: time.Now(), Files: len(files), Size: total})
 
 	plans := e.prepare(ctx, files)
 
@@ -288,15 +288,15 @@ func (e *Engine) Upload(ctx context.Context, files []*File) []Result {
 			case <-ctx.Done():
 			}
 		}
-		results[i] = e.fail(r, fmt.Errorf("%s: %w", r.Path, stopped(ctx)))
+		results[i] = e.fail(r, stopped(ctx))
 	}
 	var fresh []int
 	for i, p := range plans {
 		f := files[i]
-		r := Result{Path: f.Path, Name: f.Name, Size: f.Size, Started: time.Now()}
+		r := Result{Item: f, Path: f.Path, Name: f.Name, Size: f.Size, Started: time.Now()}
 		switch {
 		case p.err != nil:
-			results[i] = e.fail(r, fmt.Errorf("%s: %w", f.Path, p.err))
+			results[i] = e.fail(r, p.err)
 		case p.prior != nil:
 			launch(i, r, func() Result { return e.resumeFile(ctx, p) })
 		default:
@@ -305,7 +305,7 @@ func (e *Engine) Upload(ctx context.Context, files []*File) []Result {
 	}
 	for b := 0; b < len(fresh); b += contract.MaxFilesPerSession {
 		idx := fresh[b:min(b+contract.MaxFilesPerSession, len(fresh))]
-		batch := make([]*File, len(idx))
+		batch := make([]*asset.Item, len(idx))
 		for j, i := range idx {
 			batch[j] = files[i]
 		}
@@ -316,12 +316,12 @@ func (e *Engine) Upload(ctx context.Context, files []*File) []Result {
 		}
 		for j, f := range batch {
 			i := idx[j]
-			r := Result{Path: f.Path, Name: f.Name, Size: f.Size, Started: time.Now()}
+			r := Result{Item: f, Path: f.Path, Name: f.Name, Size: f.Size, Started: time.Now()}
 			if err != nil {
 				if ctx.Err() != nil {
 					err = stopped(ctx)
 				}
-				results[i] = e.fail(r, fmt.Errorf("%s: %w", f.Path, err))
+				results[i] = e.fail(r, err)
 				continue
 			}
 			up := sess.Uploads[j]
@@ -346,21 +346,21 @@ func (e *Engine) fail(r Result, err error) Result {
 
 // uploadFile takes one file from disk to a registered video. rs, when not
 // nil, is what S3 still holds of an earlier run's multipart upload.
-func (e *Engine) uploadFile(ctx context.Context, sess *session, f *File, ref UploadRef, rs *resumeState) Result {
+func (e *Engine) uploadFile(ctx context.Context, sess *session, f *asset.Item, ref UploadRef, rs *resumeState) Result {
 	r := e.started(f, ref)
 	st, err := e.transfer(ctx, sess, f, &ref, rs)
 	if err == nil {
 		// What S3 holds is right only if the file did not change while read.
-		if err := f.checkUnchanged(); err != nil {
-			return e.fail(r, fmt.Errorf("%s: %w", f.Path, err))
+		if err := checkUnchanged(f); err != nil {
+			return e.fail(r, err)
 		}
 	}
 	return e.finish(ctx, f, ref, r, st, err)
 }
 
 // started reports that f starts its upload ref and returns its Result.
-func (e *Engine) started(f *File, ref UploadRef) Result {
-	r := Result{Path: f.Path, Name: f.Name, Size: f.Size, SessionID: ref.SessionID, UploadID: ref.UploadID, Key: ref.Key, Started: time.Now()}
+func (e *Engine) started(f *asset.Item, ref UploadRef) Result {
+	r := Result{Item: f, Path: f.Path, Name: f.Name, Size: f.Size, SessionID: ref.SessionID, UploadID: ref.UploadID, Key: ref.Key, Started: time.Now()}
 	e.opts.Observer.Event(Event{Kind: FileStarted, Time: r.Started, Path: f.Path, Name: f.Name, Size: f.Size,
 		SessionID: ref.SessionID, UploadID: ref.UploadID, Key: ref.Key})
 	return r
@@ -368,12 +368,12 @@ func (e *Engine) started(f *File, ref UploadRef) Result {
 
 // finish registers the object st that f's upload ref sent and verified,
 // or fails r with err, the error of the transfer.
-func (e *Engine) finish(ctx context.Context, f *File, ref UploadRef, r Result, st stored, err error) Result {
+func (e *Engine) finish(ctx context.Context, f *asset.Item, ref UploadRef, r Result, st stored, err error) Result {
 	if err != nil {
 		if ctx.Err() != nil && !errors.Is(err, ErrStopped) {
 			err = stopped(ctx)
 		}
-		return e.fail(r, fmt.Errorf("%s: %w", f.label(), err))
+		return e.fail(r, err)
 	}
 	return e.register(ctx, f, ref, r, st, false)
 }
@@ -381,7 +381,7 @@ func (e *Engine) finish(ctx context.Context, f *File, ref UploadRef, r Result, s
 // register reports the verified object st and registers it with the API.
 // outbox is true when an earlier run completed it (it is in the journal's
 // outbox already).
-func (e *Engine) register(ctx context.Context, f *File, ref UploadRef, r Result, st stored, outbox bool) Result {
+func (e *Engine) register(ctx context.Context, f *asset.Item, ref UploadRef, r Result, st stored, outbox bool) Result {
 	r.ETag, r.Checksum = st.etag, st.checksum
 	e.opts.Observer.Event(Event{Kind: FileUploaded, Time: time.Now(), Path: f.Path, Name: f.Name, Size: f.Size,
 		SessionID: ref.SessionID, UploadID: ref.UploadID, Key: ref.Key, ETag: r.ETag, Checksum: r.Checksum.Algorithm + ":" + r.Checksum.Value})
@@ -400,15 +400,20 @@ func (e *Engine) register(ctx context.Context, f *File, ref UploadRef, r Result,
 			err = stopped(ctx)
 		}
 		later := " (the next run registers it)"
-		if f.stream {
+		if f.Stdin {
 			later = "" // nothing of a stream is kept
 		}
-		return e.fail(r, fmt.Errorf("%s: uploaded to S3 but not registered%s: %w", f.label(), later, err))
+		return e.fail(r, fmt.Errorf("uploaded to S3 but not registered%s: %w", later, err))
 	}
 	r.VideoID, r.Registered, r.Finished = video.ID, created, time.Now()
+	if video.Key != "" {
+		// Where the registered video is: an API that seals uploads
+		// (vidup serve) copies the object out of the upload's key.
+		r.Key = video.Key
+	}
 	e.hooks(f).Registered(f, ref, video.ID)
 	e.opts.Observer.Event(Event{Kind: FileRegistered, Time: r.Finished, Path: f.Path, Name: f.Name, Size: f.Size,
-		SessionID: ref.SessionID, UploadID: ref.UploadID, Key: ref.Key, ETag: r.ETag,
+		SessionID: ref.SessionID, UploadID: ref.UploadID, Key: r.Key, ETag: r.ETag,
 		Checksum: r.Checksum.Algorithm + ":" + r.Checksum.Value, VideoID: video.ID})
 	return r
 }

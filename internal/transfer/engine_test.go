@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/vidup/vidup/internal/api"
+	"github.com/vidup/vidup/internal/asset"
 	"github.com/vidup/vidup/internal/credentials"
 	"github.com/vidup/vidup/internal/retry"
 	"github.com/vidup/vidup/internal/testenv"
@@ -35,7 +36,7 @@ type recorder struct {
 	events []transfer.Event
 }
 
-func newRecorder(t testing.TB, files []*transfer.File) *recorder {
+func newRecorder(t testing.TB, files []*asset.Item) *recorder {
 	r := &recorder{t: t, size: map[string]int64{}, bytes: map[string]int64{}}
 	for _, f := range files {
 		r.size[f.Path] = f.Size
@@ -113,9 +114,9 @@ func (e env) engine(t *testing.T, obs transfer.Observer, mod func(*transfer.Opti
 	return eng
 }
 
-func openAll(t testing.TB, paths ...string) []*transfer.File {
+func openAll(t testing.TB, paths ...string) []*asset.Item {
 	t.Helper()
-	var files []*transfer.File
+	var files []*asset.Item
 	for _, p := range paths {
 		f, err := transfer.Open(p, "")
 		if err != nil {
@@ -157,7 +158,7 @@ func fileSHA(t testing.TB, path string) [32]byte {
 
 // checkArrived asserts every result uploaded, intact, registered once, and
 // that no multipart upload is left open.
-func checkArrived(t *testing.T, e env, rec *recorder, files []*transfer.File, results []transfer.Result) {
+func checkArrived(t *testing.T, e env, rec *recorder, files []*asset.Item, results []transfer.Result) {
 	t.Helper()
 	if len(results) != len(files) {
 		t.Fatalf("%d results for %d files", len(results), len(files))

@@ -117,50 +117,50 @@ type S3State struct {
 type Hooks interface {
 	// Earlier says what earlier runs left of f. It is called once per file,
 	// before any session is opened, and must not block on the network.
-	Earlier(f *File) Earlier
+	Earlier(f *asset.Item) Earlier
 	// Decide says what becomes of p, the upload Earlier offered to resume,
 	// now that the engine asked S3 about it. It must not block.
-	Decide(f *File, p *Prior, s3 S3State) Decision
-	UploadCreated(f *File, ref asset.Upload)
-	PartDone(f *File, ref asset.Upload, p asset.Part)
-	Completed(f *File, ref asset.Upload, r Result)
-	Registered(f *File, ref asset.Upload, videoID string)
+	Decide(f *asset.Item, p *Prior, s3 S3State) Decision
+	UploadCreated(f *asset.Item, ref asset.Upload)
+	PartDone(f *asset.Item, ref asset.Upload, p asset.Part)
+	Completed(f *asset.Item, ref asset.Upload, r Result)
+	Registered(f *asset.Item, ref asset.Upload, videoID string)
 	// Forget says ref will never be continued (aborted, or gone from the
 	// API or from S3); reason says why, for the user.
-	Forget(f *File, ref asset.Upload, reason string)
+	Forget(f *asset.Item, ref asset.Upload, reason string)
 	// KeepFailed decides what happens to a multipart upload that failed:
 	// true keeps it open on S3 for a later run, false aborts it (S3 then
 	// frees its parts). It is the only place that decision is taken.
-	KeepFailed(f *File, ref asset.Upload, err error) bool
+	KeepFailed(f *asset.Item, ref asset.Upload, err error) bool
 }
 
 // NopHooks keeps nothing: failed uploads are aborted.
 type NopHooks struct{}
 
 // Earlier implements Hooks.
-func (NopHooks) Earlier(*File) Earlier { return Earlier{} }
+func (NopHooks) Earlier(*asset.Item) Earlier { return Earlier{} }
 
 // Decide implements Hooks. NopHooks offers no earlier upload, so the
 // engine never asks; were it to, the upload starts over.
-func (NopHooks) Decide(*File, *Prior, S3State) Decision { return Decision{Action: Restart} }
+func (NopHooks) Decide(*asset.Item, *Prior, S3State) Decision { return Decision{Action: Restart} }
 
 // UploadCreated implements Hooks.
-func (NopHooks) UploadCreated(*File, asset.Upload) {}
+func (NopHooks) UploadCreated(*asset.Item, asset.Upload) {}
 
 // PartDone implements Hooks.
-func (NopHooks) PartDone(*File, asset.Upload, asset.Part) {}
+func (NopHooks) PartDone(*asset.Item, asset.Upload, asset.Part) {}
 
 // Completed implements Hooks.
-func (NopHooks) Completed(*File, asset.Upload, Result) {}
+func (NopHooks) Completed(*asset.Item, asset.Upload, Result) {}
 
 // Registered implements Hooks.
-func (NopHooks) Registered(*File, asset.Upload, string) {}
+func (NopHooks) Registered(*asset.Item, asset.Upload, string) {}
 
 // Forget implements Hooks.
-func (NopHooks) Forget(*File, asset.Upload, string) {}
+func (NopHooks) Forget(*asset.Item, asset.Upload, string) {}
 
 // KeepFailed implements Hooks.
-func (NopHooks) KeepFailed(*File, asset.Upload, error) bool { return false }
+func (NopHooks) KeepFailed(*asset.Item, asset.Upload, error) bool { return false }
 
 // ErrStopped is wrapped by the error of an upload that the run's context
 // stopped (Ctrl-C, SIGTERM) before it ended; the context's cause is

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vidup/vidup/internal/asset"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -21,7 +22,7 @@ import (
 // upload is one object on its way to S3.
 type upload struct {
 	sess *session
-	f    *File
+	f    *asset.Item
 	ref  *UploadRef
 	a    *checksumAlgorithm
 }
@@ -146,7 +147,7 @@ func (l *partList) add(p Part) {
 // partContext. A stream gets no grace: it cannot be resumed, so a part
 // that finishes after Ctrl-C is only aborted.
 func (e *Engine) sendContext(ctx context.Context, u *upload) (context.Context, context.CancelCauseFunc) {
-	if u.f.stream {
+	if u.f.Stdin {
 		return context.WithCancelCause(ctx)
 	}
 	return e.partContext(ctx)
@@ -182,15 +183,15 @@ func (e *Engine) release() { <-e.parts }
 
 // hooks are the run's hooks for f. A stream has none: it cannot be
 // resumed, so nothing of it is recorded and a failed one is aborted.
-func (e *Engine) hooks(f *File) Hooks {
-	if f.stream {
+func (e *Engine) hooks(f *asset.Item) Hooks {
+	if f.Stdin {
 		return NopHooks{}
 	}
 	return e.opts.Hooks
 }
 
 // retryHooks reports retries of part (0 for whole-object calls) of f.
-func (e *Engine) retryHooks(sess *session, f *File, ref *UploadRef, part int) retryHooks {
+func (e *Engine) retryHooks(sess *session, f *asset.Item, ref *UploadRef, part int) retryHooks {
 	return retryHooks{
 		refresh: sess.creds.Invalidate,
 		onRetry: func(attempt int, wait time.Duration, err error) {
@@ -363,9 +364,9 @@ func (e *Engine) sendChunk(ctx, sctx context.Context, u *upload, c chunk, call f
 
 // attempt runs one attempt of a request that carries the bytes of c, with
 // progress counted and taken back if the attempt fails.
-func (e *Engine) attempt(ctx context.Context, f *File, c chunk, call func(ctx context.Context, body io.Reader) error) error {
+func (e *Engine) attempt(ctx context.Context, f *asset.Item, c chunk, call func(ctx context.Context, body io.Reader) error) error {
 	if c.file != nil {
-		if err := f.checkOpen(c.file); err != nil {
+		if err := checkOpen(f, c.file); err != nil {
 			return err
 		}
 	}

@@ -212,7 +212,7 @@ func randomBytes(n int, seed uint64) []byte {
 	return data
 }
 
-func testFile(t *testing.T, data []byte) *File {
+func testFile(t *testing.T, data []byte) *asset.Item {
 	path := filepath.Join(t.TempDir(), "clip.mp4")
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
@@ -226,12 +226,12 @@ func testFile(t *testing.T, data []byte) *File {
 
 // testStream is a stream of r whose first parts have size first, as
 // UploadStream starts it.
-func testStream(t *testing.T, r io.Reader, first int64) (*File, *UploadRef, *streamParts) {
+func testStream(t *testing.T, r io.Reader, first int64) (*asset.Item, *UploadRef, *streamParts) {
 	src, err := newStreamParts(context.Background(), r, newBufferPool(4), first)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &File{Path: StreamPath, Name: "clip.ts", Size: contract.UnknownSize, stream: true}
+	f := &asset.Item{Path: StreamPath, Name: "clip.ts", Size: contract.UnknownSize, Stdin: true}
 	return f, &UploadRef{Key: "k", PartSize: first, ChecksumAlgorithm: defaultChecksum.name}, src
 }
 
@@ -278,7 +278,7 @@ func TestVerify(t *testing.T) {
 				}
 			}
 			e, sess, _ := testEngine(store)
-			f := &File{Path: "clip.mp4", Size: 9}
+			f := &asset.Item{Path: "clip.mp4", Size: 9}
 			ref := &UploadRef{Key: "k/clip.mp4", ChecksumAlgorithm: "CRC32C"}
 			st, err := e.verify(context.Background(), sess, f, ref, crc, tt.answer)
 			if tt.wantErr != "" {
@@ -324,7 +324,7 @@ func TestReconcileKeepsOnlyPartsS3HoldsAlike(t *testing.T) {
 		return pages[marker], next[marker], nil
 	}}
 	e, sess, _ := testEngine(store)
-	kept, err := e.reconcile(context.Background(), sess, &File{Path: "clip.mp4"}, &rp.Ref, rp)
+	kept, err := e.reconcile(context.Background(), sess, &asset.Item{Path: "clip.mp4"}, &rp.Ref, rp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +337,7 @@ func TestReconcileKeepsOnlyPartsS3HoldsAlike(t *testing.T) {
 	}
 
 	store.listFn = func(string, string) ([]listedPart, string, error) { return nil, "", noSuchUpload }
-	_, err = e.reconcile(context.Background(), sess, &File{Path: "clip.mp4"}, &rp.Ref, rp)
+	_, err = e.reconcile(context.Background(), sess, &asset.Item{Path: "clip.mp4"}, &rp.Ref, rp)
 	var se *S3Error
 	if errorCode(err) != "NoSuchUpload" || !errors.As(err, &se) || se.Op != OpListParts {
 		t.Errorf("upload gone: %v, want a ListParts S3Error with code NoSuchUpload", err)

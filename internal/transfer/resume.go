@@ -16,7 +16,7 @@ import (
 // plan is how a file of a run will be uploaded, settled before any new
 // session is opened.
 type plan struct {
-	f *File
+	f *asset.Item
 	// prior is the earlier upload to continue, in sess; nil for a new one.
 	prior *Prior
 	sess  *session
@@ -38,7 +38,7 @@ type resumeState struct {
 // uploads of files that changed since, and checks on S3 what the resumable
 // ones still hold. Files whose earlier upload cannot continue (the session
 // or the multipart upload is gone) start over, with a message.
-func (e *Engine) prepare(ctx context.Context, files []*File) []plan {
+func (e *Engine) prepare(ctx context.Context, files []*asset.Item) []plan {
 	plans := make([]plan, len(files))
 	sessions := map[string]*session{}
 	for i, f := range files {
@@ -94,7 +94,7 @@ func (e *Engine) prepare(ctx context.Context, files []*File) []plan {
 // askS3 gathers what the API and S3 still hold of the unfinished multipart
 // upload p, for Hooks.Decide: the session (fresh credentials) and the
 // recorded parts ListParts still shows. It decides nothing.
-func (e *Engine) askS3(ctx context.Context, f *File, p *Prior, sessions map[string]*session) (*session, S3State) {
+func (e *Engine) askS3(ctx context.Context, f *asset.Item, p *Prior, sessions map[string]*session) (*session, S3State) {
 	sess, err := e.resumeSession(ctx, p.Ref, sessions)
 	if errors.Is(err, contract.ErrSessionGone) {
 		return nil, S3State{Status: S3SessionGone, Err: err}
@@ -135,7 +135,7 @@ func (e *Engine) resumeSession(ctx context.Context, ref asset.Upload, cache map[
 }
 
 // restart gives up an earlier upload of f that cannot continue.
-func (e *Engine) restart(f *File, ref asset.Upload, reason string) {
+func (e *Engine) restart(f *asset.Item, ref asset.Upload, reason string) {
 	e.opts.Hooks.Forget(f, ref, reason)
 	e.opts.Observer.Event(Event{Kind: FileRestarted, Time: time.Now(), Path: f.Path, Name: f.Name, Size: f.Size,
 		SessionID: ref.SessionID, UploadID: ref.UploadID, Key: ref.Key, Reason: reason})
@@ -143,7 +143,7 @@ func (e *Engine) restart(f *File, ref asset.Upload, reason string) {
 
 // discard aborts the multipart upload of an earlier version of f, so that
 // S3 frees its parts, and forgets it.
-func (e *Engine) discard(ctx context.Context, f *File, p Prior, reason string, sessions map[string]*session) {
+func (e *Engine) discard(ctx context.Context, f *asset.Item, p Prior, reason string, sessions map[string]*session) {
 	what := "its earlier upload was aborted"
 	if p.Completed {
 		what = "its earlier upload (complete on S3, never registered) is left unregistered"
@@ -182,7 +182,7 @@ func (e *Engine) resumeFile(ctx context.Context, p plan) Result {
 	e.opts.Observer.Progress(f.Path, f.Size)
 	a, err := checksumOf(&ref)
 	if err != nil {
-		return e.fail(r, fmt.Errorf("%s: %w", f.Path, err))
+		return e.fail(r, err)
 	}
 	st := stored{etag: p.prior.ETag, checksum: &contract.Checksum{Algorithm: a.name, Type: "FULL_OBJECT", Value: p.prior.Checksum}}
 	return e.register(ctx, f, ref, r, st, true)

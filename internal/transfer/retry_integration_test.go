@@ -93,8 +93,12 @@ func TestRefusedCredentialsFailAtOnce(t *testing.T) {
 	if got := proxy.Stats().PartAttempts()[2]; got != 1 {
 		t.Errorf("a 403 part was sent %d times, want once", got)
 	}
-	if msg := r.Err.Error(); !contains(msg, "access denied") || !contains(msg, r.Path) {
-		t.Errorf("error %q does not name the file and say access was denied", msg)
+	// The result carries the file; its error says what happened to it.
+	if r.Item != files[0] {
+		t.Errorf("the result carries item %p, want the file's %p", r.Item, files[0])
+	}
+	if msg := r.Err.Error(); !contains(msg, "access denied") || !contains(msg, "denied.mp4") {
+		t.Errorf("error %q does not name the object and say access was denied", msg)
 	}
 	if len(e.api.Registrations()) != 0 {
 		t.Error("a failed file was registered")

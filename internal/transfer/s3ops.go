@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/vidup/vidup/internal/asset"
 	"github.com/vidup/vidup/internal/contract"
 )
 
@@ -20,7 +21,7 @@ type stored struct {
 
 // transfer sends f to S3 and verifies the object. rs, when not nil, is
 // what S3 holds of an earlier run's multipart upload ref.
-func (e *Engine) transfer(ctx context.Context, sess *session, f *File, ref *UploadRef, rs *resumeState) (stored, error) {
+func (e *Engine) transfer(ctx context.Context, sess *session, f *asset.Item, ref *UploadRef, rs *resumeState) (stored, error) {
 	if ref.S3UploadID == "" && ref.ChecksumAlgorithm == "" && rs == nil {
 		ref.ChecksumAlgorithm = defaultChecksum.name
 	}
@@ -45,7 +46,7 @@ func (e *Engine) transfer(ctx context.Context, sess *session, f *File, ref *Uplo
 		return stored{}, err
 	}
 	defer h.Close()
-	if err := f.checkOpen(h); err != nil {
+	if err := checkOpen(f, h); err != nil {
 		return stored{}, err
 	}
 	u := &upload{sess: sess, f: f, ref: ref, a: a}
@@ -69,7 +70,7 @@ func (e *Engine) transfer(ctx context.Context, sess *session, f *File, ref *Uplo
 
 // reconcile keeps the parts of an earlier run that S3 still lists with the
 // same ETag, checksum and size. Its error is S3's, typed.
-func (e *Engine) reconcile(ctx context.Context, sess *session, f *File, ref *UploadRef, rp *Prior) ([]Part, error) {
+func (e *Engine) reconcile(ctx context.Context, sess *session, f *asset.Item, ref *UploadRef, rp *Prior) ([]Part, error) {
 	listed := map[int32]listedPart{}
 	marker := ""
 	for {
@@ -110,7 +111,7 @@ func sameChecksums(listed []string, want string) bool {
 
 // abandon is the single place that decides the fate of a failed multipart
 // upload: kept open for a later run, or aborted so S3 frees its parts.
-func (e *Engine) abandon(ctx context.Context, sess *session, f *File, ref UploadRef, cause error) {
+func (e *Engine) abandon(ctx context.Context, sess *session, f *asset.Item, ref UploadRef, cause error) {
 	if ref.S3UploadID == "" || e.hooks(f).KeepFailed(f, ref, cause) {
 		return
 	}
@@ -155,7 +156,7 @@ func (e *Engine) abortMultipart(ctx context.Context, sess *session, ref UploadRe
 // contract does not promise session credentials may read objects: when
 // HeadObject is refused, the answer's ETag stands (and the API verifies
 // again before it registers).
-func (e *Engine) verify(ctx context.Context, sess *session, f *File, ref *UploadRef, crc uint64, answer s3Answer) (stored, error) {
+func (e *Engine) verify(ctx context.Context, sess *session, f *asset.Item, ref *UploadRef, crc uint64, answer s3Answer) (stored, error) {
 	a, err := checksumOf(ref)
 	if err != nil {
 		return stored{}, err

@@ -11,35 +11,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
+
+	"github.com/vidup/vidup/internal/asset"
 )
 
-// File is a local file checked for upload: a readable regular file whose
-// identity (size, modification time) is recorded so that a change while it
-// is read is caught.
-type File struct {
-	Path        string // as the user gave it
-	Name        string // the base name sent to the API
-	Size        int64
-	ModTime     time.Time
-	ContentType string
-	info        os.FileInfo
-	// stream: the bytes come from a stream (stdin), not from Path.
-	stream bool
-}
-
-// label names f in messages: its path, or stdin.
-func (f *File) label() string {
-	if f.stream {
-		return "stdin"
-	}
-	return f.Path
-}
-
-// Open checks that path is a regular file vidup can read, and detects its
+// Open makes the item of the file at path, for callers that have a bare
+// path rather than what internal/sources found (vidup uploads resume, tests):
+// it checks that path is a regular file vidup can read, and detects its
 // content type (contentType, when not empty, wins). Its errors name the
-// path and say what to do.
-func Open(path, contentType string) (*File, error) {
+// path.
+func Open(path, contentType string) (*asset.Item, error) {
 	info, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -75,13 +56,15 @@ func Open(path, contentType string) (*File, error) {
 		}
 		contentType = DetectContentType(head[:n], path)
 	}
-	return &File{
+	return &asset.Item{
 		Path:        path,
+		Abs:         abs(path),
+		Rel:         filepath.Base(path),
 		Name:        filepath.Base(path),
+		Info:        info,
 		Size:        info.Size(),
 		ModTime:     info.ModTime(),
 		ContentType: contentType,
-		info:        info,
 	}, nil
 }
 
@@ -89,21 +72,30 @@ func Open(path, contentType string) (*File, error) {
 // was read: what S3 holds may mix old and new bytes.
 var errFileChanged = errors.New("the file changed while it was uploaded; upload it again once it is complete")
 
-// checkUnchanged compares the file at its path with what Open saw.
-func (f *File) checkUnchanged() error {
+func abs(path string) string {
+	if a, err := filepath.Abs(path); err == nil {
+		return a
+	}
+	return path
+}
+
+// checkUnchanged compares the file at its path with what was seen when the
+// item was found: the same file, size and modification time.
+func checkUnchanged(f *asset.Item) error {
 	info, err := os.Stat(f.Path)
 	if err != nil {
 		return fmt.Errorf("%s: %w", f.Path, err)
 	}
-	if f.info != nil && !os.SameFile(info, f.info) || info.Size() != f.Size || !info.ModTime().Equal(f.ModTime) {
+	if f.Info != nil && !os.SameFile(info, f.Info) || info.Size() != f.Size || !info.ModTime().Equal(f.ModTime) {
 		return errFileChanged
 	}
 	return nil
 }
 
-// checkOpen compares an open handle's state with what Open saw. It is
-// cheap (fstat), so it runs before every part attempt.
-func (f *File) checkOpen(h *os.File) error {
+// checkOpen compares an open handle's state with what was seen when the
+// item was found. It is cheap (fstat), so it runs before every part
+// attempt.
+func checkOpen(f *asset.Item, h *os.File) error {
 	info, err := h.Stat()
 	if err != nil {
 		return err

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vidup/vidup/internal/contract"
+	"github.com/vidup/vidup/internal/asset"
 )
 
 // StreamPath is the Path of a stream's Result and events: stdin.
@@ -31,38 +31,37 @@ func streamPartSize(first int64, n int32) int64 {
 }
 
 // UploadStream uploads r, whose length is not known in advance (stdin), as
-// one video named name, and registers it with its final size. Memory is
+// the video f (f.Stdin; f.Name names it, f.ContentType is detected from the
+// first bytes when empty), and registers it with its final size. Memory is
 // bounded: parts are read into at most Concurrency+1 buffers of the current
 // part size, which starts at Options.PartSize (or DefaultPartSize) and
 // doubles every 900 parts. A stream cannot be resumed: nothing is kept
 // of it when it fails, and its multipart upload is aborted.
-func (e *Engine) UploadStream(ctx context.Context, r io.Reader, name, contentType string) Result {
-	f := &File{Path: StreamPath, Name: name, Size: contract.UnknownSize, ContentType: contentType, stream: true}
-	e.opts.Observer.Event(Event{Kind: Planned, Time: time.Now(), Files: 1, Size: contract.UnknownSize})
-	res := Result{Path: f.Path, Name: f.Name, Size: f.Size, Started: time.Now()}
+func (e *Engine) UploadStream(ctx context.Context, r io.Reader, f *asset.Item) Result {
+	res := Result{Item: f, Path: f.Path, Name: f.Name, Size: f.Size, Started: time.Now()}
 
 	first := e.opts.PartSize
 	if first == 0 {
 		first = DefaultPartSize
 	}
 	if err := CheckPartSize(first); err != nil {
-		return e.fail(res, fmt.Errorf("stdin: %w", err))
+		return e.fail(res, err)
 	}
 	// The first part is read before the session opens: its first bytes
 	// tell the content type, and a stream shorter than one part goes up in
 	// a single PutObject.
 	src, err := newStreamParts(ctx, r, newBufferPool(e.opts.Concurrency+1), first)
 	if err != nil {
-		return e.fail(res, fmt.Errorf("stdin: %w", err))
+		return e.fail(res, err)
 	}
 	if f.ContentType == "" {
-		f.ContentType = DetectContentType(src.pending[:min(len(src.pending), 512)], name)
+		f.ContentType = DetectContentType(src.pending[:min(len(src.pending), 512)], f.Name)
 	}
 
-	sess, err := e.openSession(ctx, []*File{f})
+	sess, err := e.openSession(ctx, []*asset.Item{f})
 	if err != nil {
 		src.close()
-		return e.fail(res, fmt.Errorf("stdin: %w", err))
+		return e.fail(res, err)
 	}
 	up := sess.Uploads[0]
 	ref := UploadRef{SessionID: sess.SessionID, UploadID: up.UploadID, Bucket: sess.Bucket, Key: up.Key,
@@ -77,7 +76,7 @@ func (e *Engine) UploadStream(ctx context.Context, r io.Reader, name, contentTyp
 
 // transferStream sends the stream src to S3 and verifies the object; it
 // sets f.Size to the stream's length.
-func (e *Engine) transferStream(ctx context.Context, sess *session, f *File, ref *UploadRef, src *streamParts) (stored, error) {
+func (e *Engine) transferStream(ctx context.Context, sess *session, f *asset.Item, ref *UploadRef, src *streamParts) (stored, error) {
 	a, err := checksumOf(ref)
 	if err != nil {
 		src.close()

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"testing/iotest"
 
+	"github.com/vidup/vidup/internal/asset"
 	"github.com/vidup/vidup/internal/transfer"
 )
 
@@ -32,7 +33,7 @@ func TestUploadStream(t *testing.T) {
 			rec.size[transfer.StreamPath] = int64(tt.size)
 			eng := e.engine(t, rec, nil)
 			// Short reads, as from a pipe.
-			r := eng.UploadStream(context.Background(), iotest.HalfReader(bytes.NewReader(data)), "clip.ts", "")
+			r := eng.UploadStream(context.Background(), iotest.HalfReader(bytes.NewReader(data)), stdinItem("clip.ts"))
 			if r.Err != nil || r.Status != transfer.StatusUploaded {
 				t.Fatalf("status %s, error %v", r.Status, r.Err)
 			}
@@ -82,7 +83,7 @@ func TestUploadStreamReadErrorAborts(t *testing.T) {
 	rec := newRecorder(t, nil)
 	rec.size[transfer.StreamPath] = 1 << 40
 	eng := e.engine(t, rec, nil)
-	r := eng.UploadStream(context.Background(), &failingReader{r: bytes.NewReader(make([]byte, 20<<20)), after: 12 << 20}, "clip.ts", "")
+	r := eng.UploadStream(context.Background(), &failingReader{r: bytes.NewReader(make([]byte, 20<<20)), after: 12 << 20}, stdinItem("clip.ts"))
 	if r.Status != transfer.StatusFailed || r.Err == nil {
 		t.Fatalf("status %s, error %v; want failed", r.Status, r.Err)
 	}
@@ -95,4 +96,9 @@ func TestUploadStreamReadErrorAborts(t *testing.T) {
 	if open := e.api.OpenUploads(t); len(open) != 0 {
 		t.Errorf("multipart uploads left open: %v", open)
 	}
+}
+
+// stdinItem is the item internal/sources makes of "-" named name.
+func stdinItem(name string) *asset.Item {
+	return &asset.Item{Path: asset.StdinPath, Rel: name, Name: name, Stdin: true, Size: asset.UnknownSize}
 }

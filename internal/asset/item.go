@@ -1,0 +1,70 @@
+package asset
+
+import (
+	"io/fs"
+	"time"
+)
+
+// StdinPath is the Path of the item read from standard input.
+const StdinPath = "-"
+
+// UnknownSize is the Size of an item whose length is not known before it
+// is read (stdin).
+const UnknownSize = -1
+
+// Item is one asset of a run, as the arguments named it: found by
+// internal/sources, checked and claimed by the command, uploaded and
+// registered by internal/transfer, and printed by the output. The same
+// value travels the whole way; nothing downstream re-derives it from a path
+// string, and what was learned about it (its stat, content type, content
+// sample) is read once, from one open handle, when it is found.
+type Item struct {
+	// Path is the path as given, or joined onto the argument it was found
+	// under; StdinPath for stdin.
+	Path string
+	// Abs is the absolute form of Path (symbolic links not resolved);
+	// empty for stdin.
+	Abs string
+	// Rel is the path relative to the root the file was found under; for
+	// stdin, its name. --move-to keeps it.
+	Rel string
+	// Name is the base name sent to the API.
+	Name string
+	// Stdin marks the item read from standard input: its size is unknown
+	// until it ends and it cannot be read twice (nor resumed).
+	Stdin bool
+
+	// Info is the file's information as read from the open handle when
+	// the item was found; nil for stdin. Size and ModTime are its
+	// (Size is UnknownSize for stdin until the stream ends).
+	Info    fs.FileInfo
+	Size    int64
+	ModTime time.Time
+
+	// ContentType is the media type sent to the API and S3: the user's, or
+	// detected from the first bytes and the name.
+	ContentType string
+	// Sample is a digest of sampled ranges of the content, read from the
+	// same handle as the stat: with Info it tells this version of the file
+	// from another one at the same path (the resume journal's identity).
+	// Empty when it was not read.
+	Sample string
+
+	// Objects are the files of a package (an HLS or DASH rendition set, a
+	// clip with its sidecars), uploaded under one session and registered as
+	// one video. Empty for an asset of one file, which is the Item itself.
+	Objects []*Object
+}
+
+// Object is one file of a package.
+type Object struct {
+	// Rel is the path within the package, with forward slashes.
+	Rel         string
+	Path        string
+	Info        fs.FileInfo
+	Size        int64
+	ContentType string
+}
+
+// Package reports whether the item is a package of several files.
+func (it *Item) Package() bool { return len(it.Objects) > 0 }
