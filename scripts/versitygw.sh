@@ -89,7 +89,9 @@ start() {
   done
   [ -n "$up" ] || { log "versitygw does not listen on 127.0.0.1:$port; its log:"; cat "$dir/versitygw.log" >&2; return 1; }
   local code
+  # versitygw insists on x-amz-content-sha256, which curl does not send.
   code=$(curl -s -o /dev/null -w '%{http_code}' --aws-sigv4 "aws:amz:us-east-1:s3" \
+    -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
     --user "$user:$pass" -X PUT "http://127.0.0.1:$port/$bucket")
   case "$code" in
     200|409) ;;
