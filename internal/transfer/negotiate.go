@@ -38,23 +38,24 @@ func (m *checksumMode) current() *checksumAlgorithm {
 
 // fallBack moves the session from refused to the next mode and returns
 // it; nil when there is none (or the user forced the mode). Several
-// uploads refused at once move it down once.
-func (m *checksumMode) fallBack(refused *checksumAlgorithm) *checksumAlgorithm {
+// uploads refused at once move it down once: moved is true for the one
+// that did.
+func (m *checksumMode) fallBack(refused *checksumAlgorithm) (next *checksumAlgorithm, moved bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.forced {
-		return nil
+		return nil, false
 	}
 	if m.a != refused {
-		return m.a // another upload moved it already
+		return m.a, false // another upload moved it already
 	}
 	for i, a := range fallbacks {
 		if a == refused && i+1 < len(fallbacks) {
 			m.a = fallbacks[i+1]
-			return m.a
+			return m.a, true
 		}
 	}
-	return nil
+	return nil, false
 }
 
 // negotiate runs first, the first request of a new upload (PutObject or
@@ -68,16 +69,15 @@ func (e *Engine) negotiate(ctx context.Context, u *upload, first func() error) e
 		if err == nil || !refusesChecksum(err) || ctx.Err() != nil {
 			return err
 		}
-		next := u.sess.mode.fallBack(u.a)
+		next, moved := u.sess.mode.fallBack(u.a)
 		if next == nil {
 			return err
 		}
-		if next == u.a {
-			continue // the session fell back already, on another upload's answer
+		if moved {
+			e.opts.Observer.Event(Event{Kind: ChecksumFallback, Time: time.Now(), Path: u.f.Path, Name: u.f.Name, Size: u.f.Size,
+				SessionID: u.ref.SessionID, UploadID: u.ref.UploadID, Key: u.ref.Key,
+				Reason: fmt.Sprintf("the store refused checksum %s (%s); using %s for this session", u.a.label(), describe(err), next.label()), Err: err})
 		}
-		e.opts.Observer.Event(Event{Kind: ChecksumFallback, Time: time.Now(), Path: u.f.Path, Name: u.f.Name, Size: u.f.Size,
-			SessionID: u.ref.SessionID, UploadID: u.ref.UploadID, Key: u.ref.Key,
-			Reason: fmt.Sprintf("the store refused checksum %s (%s); using %s for this session", u.a.label(), describe(err), next.label()), Err: err})
 		u.a = next
 		u.ref.ChecksumAlgorithm = next.record()
 	}

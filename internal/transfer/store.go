@@ -168,9 +168,12 @@ func (s s3Store) listParts(ctx context.Context, key, uploadID, marker string) ([
 }
 
 func (s s3Store) head(ctx context.Context, key string, a *checksumAlgorithm) (headAnswer, error) {
-	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{
-		Bucket: aws.String(s.bucket), Key: aws.String(key), ChecksumMode: types.ChecksumModeEnabled,
-	})
+	in := &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)}
+	if !a.none {
+		// Stores that refuse checksum headers refuse this one too.
+		in.ChecksumMode = types.ChecksumModeEnabled
+	}
+	out, err := s.client.HeadObject(ctx, in)
 	if err != nil {
 		return headAnswer{}, err
 	}
