@@ -16,6 +16,7 @@ import (
 
 	"github.com/vidup/vidup/internal/api"
 	"github.com/vidup/vidup/internal/config"
+	"github.com/vidup/vidup/internal/contract"
 	"github.com/vidup/vidup/internal/credentials"
 	"github.com/vidup/vidup/internal/journal"
 	"github.com/vidup/vidup/internal/progress"
@@ -61,11 +62,14 @@ type UploadOptions struct {
 	Name           string
 	MinAge         time.Duration
 	BWLimit        string
-	MoveTo         string
-	DeleteAfter    bool
-	Force          bool
-	DryRun         bool
-	StateDir       string
+	// Checksum forces the checksum mode (auto: negotiated with the store).
+	Checksum    string
+	checksum    *contract.ChecksumMode
+	MoveTo      string
+	DeleteAfter bool
+	Force       bool
+	DryRun      bool
+	StateDir    string
 
 	// Filled by validation.
 	files    []*transfer.File
@@ -185,6 +189,7 @@ refused the token, 130 interrupted.`,
 	f.StringVar(&opts.Name, "name", "", "name of the video read from stdin (-)")
 	f.DurationVar(&opts.MinAge, "min-age", 0, "skip files modified less than this long ago (still being written), e.g. 5m")
 	f.StringVar(&opts.BWLimit, "bwlimit", "", "cap the upload rate of the whole command, e.g. 50MiB/s or 400Mbit/s")
+	f.StringVar(&opts.Checksum, "checksum", "auto", "checksum mode: auto (the store's, falling back when it refuses one), crc32c, crc64nvme, crc32c-composite or none")
 	f.StringVar(&opts.MoveTo, "move-to", "", "after a file is uploaded and registered, move it into DIR, keeping its relative path")
 	f.BoolVar(&opts.DeleteAfter, "delete-after", false, "after a file is uploaded and registered, delete it")
 	f.BoolVar(&opts.Force, "force", false, "upload files the journal says were uploaded and registered already")
@@ -261,6 +266,11 @@ func (o *UploadOptions) validate(ctx context.Context) error {
 			return usageErrorf("--ca-bundle %s: %v", o.CABundle, unwrapPath(err))
 		}
 	}
+	checksum, err := transfer.ParseChecksum(o.Checksum)
+	if err != nil {
+		return usageErrorf("%v", err)
+	}
+	o.checksum = checksum
 	rate, err := ratelimit.ParseRate(o.BWLimit)
 	if err != nil {
 		return usageErrorf("--bwlimit %q: %v", o.BWLimit, err)
@@ -465,7 +475,7 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 	eng, err := transfer.New(ctx, transfer.Options{
 		API: client, Concurrency: o.Concurrency, PartSize: int64(o.PartSize), Retry: retry,
 		Metadata: o.metadata, Observer: out, Hooks: after, CABundle: o.CABundle, Credentials: credentials.New,
-		WrapHTTPClient: wrap,
+		WrapHTTPClient: wrap, Checksum: o.checksum,
 	})
 	if err != nil {
 		return asUsage(err)
