@@ -346,16 +346,11 @@ func (c *Client) checkCredentials(op string, cr contract.Credentials) error {
 	if cr.SecretAccessKey == "" {
 		missing = append(missing, "SecretAccessKey")
 	}
-	if cr.SessionToken == "" {
-		missing = append(missing, "SessionToken")
-	}
-	if cr.Expiration.IsZero() {
-		missing = append(missing, "Expiration")
-	}
+	// (v1.1) SessionToken and Expiration may be absent: static keys.
 	if len(missing) > 0 {
 		return c.badAnswer(op, "credentials without "+strings.Join(missing, ", "))
 	}
-	if now := c.now(); !cr.Expiration.After(now) {
+	if now := c.now(); !cr.Static() && !cr.Expiration.After(now) {
 		e := c.badAnswer(op, fmt.Sprintf("credentials that expired at %s (this machine's clock says %s)",
 			cr.Expiration.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339)))
 		e.Clock = true

@@ -158,6 +158,30 @@ func TestCreateSession(t *testing.T) {
 	}
 }
 
+// (v1.1) A store without STS: static keys, no SessionToken nor Expiration,
+// and the session's checksum mode, are taken as they are.
+func TestCreateSessionWithStaticKeysAndChecksum(t *testing.T) {
+	body := `{"session_id":"s1","bucket":"videos","region":"auto","endpoint":"https://r2.example.com",` +
+		`"checksum":{"algorithm":"NONE"},"credentials":{"AccessKeyId":"AK","SecretAccessKey":"SK"},` +
+		`"uploads":[{"upload_id":"u0","key":"uploads/s1/u0/f0.mp4"}]}`
+	s := newServer(t, reply(201, body), reply(200, `{"credentials":{"AccessKeyId":"AK","SecretAccessKey":"SK"}}`))
+	c := newClient(t, s.URL)
+	sess, err := c.CreateSession(context.Background(), oneFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sess.Credentials.Static() || sess.Credentials.AccessKeyID != "AK" || sess.Credentials.SessionToken != "" {
+		t.Errorf("credentials = %+v, want static keys", sess.Credentials)
+	}
+	if sess.Checksum == nil || sess.Checksum.Algorithm != contract.AlgorithmNone {
+		t.Errorf("checksum = %+v, want NONE", sess.Checksum)
+	}
+	cr, err := c.RefreshCredentials(context.Background(), "s1")
+	if err != nil || !cr.Static() {
+		t.Errorf("refresh = %+v, %v; want static keys", cr, err)
+	}
+}
+
 func TestCreateSessionChecksTheBatch(t *testing.T) {
 	s := newServer(t, reply(201, sessionJSON(1)))
 	c := newClient(t, s.URL)
@@ -475,14 +499,12 @@ func TestBadAnswers(t *testing.T) {
 		{"bad endpoint", OpCreateSession, withSession(func(s *contract.Session) { s.Endpoint = "minio:9000" }), []string{"endpoint", "minio:9000"}},
 		{"no AccessKeyId", OpCreateSession, withSession(func(s *contract.Session) { s.Credentials.AccessKeyID = "" }), []string{"credentials without AccessKeyId"}},
 		{"no SecretAccessKey", OpCreateSession, withSession(func(s *contract.Session) { s.Credentials.SecretAccessKey = "" }), []string{"credentials without SecretAccessKey"}},
-		{"no SessionToken", OpCreateSession, withSession(func(s *contract.Session) { s.Credentials.SessionToken = "" }), []string{"credentials without SessionToken"}},
-		{"no Expiration", OpCreateSession, withSession(func(s *contract.Session) { s.Credentials.Expiration = time.Time{} }), []string{"credentials without Expiration"}},
-		{"expired", OpCreateSession, withSession(func(s *contract.Session) { s.Credentials.Expiration = past }), []string{"expired at", "this machine's clock says"}},
+		{"expired", OpCreateSession, withSession(func(s *contract.Session) { s.Credentials.Expiration = past }), []string{"expired at", "clocks"}},
 		{"too few uploads", OpCreateSession, withSession(func(s *contract.Session) { s.Uploads = nil }), []string{"0 uploads for 1 files"}},
 		{"empty key", OpCreateSession, withSession(func(s *contract.Session) { s.Uploads[0].Key = "" }), []string{"upload 1 has no key"}},
 		{"empty upload id", OpCreateSession, withSession(func(s *contract.Session) { s.Uploads[0].UploadID = "" }), []string{"upload 1 has no upload_id"}},
 		{"refresh expired", OpRefreshCredentials, reply(200, `{"credentials":`+credsJSON(past)+`}`), []string{"expired at"}},
-		{"refresh missing", OpRefreshCredentials, reply(200, `{"credentials":{}}`), []string{"AccessKeyId, SecretAccessKey, SessionToken, Expiration"}},
+		{"refresh missing", OpRefreshCredentials, reply(200, `{"credentials":{}}`), []string{"credentials without AccessKeyId, SecretAccessKey"}},
 		{"video without id", OpRegisterVideo, reply(201, `{"upload_id":"u1"}`), []string{"without id"}},
 		{"huge body", OpCreateSession, reply(201, `{"session_id":"`+strings.Repeat("x", maxBody+10)+`"}`), []string{"more than 1048576 bytes"}},
 	} {

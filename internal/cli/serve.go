@@ -19,6 +19,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/vidup/vidup/internal/config"
+	"github.com/vidup/vidup/internal/contract"
 	"github.com/vidup/vidup/internal/server"
 	"github.com/vidup/vidup/internal/server/store"
 )
@@ -49,6 +50,23 @@ type ServeOptions struct {
 	SessionMaxAge  time.Duration
 	SessionRate    float64 // sessions per second and principal; 0: no limit
 	SessionBurst   int
+	// Credentials is how sessions get S3 credentials: "sts" (AssumeRole
+	// with a session policy) or "static" (one key per principal, for
+	// stores without STS).
+	Credentials    string
+	StaticKeysFile string
+	// AllowServerKey lets static mode hand out the server's own key
+	// (development only: every device then holds the server's power).
+	AllowServerKey bool
+	// Checksum is the session's checksum mode (contract v1.1): "" (absent:
+	// the client's default), crc32c, crc64nvme, crc32c-composite or none.
+	Checksum string
+
+	// StaticKeys: from --static-keys-file and, for the principal
+	// "default", VIDUP_SERVE_STATIC_ACCESS_KEY_ID and
+	// VIDUP_SERVE_STATIC_SECRET_ACCESS_KEY; never a flag value. Filled by
+	// validation.
+	StaticKeys []server.StaticKey
 
 	// Tokens come from VIDUP_SERVER_TOKENS (principal "default") and
 	// --tokens-file, never a flag value. Filled by validation.
@@ -81,7 +99,20 @@ come from the standard AWS chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY,
 AWS_PROFILE, instance roles).
 
 Against AWS, --role-arn must name a real role that those credentials may
-assume and that may write to the bucket. MinIO accepts any role ARN.`,
+assume and that may write to the bucket. MinIO accepts any role ARN.
+
+Stores without STS (Backblaze B2, versitygw, SeaweedFS, GCS HMAC keys, ...):
+--credentials static hands each principal's sessions that principal's own
+S3 key, from --static-keys-file (lines "<principal> <access-key-id>
+<secret-access-key>") or, for the principal "default",
+VIDUP_SERVE_STATIC_ACCESS_KEY_ID and VIDUP_SERVE_STATIC_SECRET_ACCESS_KEY.
+Those keys are never refreshed and carry every permission the store gives
+them: full trust in the device (docs/api.md). The server's own key is
+refused unless --static-allow-server-key. --checksum tells clients what the
+store verifies (docs/providers.md).
+
+Before it listens, serve checks that the bucket answers (and, with STS, that
+AssumeRole works) and exits 2 with the reason when not.`,
 		Example: `  # Against a local MinIO
   export VIDUP_SERVER_TOKENS=change-me AWS_ACCESS_KEY_ID=minioadmin AWS_SECRET_ACCESS_KEY=minioadmin
   vidup serve --s3-endpoint http://127.0.0.1:9000 --path-style --bucket videos
@@ -119,6 +150,10 @@ assume and that may write to the bucket. MinIO accepts any role ARN.`,
 	f.DurationVar(&opts.SessionMaxAge, "session-max-age", server.DefaultSessionMaxAge, "how long after it opened a session's credentials may still be refreshed")
 	f.Float64Var(&opts.SessionRate, "session-rate", float64(server.DefaultSessionRate), "sessions per second each principal may open, on average (0: no limit)")
 	f.IntVar(&opts.SessionBurst, "session-burst", server.DefaultSessionBurst, "sessions a principal may open at once before --session-rate applies")
+	f.StringVar(&opts.Credentials, "credentials", "sts", "session credentials: sts (AssumeRole, scoped to the session) or static (one key per principal, for stores without STS)")
+	f.StringVar(&opts.StaticKeysFile, "static-keys-file", "", "with --credentials static: file of <principal> <access-key-id> <secret-access-key> lines")
+	f.BoolVar(&opts.AllowServerKey, "static-allow-server-key", false, "with --credentials static: allow handing out the server's own key (development only)")
+	f.StringVar(&opts.Checksum, "checksum", "", "checksum mode announced to clients: crc32c, crc64nvme, crc32c-composite or none (default: not announced, clients negotiate)")
 	return cmd
 }
 
@@ -207,10 +242,83 @@ func (o *ServeOptions) validate() error {
 			errs = append(errs, err)
 		}
 	}
+	if _, err := serveChecksum(o.Checksum); err != nil {
+		add("--checksum %q: %v", o.Checksum, err)
+	}
+	switch o.Credentials {
+	case "sts":
+		if o.StaticKeysFile != "" {
+			add("--static-keys-file is for --credentials static; drop it or add --credentials static")
+		}
+	case "static":
+		if err := o.readStaticKeys(); err != nil {
+			errs = append(errs, err)
+		}
+	default:
+		add("--credentials %q: use sts or static", o.Credentials)
+	}
 	if len(errs) > 0 {
 		return asUsage(errors.Join(errs...))
 	}
 	return nil
+}
+
+// readStaticKeys fills StaticKeys and checks that every principal that
+// uploads has one.
+func (o *ServeOptions) readStaticKeys() error {
+	o.StaticKeys = nil
+	id, _ := o.IO.LookupEnv("VIDUP_SERVE_STATIC_ACCESS_KEY_ID")
+	secret, _ := o.IO.LookupEnv("VIDUP_SERVE_STATIC_SECRET_ACCESS_KEY")
+	if id != "" || secret != "" {
+		o.StaticKeys = append(o.StaticKeys, server.StaticKey{Principal: server.DefaultPrincipal,
+			AccessKeyID: strings.TrimSpace(id), SecretAccessKey: strings.TrimSpace(secret)})
+	}
+	if o.StaticKeysFile != "" {
+		f, err := os.Open(o.StaticKeysFile)
+		if err != nil {
+			return fmt.Errorf("--static-keys-file %s: %v", o.StaticKeysFile, unwrapPath(err))
+		}
+		keys, err := server.ReadStaticKeys(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("--static-keys-file %s: %w", o.StaticKeysFile, err)
+		}
+		o.StaticKeys = append(o.StaticKeys, keys...)
+	}
+	m, err := server.NewStaticMinter(o.StaticKeys)
+	if err != nil {
+		return err
+	}
+	var missing []string
+	seen := map[string]bool{}
+	for _, t := range o.Tokens {
+		p := t.Principal
+		if (p.Role == server.RoleUploader || p.Role == server.RoleAdmin) && !m.Has(p.Name) && !seen[p.Name] {
+			seen[p.Name] = true
+			missing = append(missing, p.Name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("--credentials static: principal(s) %s upload but have no static key; add a line to --static-keys-file for each", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// serveChecksum is the session checksum of --checksum; nil when not set.
+func serveChecksum(s string) (*contract.ChecksumMode, error) {
+	switch strings.ToLower(s) {
+	case "":
+		return nil, nil
+	case "crc32c":
+		return &contract.ChecksumMode{Algorithm: contract.AlgorithmCRC32C, Type: contract.TypeFullObject}, nil
+	case "crc64nvme":
+		return &contract.ChecksumMode{Algorithm: contract.AlgorithmCRC64NVME, Type: contract.TypeFullObject}, nil
+	case "crc32c-composite":
+		return &contract.ChecksumMode{Algorithm: contract.AlgorithmCRC32C, Type: contract.TypeComposite}, nil
+	case "none":
+		return &contract.ChecksumMode{Algorithm: contract.AlgorithmNone}, nil
+	}
+	return nil, errors.New("use crc32c, crc64nvme, crc32c-composite or none")
 }
 
 func checkEndpoint(s string) error {
@@ -286,8 +394,40 @@ func runServe(ctx context.Context, o *ServeOptions) error {
 	if err != nil {
 		return asUsage(err)
 	}
+	var mint server.Minter = minter
+	if o.Credentials == "static" {
+		sm, err := server.NewStaticMinter(o.StaticKeys)
+		if err != nil {
+			return asUsage(err)
+		}
+		if !o.AllowServerKey {
+			own, err := server.OwnAccessKeyID(ctx, o.Region)
+			if err != nil {
+				return asUsage(err)
+			}
+			for _, id := range sm.AccessKeyIDs() {
+				if id == own {
+					return asUsage(errors.New("--credentials static: a static key is the server's own access key; give each principal a key of its own (or, for development only, --static-allow-server-key)"))
+				}
+			}
+		}
+		mint = sm
+	}
+	// The store must answer before the server listens: a server that
+	// cannot reach its bucket or mint credentials would only answer 502.
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := objects.CheckBucket(cctx, o.Bucket); err != nil {
+		return asUsage(fmt.Errorf("%w; check --bucket, --s3-endpoint, --region and the server's AWS credentials", err))
+	}
+	if o.Credentials == "sts" {
+		if err := minter.Check(cctx); err != nil {
+			return asUsage(fmt.Errorf("%w; check --sts-endpoint and --role-arn, or use --credentials static for a store without STS (docs/providers.md)", err))
+		}
+	}
+	checksum, _ := serveChecksum(o.Checksum)
 	srv, err := server.New(server.Config{
-		Store: db, Minter: minter, Objects: objects, Tokens: tokens,
+		Store: db, Minter: mint, Objects: objects, Tokens: tokens, Checksum: checksum,
 		Bucket: o.Bucket, Region: o.Region, Endpoint: o.clientEndpoint(), PathStyle: o.PathStyle,
 		Logger:        log,
 		SessionMaxAge: o.SessionMaxAge,
@@ -303,6 +443,6 @@ func runServe(ctx context.Context, o *ServeOptions) error {
 			endpoint = "aws"
 		}
 		log.Info("vidup serve listening", "addr", addr.String(), "bucket", o.Bucket, "region", o.Region,
-			"endpoint", endpoint, "db", o.DB, "tokens", tokens.Len(), "principals", tokens.Principals())
+			"endpoint", endpoint, "credentials", o.Credentials, "db", o.DB, "tokens", tokens.Len(), "principals", tokens.Principals())
 	})
 }

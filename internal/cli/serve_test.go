@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -129,6 +130,13 @@ func TestServeRefusesBadSettings(t *testing.T) {
 		{"session max age zero", tok, []string{"--session-max-age", "0s"}, "--session-max-age"},
 		{"negative session rate", tok, []string{"--session-rate", "-1"}, "--session-rate"},
 		{"session burst zero", tok, []string{"--session-burst", "0"}, "--session-burst"},
+		{"bad credentials mode", tok, []string{"--credentials", "iam"}, "--credentials"},
+		{"static without keys", tok, []string{"--credentials", "static"}, "no static key"},
+		{"static key file with sts", tok, []string{"--static-keys-file", "/nonexistent/keys"}, "--credentials static"},
+		{"static principal without key", map[string]string{"VIDUP_SERVER_TOKENS": "t",
+			"VIDUP_SERVE_STATIC_ACCESS_KEY_ID": "AK", "VIDUP_SERVE_STATIC_SECRET_ACCESS_KEY": "SK"},
+			[]string{"--credentials", "static", "--tokens-file", writeText(t, "tok-cam cam-3 uploader\n")}, "cam-3"},
+		{"bad checksum", tok, []string{"--checksum", "md5"}, "--checksum"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -153,6 +161,86 @@ func TestServeRefusesBadSettings(t *testing.T) {
 	code, _, stderr := run(t, nil, "serve", "--tokens-file", f)
 	if code != ExitUsage || strings.Contains(stderr, "secret-one") {
 		t.Fatalf("code %d stderr %q: want exit 2 without the file's content", code, stderr)
+	}
+}
+
+func writeText(t *testing.T, content string) string {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(f, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// A store that does not answer stops serve before it listens: exit 2 and
+// the reason, instead of a server that answers 502 to every session.
+func TestServeExitsWhenTheStoreDoesNotAnswer(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(testenv.Vidup(t), "serve", "--listen", "127.0.0.1:0", "--db", filepath.Join(dir, "v.db"),
+		"--s3-endpoint", "http://127.0.0.1:1", "--path-style")
+	cmd.Env = serveEnv("XDG_CONFIG_HOME="+dir, "VIDUP_SERVER_TOKENS=tok", "AWS_ACCESS_KEY_ID=AK", "AWS_SECRET_ACCESS_KEY=SK", "AWS_MAX_ATTEMPTS=1")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != ExitUsage {
+		t.Fatalf("err %v, want exit %d; output:\n%s", err, ExitUsage, out)
+	}
+	if !strings.Contains(string(out), "bucket videos does not answer") || strings.Contains(string(out), "listening") {
+		t.Fatalf("output does not say the bucket does not answer:\n%s", out)
+	}
+}
+
+// --credentials static against a store: sessions carry the principal's
+// static key (no SessionToken, no Expiration), which writes to the bucket;
+// the server's own key is refused unless allowed.
+func TestServeStaticKeys(t *testing.T) {
+	m := testenv.MinIO(t)
+	bucket := m.NewBucket(t)
+	dir := t.TempDir()
+	const token = "static-test-token-42"
+	env := serveEnv("XDG_CONFIG_HOME="+dir, "VIDUP_SERVER_TOKENS="+token,
+		"AWS_ACCESS_KEY_ID="+m.AccessKey, "AWS_SECRET_ACCESS_KEY="+m.SecretKey,
+		"VIDUP_SERVE_STATIC_ACCESS_KEY_ID="+m.AccessKey, "VIDUP_SERVE_STATIC_SECRET_ACCESS_KEY="+m.SecretKey)
+	args := []string{"--db", filepath.Join(dir, "v.db"), "--s3-endpoint", m.Endpoint, "--path-style", "--bucket", bucket,
+		"--credentials", "static", "--checksum", "crc32c"}
+
+	cmd := exec.Command(testenv.Vidup(t), append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != ExitUsage || !strings.Contains(string(out), "the server's own access key") {
+		t.Fatalf("serving the server's own key: err %v, output:\n%s", err, out)
+	}
+
+	p := startServe(t, env, append(args, "--static-allow-server-key")...)
+	var sess contract.Session
+	if code := p.call(t, "POST", contract.PathUploads, token, nil,
+		contract.SessionRequest{Files: []contract.FileRequest{{Name: "s.mp4", Size: 6}}}, &sess); code != http.StatusCreated {
+		t.Fatalf("open session: %d", code)
+	}
+	if !sess.Credentials.Static() || sess.Credentials.SessionToken != "" {
+		t.Fatalf("credentials %+v, want static keys", sess.Credentials)
+	}
+	if sess.Checksum == nil || sess.Checksum.Algorithm != "CRC32C" || sess.Checksum.Type != "FULL_OBJECT" {
+		t.Fatalf("session checksum %+v, want CRC32C FULL_OBJECT", sess.Checksum)
+	}
+	c := s3.New(s3.Options{
+		Region: sess.Region, BaseEndpoint: aws.String(sess.Endpoint), UsePathStyle: sess.PathStyle,
+		Credentials: credentials.NewStaticCredentialsProvider(sess.Credentials.AccessKeyID, sess.Credentials.SecretAccessKey, ""),
+	})
+	up := sess.Uploads[0]
+	if _, err := c.PutObject(context.Background(), &s3.PutObjectInput{
+		Bucket: aws.String(bucket), Key: aws.String(up.Key), Body: strings.NewReader("static"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	reg := contract.VideoRequest{UploadID: up.UploadID, SessionID: sess.SessionID, Bucket: bucket, Key: up.Key, Filename: "s.mp4", Size: 6}
+	if code := p.call(t, "POST", contract.PathVideos, token, map[string]string{contract.IdempotencyKeyHeader: up.UploadID}, reg, nil); code != http.StatusCreated {
+		t.Fatalf("register: %d", code)
+	}
+	p.stop(t)
+	if log := p.log(); strings.Contains(log, m.SecretKey) || !strings.Contains(log, "credentials=static") {
+		t.Fatalf("serve's log shows a secret or not its mode:\n%s", log)
 	}
 }
 

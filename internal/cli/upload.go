@@ -17,6 +17,7 @@ import (
 	"github.com/vidup/vidup/internal/api"
 	"github.com/vidup/vidup/internal/asset"
 	"github.com/vidup/vidup/internal/config"
+	"github.com/vidup/vidup/internal/contract"
 	"github.com/vidup/vidup/internal/credentials"
 	"github.com/vidup/vidup/internal/journal"
 	"github.com/vidup/vidup/internal/progress"
@@ -62,11 +63,14 @@ type UploadOptions struct {
 	Name           string
 	MinAge         time.Duration
 	BWLimit        string
-	MoveTo         string
-	DeleteAfter    bool
-	Force          bool
-	DryRun         bool
-	StateDir       string
+	// Checksum forces the checksum mode (auto: negotiated with the store).
+	Checksum    string
+	checksum    *contract.ChecksumMode
+	MoveTo      string
+	DeleteAfter bool
+	Force       bool
+	DryRun      bool
+	StateDir    string
 
 	// Filled by validation.
 	metadata map[string]string
@@ -182,6 +186,7 @@ refused the token, 130 interrupted.`,
 	f.StringVar(&opts.Name, "name", "", "name of the video read from stdin (-)")
 	f.DurationVar(&opts.MinAge, "min-age", 0, "skip files modified less than this long ago (still being written), e.g. 5m")
 	f.StringVar(&opts.BWLimit, "bwlimit", "", "cap the upload rate of the whole command in bytes per second: 64M is 64MiB/s, as --part-size 64M is 64MiB; 50MB/s and 400Mbit/s are decimal")
+	f.StringVar(&opts.Checksum, "checksum", "auto", "checksum mode: auto (the store's, falling back when it refuses one), crc32c, crc64nvme, crc32c-composite or none")
 	f.StringVar(&opts.MoveTo, "move-to", "", "after a file is uploaded and registered, move it into DIR, keeping its relative path")
 	f.BoolVar(&opts.DeleteAfter, "delete-after", false, "after a file is uploaded and registered, delete it")
 	f.BoolVar(&opts.Force, "force", false, "upload files the journal says were uploaded and registered already")
@@ -255,6 +260,11 @@ func (o *UploadOptions) validate(ctx context.Context) error {
 			return usageErrorf("--ca-bundle %s: %v", o.CABundle, unwrapPath(err))
 		}
 	}
+	checksum, err := transfer.ParseChecksum(o.Checksum)
+	if err != nil {
+		return usageErrorf("%v", err)
+	}
+	o.checksum = checksum
 	rate, err := units.ParseRate(o.BWLimit)
 	if err != nil {
 		return usageErrorf("--bwlimit %q: %v", o.BWLimit, err)
@@ -458,7 +468,7 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 	eng, err := transfer.New(ctx, transfer.Options{
 		API: client, Concurrency: o.Concurrency, PartSize: int64(o.PartSize), Retry: transfer.Retry(policy),
 		Metadata: o.metadata, Observer: out, Hooks: after, CABundle: o.CABundle, Credentials: credentials.New,
-		WrapHTTPClient: wrap,
+		WrapHTTPClient: wrap, Checksum: o.checksum,
 	})
 	if err != nil {
 		return asUsage(err)

@@ -296,9 +296,9 @@ func TestUploadFailures(t *testing.T) {
 		}, ExitFailed, "session"},
 		{"credentials lack a field", func(e *cliEnv) {
 			e.api.Set(func(a *transfertest.API) {
-				a.Credentials = func(c contract.Credentials) contract.Credentials { c.SessionToken = ""; return c }
+				a.Credentials = func(c contract.Credentials) contract.Credentials { c.SecretAccessKey = ""; return c }
 			})
-		}, ExitFailed, "SessionToken"},
+		}, ExitFailed, "SecretAccessKey"},
 		{"S3 refuses the credentials", func(e *cliEnv) {
 			e.api.Set(func(a *transfertest.API) {
 				a.Credentials = func(c contract.Credentials) contract.Credentials { c.SecretAccessKey = "not-the-secret"; return c }

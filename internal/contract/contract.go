@@ -36,13 +36,48 @@ type SessionRequest struct {
 	Files []FileRequest `json:"files"`
 }
 
-// Credentials has the shape of AWS STS Credentials.
+// Credentials has the shape of AWS STS Credentials. (v1.1) For stores
+// without STS, SessionToken and Expiration may be absent: static keys, used
+// as they are and never refreshed.
 type Credentials struct {
 	AccessKeyID     string    `json:"AccessKeyId"`
 	SecretAccessKey string    `json:"SecretAccessKey"`
-	SessionToken    string    `json:"SessionToken"`
-	Expiration      time.Time `json:"Expiration"`
+	SessionToken    string    `json:"SessionToken,omitempty"`
+	Expiration      time.Time `json:"Expiration,omitzero"`
 }
+
+// Static reports whether c are static keys: no expiry, never refreshed.
+func (c Credentials) Static() bool { return c.Expiration.IsZero() }
+
+// ChecksumMode is what a store verifies and keeps (v1.1, the session's
+// "checksum"): Algorithm is one of the Algorithm constants, Type FULL_OBJECT
+// or COMPOSITE (empty for AlgorithmNone).
+type ChecksumMode struct {
+	Algorithm string `json:"algorithm"`
+	Type      string `json:"type,omitempty"`
+}
+
+// Checksum algorithms and types of the contract.
+const (
+	AlgorithmCRC32C    = "CRC32C"
+	AlgorithmCRC64NVME = "CRC64NVME"
+	AlgorithmCRC32     = "CRC32"
+	AlgorithmSHA256    = "SHA256"
+	AlgorithmSHA1      = "SHA1"
+	// AlgorithmNone: the store refuses checksum headers.
+	AlgorithmNone = "NONE"
+
+	TypeFullObject = "FULL_OBJECT"
+	TypeComposite  = "COMPOSITE"
+)
+
+// S3's limits, the same for every store that speaks S3: 10,000 parts of at
+// most 5 GiB make the largest object, 48.8 TiB.
+const (
+	MaxParts      = 10000
+	MaxPartSize   = 5 << 30
+	MaxObjectSize = MaxParts * MaxPartSize
+)
 
 // Upload is the server's answer for one file of a session.
 type Upload struct {
@@ -52,13 +87,16 @@ type Upload struct {
 
 // Session is the 201 answer of POST /api/v1/uploads.
 type Session struct {
-	SessionID   string      `json:"session_id"`
-	Bucket      string      `json:"bucket"`
-	Region      string      `json:"region"`
-	Endpoint    string      `json:"endpoint,omitempty"`
-	PathStyle   bool        `json:"path_style,omitempty"`
-	Credentials Credentials `json:"credentials"`
-	Uploads     []Upload    `json:"uploads"`
+	SessionID string `json:"session_id"`
+	Bucket    string `json:"bucket"`
+	Region    string `json:"region"`
+	Endpoint  string `json:"endpoint,omitempty"`
+	PathStyle bool   `json:"path_style,omitempty"`
+	// Checksum (v1.1) is what the store supports; nil: the client's
+	// default, with fallback when the store refuses it.
+	Checksum    *ChecksumMode `json:"checksum,omitempty"`
+	Credentials Credentials   `json:"credentials"`
+	Uploads     []Upload      `json:"uploads"`
 }
 
 // CredentialsResponse is the 200 answer of the refresh endpoint.
@@ -66,10 +104,10 @@ type CredentialsResponse struct {
 	Credentials Credentials `json:"credentials"`
 }
 
-// Checksum is a full-object checksum as S3 reports it.
+// Checksum is an object's checksum as S3 reports it.
 type Checksum struct {
 	Algorithm string `json:"algorithm"` // CRC64NVME or CRC32C
-	Type      string `json:"type"`      // FULL_OBJECT
+	Type      string `json:"type"`      // FULL_OBJECT, or COMPOSITE (value "…-N")
 	Value     string `json:"value"`     // base64 of the big-endian checksum
 }
 

@@ -1,7 +1,9 @@
 // Package credentials turns the temporary credentials of an upload session
 // into an aws.CredentialsProvider that refreshes itself through the API
 // before they expire, so that an upload longer than the credentials'
-// lifetime goes on without a pause.
+// lifetime goes on without a pause. Static keys (contract v1.1: no
+// Expiration, for stores without STS) are used as they are, never
+// refreshed.
 package credentials
 
 import (
@@ -41,6 +43,9 @@ func New(initial contract.Credentials, refresh func(ctx context.Context) (contra
 	}
 	if err := validate(initial); err != nil {
 		return nil, err
+	}
+	if initial.Static() {
+		return aws.NewCredentialsCache(staticProvider{toAWS(initial)}), nil
 	}
 	p := &provider{initial: &initial, refresh: refresh, onRefresh: onRefresh, now: time.Now}
 	return newCache(p), nil
@@ -112,17 +117,28 @@ func window(lifetime time.Duration) time.Duration {
 	return w
 }
 
+// staticProvider hands out static keys: they do not expire, so the cache
+// never asks again, and an invalidated cache gets the same keys back (a
+// refresh could not give others).
+type staticProvider struct{ c aws.Credentials }
+
+// Retrieve implements aws.CredentialsProvider.
+func (p staticProvider) Retrieve(context.Context) (aws.Credentials, error) { return p.c, nil }
+
 func toAWS(c contract.Credentials) aws.Credentials {
 	return aws.Credentials{
 		AccessKeyID:     c.AccessKeyID,
 		SecretAccessKey: c.SecretAccessKey,
 		SessionToken:    c.SessionToken,
 		Source:          Source,
-		CanExpire:       true,
+		CanExpire:       !c.Static(),
 		Expires:         c.Expiration,
 	}
 }
 
+// validate checks c has keys. SessionToken and Expiration are optional
+// (static keys); a refresh that turns temporary credentials into static
+// ones, or the reverse, is accepted as the API says.
 func validate(c contract.Credentials) error {
 	var missing []string
 	if c.AccessKeyID == "" {
@@ -131,14 +147,8 @@ func validate(c contract.Credentials) error {
 	if c.SecretAccessKey == "" {
 		missing = append(missing, "SecretAccessKey")
 	}
-	if c.SessionToken == "" {
-		missing = append(missing, "SessionToken")
-	}
-	if c.Expiration.IsZero() {
-		missing = append(missing, "Expiration")
-	}
 	if len(missing) > 0 {
-		return fmt.Errorf("temporary credentials without %s; the API must hand out complete STS credentials", strings.Join(missing, ", "))
+		return fmt.Errorf("credentials without %s; the API must hand out an access key and its secret", strings.Join(missing, ", "))
 	}
 	return nil
 }

@@ -234,15 +234,40 @@ func TestRefreshErrorPropagates(t *testing.T) {
 func TestRefreshWithIncompleteCredentials(t *testing.T) {
 	refresh := func(context.Context) (contract.Credentials, error) {
 		c := creds("bad", time.Hour)
-		c.SessionToken = ""
+		c.SecretAccessKey = ""
 		return c, nil
 	}
 	cache, err := New(creds("initial", -time.Second), refresh, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cache.Retrieve(context.Background()); err == nil || !strings.Contains(err.Error(), "SessionToken") {
-		t.Errorf("err = %v, want it to name SessionToken", err)
+	if _, err := cache.Retrieve(context.Background()); err == nil || !strings.Contains(err.Error(), "SecretAccessKey") {
+		t.Errorf("err = %v, want it to name SecretAccessKey", err)
+	}
+}
+
+// Static keys (no SessionToken, no Expiration) are used as they are: the
+// refresh is never called, not even after Invalidate (S3 answered an
+// access error), and the SDK sees credentials that do not expire.
+func TestStaticKeysAreNeverRefreshed(t *testing.T) {
+	r := &refresher{}
+	static := contract.Credentials{AccessKeyID: "AK-static", SecretAccessKey: "SK-static"}
+	cache, err := New(static, r.refresh, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		c, err := cache.Retrieve(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.AccessKeyID != "AK-static" || c.SecretAccessKey != "SK-static" || c.SessionToken != "" || c.CanExpire {
+			t.Fatalf("credentials %+v, want the static keys, not expiring", c)
+		}
+		cache.Invalidate()
+	}
+	if n := r.calls.Load(); n != 0 {
+		t.Errorf("refresh called %d times for static keys", n)
 	}
 }
 
@@ -254,8 +279,6 @@ func TestNewValidates(t *testing.T) {
 	}{
 		{func(c *contract.Credentials) { c.AccessKeyID = "" }, "AccessKeyId"},
 		{func(c *contract.Credentials) { c.SecretAccessKey = "" }, "SecretAccessKey"},
-		{func(c *contract.Credentials) { c.SessionToken = "" }, "SessionToken"},
-		{func(c *contract.Credentials) { c.Expiration = time.Time{} }, "Expiration"},
 	} {
 		c := creds("x", time.Hour)
 		tc.edit(&c)

@@ -16,6 +16,7 @@ const (
 	actRespond
 	actDelay
 	actHoldAnswer
+	actModify
 )
 
 // Action is what the proxy does with one request. The zero Action is Pass.
@@ -27,7 +28,13 @@ type Action struct {
 	header   http.Header
 	delay    time.Duration
 	then     *Action
+	modify   func(*http.Response) error
 }
+
+// Modify forwards the request, then lets f change the target's answer
+// (headers, status, body) before the client sees it: a store that
+// answers differently from the one behind the proxy.
+func Modify(f func(*http.Response) error) Action { return Action{kind: actModify, modify: f} }
 
 // Pass forwards the request to the target and streams the answer back.
 func Pass() Action { return Action{kind: actPass} }

@@ -335,6 +335,8 @@ func (p *Proxy) apply(w http.ResponseWriter, r *http.Request, info *RequestInfo,
 		p.respond(w, r, info, a)
 	case actHoldAnswer:
 		p.pass(w, r.WithContext(context.WithValue(r.Context(), holdAnswerKey{}, a.delay)), info)
+	case actModify:
+		p.pass(w, r.WithContext(context.WithValue(r.Context(), modifyKey{}, a.modify)), info)
 	default:
 		p.pass(w, r, info)
 	}
@@ -399,6 +401,9 @@ func (p *Proxy) cut(w http.ResponseWriter, r *http.Request, info *RequestInfo, n
 // holdAnswerKey carries a HoldAnswer delay from the rule to the answer.
 type holdAnswerKey struct{}
 
+// modifyKey carries a Modify function from the rule to the answer.
+type modifyKey struct{}
+
 func (p *Proxy) delayResponse(resp *http.Response) error {
 	ctx := resp.Request.Context()
 	d := p.halfRTT
@@ -407,6 +412,9 @@ func (p *Proxy) delayResponse(resp *http.Response) error {
 	}
 	if !sleep(ctx, d) {
 		return ctx.Err()
+	}
+	if f, ok := ctx.Value(modifyKey{}).(func(*http.Response) error); ok {
+		return f(resp)
 	}
 	return nil
 }

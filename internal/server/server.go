@@ -35,8 +35,8 @@ import (
 // Limits of a request.
 const (
 	DefaultMaxBodyBytes = 1 << 20
-	// MaxObjectSize is S3's largest object: 5 TiB.
-	MaxObjectSize      int64 = 5 << 40
+	// MaxObjectSize is S3's largest object: 48.8 TiB.
+	MaxObjectSize      int64 = contract.MaxObjectSize
 	DefaultPageSize          = 50
 	MaxPageSize              = 1000
 	maxContentType           = 255
@@ -75,6 +75,9 @@ type Config struct {
 	// Endpoint is the S3 endpoint handed to clients; empty means AWS's own.
 	Endpoint  string
 	PathStyle bool
+	// Checksum, when set, is the session's checksum mode (contract v1.1):
+	// what the store verifies and keeps.
+	Checksum *contract.ChecksumMode
 
 	// Logger receives access logs and internal errors; nil discards them.
 	Logger       *slog.Logger
@@ -274,7 +277,7 @@ func (s *Server) openSession(ctx context.Context, w http.ResponseWriter, r *http
 		case f.Size < contract.UnknownSize:
 			return contract.Session{}, errorf(http.StatusBadRequest, "files[%d]: size %d is negative; give the size in bytes, or -1 when it is unknown", i, f.Size)
 		case f.Size > MaxObjectSize:
-			return contract.Session{}, errorf(http.StatusBadRequest, "files[%d]: size %d is above S3's largest object (%d bytes, 5 TiB)", i, f.Size, MaxObjectSize)
+			return contract.Session{}, errorf(http.StatusBadRequest, "files[%d]: size %d is above S3's largest object (%d bytes, 48.8 TiB)", i, f.Size, MaxObjectSize)
 		}
 		if err := checkContentType(f.ContentType); err != nil {
 			return contract.Session{}, errorf(http.StatusBadRequest, "files[%d]: %v", i, err)
@@ -308,6 +311,7 @@ func (s *Server) openSession(ctx context.Context, w http.ResponseWriter, r *http
 		Region:      s.cfg.Region,
 		Endpoint:    s.cfg.Endpoint,
 		PathStyle:   s.cfg.PathStyle,
+		Checksum:    s.cfg.Checksum,
 		Credentials: creds,
 		Uploads:     wire,
 	}, nil
@@ -319,7 +323,7 @@ func (s *Server) mint(ctx context.Context, sessionID string, keys []string) (con
 	creds, err := s.cfg.Minter.Mint(ctx, sessionID, keys)
 	if err != nil {
 		s.log.ErrorContext(ctx, "minting credentials failed", "session_id", sessionID, "err", err)
-		return contract.Credentials{}, errorf(http.StatusBadGateway, "the server could not get temporary credentials from STS; retry later, or ask the API's operator to check its log")
+		return contract.Credentials{}, errorf(http.StatusBadGateway, "the server could not get credentials for the session; retry later, or ask the API's operator to check its log")
 	}
 	creds.Expiration = creds.Expiration.UTC()
 	return creds, nil

@@ -669,7 +669,7 @@ func TestBadSessionRequests(t *testing.T) {
 		{"files missing", `{}`, http.StatusBadRequest},
 		{"101 files", files(101), http.StatusRequestEntityTooLarge},
 		{"size -2", `{"files":[{"name":"a.mp4","size":-2}]}`, http.StatusBadRequest},
-		{"size above 5 TiB", fmt.Sprintf(`{"files":[{"name":"a.mp4","size":%d}]}`, server.MaxObjectSize+1), http.StatusBadRequest},
+		{"size above 48.8 TiB", fmt.Sprintf(`{"files":[{"name":"a.mp4","size":%d}]}`, server.MaxObjectSize+1), http.StatusBadRequest},
 		{"size not a number", `{"files":[{"name":"a.mp4","size":"big"}]}`, http.StatusBadRequest},
 		{"control char in content type", `{"files":[{"name":"a.mp4","size":1,"content_type":"video/mp4\r\nX: y"}]}`, http.StatusBadRequest},
 		{"body above 1 MiB", `{"files":[{"name":"` + strings.Repeat("a", 2<<20) + `","size":1}]}`, http.StatusRequestEntityTooLarge},

@@ -32,8 +32,14 @@ import (
 // a failure.
 const RequireS3Env = "VIDUP_REQUIRE_S3"
 
-// S3 is a running MinIO server with root credentials.
+// S3 is a running S3 server (MinIO, or the second server, versitygw) with
+// root credentials.
 type S3 struct {
+	// Name says which server it is: "minio" or "versitygw".
+	Name string
+	// STS: the server answers STS AssumeRole (MinIO). Without it, tests
+	// hand out static keys (contract v1.1).
+	STS       bool
 	Endpoint  string
 	Region    string
 	AccessKey string
@@ -56,6 +62,7 @@ func RequireS3() bool { return strings.TrimSpace(os.Getenv(RequireS3Env)) == "1"
 // answer.
 func LookupMinIO() (S3, error) {
 	s := S3{
+		Name: "minio", STS: true,
 		Endpoint:  strings.TrimSpace(os.Getenv("VIDUP_TEST_S3_ENDPOINT")),
 		Region:    envOr("VIDUP_TEST_S3_REGION", "us-east-1"),
 		AccessKey: os.Getenv("VIDUP_TEST_S3_ACCESS_KEY"),
@@ -91,7 +98,64 @@ func MinIO(t testing.TB) S3 {
 	return s
 }
 
-// Client is an S3 client with MinIO's root credentials, for setting up and
+// ErrNoSecondS3 says that no second S3 server is configured.
+var ErrNoSecondS3 = errors.New("no second S3 server (versitygw) for integration tests: VIDUP_TEST_S3B_ENDPOINT, " +
+	"VIDUP_TEST_S3B_ACCESS_KEY and VIDUP_TEST_S3B_SECRET_KEY are not set (run `make test`, which starts one, " +
+	"or start one with eval \"$(scripts/versitygw.sh start)\" and run go test again)")
+
+// LookupSecondS3 returns the second, independent S3 server that
+// scripts/versitygw.sh started (no STS: tests use static keys). The error
+// is ErrNoSecondS3 when none is configured, another error when one is
+// configured but does not answer.
+func LookupSecondS3() (S3, error) {
+	s := S3{
+		Name:      envOr("VIDUP_TEST_S3B_NAME", "versitygw"),
+		Endpoint:  strings.TrimSpace(os.Getenv("VIDUP_TEST_S3B_ENDPOINT")),
+		Region:    envOr("VIDUP_TEST_S3B_REGION", "us-east-1"),
+		AccessKey: os.Getenv("VIDUP_TEST_S3B_ACCESS_KEY"),
+		SecretKey: os.Getenv("VIDUP_TEST_S3B_SECRET_KEY"),
+		Bucket:    envOr("VIDUP_TEST_S3B_BUCKET", "videos"),
+	}
+	if s.Endpoint == "" || s.AccessKey == "" || s.SecretKey == "" {
+		return S3{}, ErrNoSecondS3
+	}
+	c := http.Client{Timeout: 10 * time.Second}
+	// Any HTTP answer (an anonymous request is refused) says it is up.
+	resp, err := c.Get(s.Endpoint + "/")
+	if err != nil {
+		return S3{}, fmt.Errorf("%s at %s (VIDUP_TEST_S3B_ENDPOINT) does not answer: %w (start it with scripts/versitygw.sh start)", s.Name, s.Endpoint, err)
+	}
+	resp.Body.Close()
+	return s, nil
+}
+
+// EachS3 runs f as a subtest, named after the server, against MinIO and
+// against the second S3 server: the same assertions for both. A server
+// that is not configured skips its subtest (fails it when
+// VIDUP_REQUIRE_S3=1).
+func EachS3(t *testing.T, f func(t *testing.T, s S3)) {
+	t.Helper()
+	for _, target := range []struct {
+		name   string
+		lookup func() (S3, error)
+		none   error
+	}{{"minio", LookupMinIO, ErrNoS3}, {"versitygw", LookupSecondS3, ErrNoSecondS3}} {
+		t.Run(target.name, func(t *testing.T) {
+			s, err := target.lookup()
+			switch {
+			case errors.Is(err, target.none) && RequireS3():
+				t.Fatalf("%v; %s=1 says this run must test against S3", err, RequireS3Env)
+			case errors.Is(err, target.none):
+				t.Skipf("skipped: %v", err)
+			case err != nil:
+				t.Fatal(err)
+			}
+			f(t, s)
+		})
+	}
+}
+
+// Client is an S3 client with the server's root credentials, for setting up and
 // checking what tests did (never for the code under test).
 func (s S3) Client() *s3.Client {
 	return s3.New(s3.Options{

@@ -86,11 +86,11 @@ func TestVerifyTrustsOnlyAMatchingAnswer(t *testing.T) {
 	f := &asset.Item{Path: "clip.mp4", Size: 9}
 	ref := &UploadRef{Key: "k/clip.mp4", ChecksumAlgorithm: "CRC32C"}
 	crc := crc32C.update(0, []byte("123456789"))
-	st, err := e.verify(context.Background(), sess, f, ref, crc, s3Answer{etag: `"e1"`, checksum: crc32C.base64(crc)})
+	st, err := e.verify(context.Background(), sess, f, ref, crc32C.base64(crc), nil, s3Answer{etag: `"e1"`, checksum: crc32C.base64(crc)})
 	if err != nil || st.etag != `"e1"` || st.checksum.Value != crc32C.base64(crc) || st.checksum.Algorithm != "CRC32C" {
 		t.Fatalf("matching answer: %+v, %v", st, err)
 	}
-	_, err = e.verify(context.Background(), sess, f, ref, crc, s3Answer{etag: `"e1"`, checksum: crc32C.base64(crc + 1)})
+	_, err = e.verify(context.Background(), sess, f, ref, crc32C.base64(crc), nil, s3Answer{etag: `"e1"`, checksum: crc32C.base64(crc + 1)})
 	if err == nil || !strings.Contains(err.Error(), "s3://videos/k/clip.mp4 has checksum CRC32C:") {
 		t.Fatalf("a different checksum in S3's answer: %v, want an error naming the object", err)
 	}

@@ -7,9 +7,13 @@ import (
 	"hash/crc32"
 	"hash/crc64"
 	"io"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/vidup/vidup/internal/asset"
+	"github.com/vidup/vidup/internal/contract"
 )
 
 // crc64NVMEPoly is the reflected CRC-64/NVME polynomial, the one S3 uses
@@ -20,12 +24,20 @@ var crc64NVMETable = crc64.MakeTable(crc64NVMEPoly)
 
 // checksumAlgorithm is one of the CRCs S3 verifies on every part and
 // combines into a full-object checksum.
+//
+// It is also the upload's checksum mode (contract v1.1 `checksum`): a
+// composite one (parts checksummed, the object's checksum a checksum of
+// theirs, "…-N") or none at all, for stores that refuse checksum headers.
 type checksumAlgorithm struct {
 	name   string // as S3 and the contract name it
 	s3     types.ChecksumAlgorithm
 	poly   uint64 // reflected polynomial
 	width  int    // bits
 	update func(crc uint64, p []byte) uint64
+	// composite: Complete asks for a COMPOSITE checksum.
+	composite bool
+	// none: no checksum header at all; bodies carry Content-MD5.
+	none bool
 }
 
 var castagnoliTable = crc32.MakeTable(crc32.Castagnoli)
@@ -40,8 +52,48 @@ var crc32C = &checksumAlgorithm{name: "CRC32C", s3: types.ChecksumAlgorithmCrc32
 var crc64NVME = &checksumAlgorithm{name: "CRC64NVME", s3: types.ChecksumAlgorithmCrc64nvme, poly: crc64NVMEPoly, width: 64,
 	update: func(crc uint64, p []byte) uint64 { return crc64.Update(crc, crc64NVMETable, p) }}
 
+// crc32CComposite is CRC32C on every part and a COMPOSITE checksum of the
+// object: for stores with no full-object checksum of multipart uploads.
+var crc32CComposite = &checksumAlgorithm{name: "CRC32C", s3: types.ChecksumAlgorithmCrc32c, poly: 0x82f63b78, width: 32,
+	update: crc32C.update, composite: true}
+
+// noChecksum sends no checksum header: the store refuses them. Bodies
+// carry Content-MD5, which the stores that refuse checksums honour.
+var noChecksum = &checksumAlgorithm{name: contract.AlgorithmNone, none: true,
+	update: func(uint64, []byte) uint64 { return 0 }}
+
 // defaultChecksum is the algorithm of new uploads.
 var defaultChecksum = crc32C
+
+// fallbacks is the order in which modes are tried when a store refuses one.
+var fallbacks = []*checksumAlgorithm{crc32C, crc64NVME, crc32CComposite, noChecksum}
+
+// record is how an upload record names a: its ChecksumAlgorithm.
+func (a *checksumAlgorithm) record() string {
+	if a.composite {
+		return a.name + "/" + contract.TypeComposite
+	}
+	return a.name
+}
+
+// typ is the contract's checksum type of a's objects.
+func (a *checksumAlgorithm) typ() string {
+	switch {
+	case a.none:
+		return ""
+	case a.composite:
+		return contract.TypeComposite
+	}
+	return contract.TypeFullObject
+}
+
+// label names the mode for people: "CRC32C FULL_OBJECT", "none".
+func (a *checksumAlgorithm) label() string {
+	if a.none {
+		return "none"
+	}
+	return a.name + " " + a.typ()
+}
 
 // checksumOf is the algorithm of ref. An empty name is CRC64NVME, the only
 // one before uploads recorded theirs.
@@ -51,8 +103,64 @@ func checksumOf(ref *UploadRef) (*checksumAlgorithm, error) {
 		return crc64NVME, nil
 	case crc32C.name:
 		return crc32C, nil
+	case crc32CComposite.record():
+		return crc32CComposite, nil
+	case noChecksum.name:
+		return noChecksum, nil
 	}
 	return nil, fmt.Errorf("checksum algorithm %q of upload %s is not one vidup knows (CRC32C, CRC64NVME); upload the file again with --force", ref.ChecksumAlgorithm, ref.UploadID)
+}
+
+// ParseChecksum reads a --checksum value: auto (""), crc32c, crc64nvme,
+// crc32c-composite or none. nil means auto: the session's mode or the
+// default, with fallback.
+func ParseChecksum(s string) (*contract.ChecksumMode, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "auto":
+		return nil, nil
+	case "crc32c":
+		return &contract.ChecksumMode{Algorithm: contract.AlgorithmCRC32C, Type: contract.TypeFullObject}, nil
+	case "crc64nvme":
+		return &contract.ChecksumMode{Algorithm: contract.AlgorithmCRC64NVME, Type: contract.TypeFullObject}, nil
+	case "crc32c-composite":
+		return &contract.ChecksumMode{Algorithm: contract.AlgorithmCRC32C, Type: contract.TypeComposite}, nil
+	case "none":
+		return &contract.ChecksumMode{Algorithm: contract.AlgorithmNone}, nil
+	}
+	return nil, fmt.Errorf("--checksum %q: use auto, crc32c, crc64nvme, crc32c-composite or none", s)
+}
+
+// modeOf is the algorithm of a contract checksum mode; nil when vidup
+// cannot compute it (SHA256, CRC32...: the default is used then).
+func modeOf(m *contract.ChecksumMode) *checksumAlgorithm {
+	if m == nil {
+		return nil
+	}
+	switch {
+	case m.Algorithm == contract.AlgorithmNone:
+		return noChecksum
+	case m.Algorithm == contract.AlgorithmCRC32C && m.Type == contract.TypeComposite:
+		return crc32CComposite
+	case m.Algorithm == contract.AlgorithmCRC32C:
+		return crc32C
+	case m.Algorithm == contract.AlgorithmCRC64NVME && m.Type != contract.TypeComposite:
+		return crc64NVME
+	}
+	return nil
+}
+
+// compositeOf is the COMPOSITE checksum of parts: the CRC of their
+// checksums' bytes, end to end, and their count ("…-N").
+func (a *checksumAlgorithm) compositeOf(parts []asset.Part) string {
+	var crc uint64
+	for _, p := range parts {
+		b, err := base64.StdEncoding.DecodeString(p.Checksum)
+		if err != nil {
+			return ""
+		}
+		crc = a.update(crc, b)
+	}
+	return fmt.Sprintf("%s-%d", a.base64(crc), len(parts))
 }
 
 // of reads r to its end and returns its CRC and length.
@@ -73,8 +181,12 @@ func (a *checksumAlgorithm) of(r io.Reader) (uint64, int64, error) {
 	}
 }
 
-// base64 is a checksum as S3 writes it: base64 of the big-endian value.
+// base64 is a checksum as S3 writes it: base64 of the big-endian value
+// ("" for none).
 func (a *checksumAlgorithm) base64(c uint64) string {
+	if a.none {
+		return ""
+	}
 	if a.width == 32 {
 		var b [4]byte
 		binary.BigEndian.PutUint32(b[:], uint32(c))
@@ -89,17 +201,23 @@ func (a *checksumAlgorithm) combine(crcA, crcB uint64, lenB int64) uint64 {
 }
 
 // set stores v in whichever of an SDK struct's checksum fields is a's.
+// Nothing is set for none, nor an empty value.
 func (a *checksumAlgorithm) set(crc32c, crc64nvme **string, v string) {
-	if a == crc32C {
+	switch {
+	case a.none || v == "":
+	case a.s3 == types.ChecksumAlgorithmCrc32c:
 		*crc32c = &v
-	} else {
+	default:
 		*crc64nvme = &v
 	}
 }
 
 // get reads a's checksum field of an SDK struct.
 func (a *checksumAlgorithm) get(crc32c, crc64nvme *string) string {
-	if a == crc32C {
+	switch {
+	case a.none:
+		return ""
+	case a.s3 == types.ChecksumAlgorithmCrc32c:
 		return aws.ToString(crc32c)
 	}
 	return aws.ToString(crc64nvme)

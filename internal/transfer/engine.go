@@ -61,6 +61,11 @@ type Options struct {
 	// WrapHTTPClient, when set, wraps the HTTP client of every S3 call
 	// (vidup upload's --bwlimit shares one budget over all of them).
 	WrapHTTPClient func(aws.HTTPClient) aws.HTTPClient
+	// Checksum, when set, forces the checksum mode of new uploads (vidup
+	// upload --checksum; see ParseChecksum): no fallback. nil negotiates:
+	// the session's mode, or the default, falling back when the store
+	// refuses it.
+	Checksum *contract.ChecksumMode
 	// StopGrace is how long parts in flight may go on once the run is
 	// stopped (Ctrl-C): a part that finishes is one the next run need not
 	// send again (default 5 s; no new part starts meanwhile).
@@ -200,6 +205,7 @@ type session struct {
 	*contract.Session
 	store objectStore
 	creds *aws.CredentialsCache
+	mode  *checksumMode
 }
 
 func (e *Engine) openSession(ctx context.Context, files []*asset.Item) (*session, error) {
@@ -251,7 +257,7 @@ func (e *Engine) newSession(s *contract.Session) (*session, error) {
 			o.HTTPClient = sendfileClient{o.HTTPClient}
 		}
 	})
-	return &session{Session: s, store: s3Store{client: client, bucket: s.Bucket}, creds: creds}, nil
+	return &session{Session: s, store: s3Store{client: client, bucket: s.Bucket}, creds: creds, mode: e.newChecksumMode(s)}, nil
 }
 
 // Upload uploads files and returns one Result per file, in order. Files an
@@ -384,7 +390,7 @@ func (e *Engine) finish(ctx context.Context, f *asset.Item, ref UploadRef, r Res
 func (e *Engine) register(ctx context.Context, f *asset.Item, ref UploadRef, r Result, st stored, outbox bool) Result {
 	r.ETag, r.Checksum = st.etag, st.checksum
 	e.opts.Observer.Event(Event{Kind: FileUploaded, Time: time.Now(), Path: f.Path, Name: f.Name, Size: f.Size,
-		SessionID: ref.SessionID, UploadID: ref.UploadID, Key: ref.Key, ETag: r.ETag, Checksum: r.Checksum.Algorithm + ":" + r.Checksum.Value})
+		SessionID: ref.SessionID, UploadID: ref.UploadID, Key: ref.Key, ETag: r.ETag, Checksum: checksumText(r.Checksum)})
 	r.Status = StatusUploaded
 	if !outbox {
 		e.hooks(f).Completed(f, ref, r)
@@ -414,6 +420,20 @@ func (e *Engine) register(ctx context.Context, f *asset.Item, ref UploadRef, r R
 	e.hooks(f).Registered(f, ref, video.ID)
 	e.opts.Observer.Event(Event{Kind: FileRegistered, Time: r.Finished, Path: f.Path, Name: f.Name, Size: f.Size,
 		SessionID: ref.SessionID, UploadID: ref.UploadID, Key: r.Key, ETag: r.ETag,
-		Checksum: r.Checksum.Algorithm + ":" + r.Checksum.Value, VideoID: video.ID})
+		Checksum: checksumText(r.Checksum), VideoID: video.ID})
 	return r
 }
+
+// checksumText is a checksum for events: "CRC32C:base64…", or
+// "unverified" when the store confirmed none.
+func checksumText(c *contract.Checksum) string {
+	if c == nil {
+		return Unverified
+	}
+	return c.Algorithm + ":" + c.Value
+}
+
+// Unverified is what events and results say of an object whose store
+// confirmed no checksum: its bytes were sent with Content-MD5 where the
+// store honours it, but nothing after the upload vouches for them.
+const Unverified = "unverified"

@@ -93,7 +93,12 @@ type env struct {
 }
 
 func newEnv(t *testing.T) env {
-	s := testenv.MinIO(t)
+	return newEnvOn(t, testenv.MinIO(t))
+}
+
+// newEnvOn is an env on s (MinIO, or the second S3 server through
+// testenv.EachS3).
+func newEnvOn(t *testing.T, s testenv.S3) env {
 	return env{s3: s, api: transfertest.New(t, s, s.NewBucket(t))}
 }
 
@@ -194,9 +199,13 @@ func checkArrived(t *testing.T, e env, rec *recorder, files []*asset.Item, resul
 func TestUploadSizes(t *testing.T) {
 	// With and without read access for the session: verification uses
 	// HeadObject when allowed, else what S3 answered when it took the object.
+	testenv.EachS3(t, func(t *testing.T, s testenv.S3) { testUploadSizes(t, s) })
+}
+
+func testUploadSizes(t *testing.T, s testenv.S3) {
 	for _, allowRead := range []bool{false, true} {
 		t.Run(map[bool]string{false: "write-only", true: "read-write"}[allowRead], func(t *testing.T) {
-			e := newEnv(t)
+			e := newEnvOn(t, s)
 			e.api.Set(func(a *transfertest.API) { a.AllowRead = allowRead })
 			dir := t.TempDir()
 			const part = transfer.MinPartSize
@@ -228,7 +237,11 @@ func TestUpload1GiB(t *testing.T) {
 }
 
 func TestFileChangedWhileUploadedIsNotRegistered(t *testing.T) {
-	e := newEnv(t)
+	testenv.EachS3(t, testFileChanged)
+}
+
+func testFileChanged(t *testing.T, s testenv.S3) {
+	e := newEnvOn(t, s)
 	path := writeFile(t, t.TempDir(), "grow.bin", 3*transfer.MinPartSize, 1)
 	files := openAll(t, path)
 	// The file grows after vidup looked at it, as a recording still being

@@ -18,8 +18,11 @@ const (
 	// FileRestarted: an earlier upload of the file cannot continue (the
 	// file changed, the session or the multipart upload is gone) and the
 	// file starts over; Reason says why.
-	FileRestarted        EventKind = "file_restarted"
-	PartRetried          EventKind = "part_retried"
+	FileRestarted EventKind = "file_restarted"
+	PartRetried   EventKind = "part_retried"
+	// ChecksumFallback: the store refused the session's checksum mode;
+	// Reason says which and what the session uses from then on.
+	ChecksumFallback     EventKind = "checksum_fallback"
 	CredentialsRefreshed EventKind = "credentials_refreshed"
 	FileUploaded         EventKind = "file_uploaded" // completed and verified on S3
 	FileRegistered       EventKind = "file_registered"
@@ -51,7 +54,7 @@ type Event struct {
 
 	// FileUploaded / FileRegistered.
 	ETag     string
-	Checksum string // "CRC64NVME:base64…"
+	Checksum string // "CRC64NVME:base64…", or "unverified" when the store confirmed none
 	VideoID  string
 
 	// FileSkipped, FileResumed, FileRestarted: why. FileFailed: the error.

@@ -4,15 +4,17 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/vidup/vidup/internal/contract"
 )
 
 // S3's limits on multipart uploads.
 const (
 	MinPartSize = 5 << 20
-	MaxPartSize = 5 << 30
-	MaxParts    = 10000
-	// MaxObjectSize is the largest object S3 accepts.
-	MaxObjectSize = 5 << 40
+	MaxPartSize = contract.MaxPartSize
+	MaxParts    = contract.MaxParts
+	// MaxObjectSize is the largest object S3 accepts (48.8 TiB).
+	MaxObjectSize = contract.MaxObjectSize
 )
 
 // DefaultPartSize is the part size of files small enough for it to keep

@@ -3,6 +3,8 @@ package transfer
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +27,8 @@ type upload struct {
 	f    *asset.Item
 	ref  *UploadRef
 	a    *checksumAlgorithm
+	// parts are those Complete sent, for verify (composite answers).
+	parts []Part
 }
 
 // failed types err, a failed op of this upload's object.
@@ -77,6 +81,25 @@ func (c chunk) checksum(a *checksumAlgorithm) (uint64, error) {
 		return 0, errFileChanged
 	}
 	return crc, nil
+}
+
+// sum is the header value that protects c's bytes under a: its CRC in
+// base64, or for none its Content-MD5 (a pass only stores without
+// checksums pay). crc is 0 for none.
+func (c chunk) sum(a *checksumAlgorithm) (crc uint64, sum string, err error) {
+	if !a.none {
+		crc, err = c.checksum(a)
+		return crc, a.base64(crc), err
+	}
+	h := md5.New()
+	n, err := io.Copy(h, io.NewSectionReader(c.sr, 0, c.size()))
+	if err != nil {
+		return 0, "", fmt.Errorf("read: %w", err)
+	}
+	if n != c.size() {
+		return 0, "", errFileChanged
+	}
+	return 0, base64.StdEncoding.EncodeToString(h.Sum(nil)), nil
 }
 
 // partSource hands out the parts of a multipart upload in order.
@@ -202,19 +225,22 @@ func (e *Engine) retryHooks(sess *session, f *asset.Item, ref *UploadRef, part i
 	}
 }
 
-// put sends c, the whole object, in one PutObject.
-func (e *Engine) put(ctx context.Context, u *upload, c chunk) (uint64, s3Answer, error) {
-	defer c.release()
+// put sends c, the whole object, in one PutObject, and returns the
+// object's checksum as S3 should hold it ("" for none). c is released
+// unless keep (a retry in another checksum mode sends it again).
+func (e *Engine) put(ctx context.Context, u *upload, c chunk, keep bool) (string, s3Answer, error) {
+	if !keep {
+		defer c.release()
+	}
 	var answer s3Answer
 	if err := e.slot(ctx); err != nil {
-		return 0, answer, err
+		return "", answer, err
 	}
 	defer e.release()
-	crc, err := c.checksum(u.a)
+	_, sum, err := c.sum(u.a)
 	if err != nil {
-		return 0, answer, err
+		return "", answer, err
 	}
-	sum := u.a.base64(crc)
 	sctx, cancel := e.sendContext(ctx, u)
 	defer cancel(nil)
 	err = e.sendChunk(ctx, sctx, u, c, func(ctx context.Context, body io.Reader) error {
@@ -223,9 +249,12 @@ func (e *Engine) put(ctx context.Context, u *upload, c chunk) (uint64, s3Answer,
 		return err
 	})
 	if err != nil {
-		return 0, answer, u.failed(err, OpPutObject, 0)
+		return "", answer, u.failed(err, OpPutObject, 0)
 	}
-	return crc, answer, nil
+	if u.a.none {
+		sum = ""
+	}
+	return sum, answer, nil
 }
 
 // multipart sends the parts of src as one multipart upload (created unless
@@ -233,19 +262,21 @@ func (e *Engine) put(ctx context.Context, u *upload, c chunk) (uint64, s3Answer,
 // returns the object's CRC. Parts run concurrently within the run's part
 // slots. On failure the upload is kept for a later run or aborted, as the
 // hooks decide.
-func (e *Engine) multipart(ctx context.Context, u *upload, src partSource, kept []Part) (crc uint64, answer s3Answer, err error) {
+func (e *Engine) multipart(ctx context.Context, u *upload, src partSource, kept []Part) (want string, answer s3Answer, err error) {
 	defer src.close()
 	ref := u.ref
 	if ref.S3UploadID == "" {
-		err := e.opts.Retry.do(ctx, e.retryHooks(u.sess, u.f, ref, 0), func(ctx context.Context) error {
-			id, err := u.sess.store.create(ctx, ref.Key, u.f.ContentType, u.a)
-			if err == nil {
-				ref.S3UploadID = id
-			}
-			return err
+		err := e.negotiate(ctx, u, func() error {
+			return e.opts.Retry.do(ctx, e.retryHooks(u.sess, u.f, ref, 0), func(ctx context.Context) error {
+				id, err := u.sess.store.create(ctx, ref.Key, u.f.ContentType, u.a)
+				if err == nil {
+					ref.S3UploadID = id
+				}
+				return err
+			})
 		})
 		if err != nil {
-			return 0, answer, u.failed(err, OpCreateMultipartUpload, 0)
+			return "", answer, u.failed(err, OpCreateMultipartUpload, 0)
 		}
 		e.hooks(u.f).UploadCreated(u.f, *ref)
 	}
@@ -296,10 +327,10 @@ func (e *Engine) multipart(ctx context.Context, u *upload, src partSource, kept 
 	}
 	err = g.Wait()
 	if ctx.Err() != nil {
-		return 0, answer, stopped(ctx)
+		return "", answer, stopped(ctx)
 	}
 	if err != nil {
-		return 0, answer, err
+		return "", answer, err
 	}
 	return e.complete(ctx, u, parts.parts)
 }
@@ -308,14 +339,17 @@ func (e *Engine) multipart(ctx context.Context, u *upload, src partSource, kept 
 // it, again (rewound) only when an attempt fails. Attempts start only
 // while ctx lasts; they send with sctx.
 func (e *Engine) sendPart(ctx, sctx context.Context, u *upload, c chunk) (Part, error) {
-	crc, err := c.checksum(u.a)
+	_, sum, err := c.sum(u.a)
 	if err != nil {
 		return Part{}, err
 	}
-	p := Part{Number: c.n, Size: c.size(), Checksum: u.a.base64(crc)}
+	p := Part{Number: c.n, Size: c.size()}
+	if !u.a.none {
+		p.Checksum = sum
+	}
 	err = e.sendChunk(ctx, sctx, u, c, func(ctx context.Context, body io.Reader) error {
 		var err error
-		p.ETag, err = u.sess.store.part(ctx, u.ref.Key, u.ref.S3UploadID, c.n, body, p.Size, u.a, p.Checksum)
+		p.ETag, err = u.sess.store.part(ctx, u.ref.Key, u.ref.S3UploadID, c.n, body, p.Size, u.a, sum)
 		return err
 	})
 	if err != nil {
@@ -325,14 +359,15 @@ func (e *Engine) sendPart(ctx, sctx context.Context, u *upload, c chunk) (Part, 
 }
 
 // complete completes the multipart upload of parts (all of them, in
-// order) with the full-object CRC, combined from theirs.
-func (e *Engine) complete(ctx context.Context, u *upload, parts []Part) (uint64, s3Answer, error) {
-	crc := combined(u.a, parts)
+// order) with the full-object CRC, combined from theirs, and returns the
+// object's checksum as S3 should hold it.
+func (e *Engine) complete(ctx context.Context, u *upload, parts []Part) (string, s3Answer, error) {
+	sum := objectChecksum(u.a, parts)
+	u.parts = parts
 	var size int64
 	for _, p := range parts {
 		size += p.Size
 	}
-	sum := u.a.base64(crc)
 	var answer s3Answer
 	attempts := 0
 	err := e.opts.Retry.do(ctx, e.retryHooks(u.sess, u.f, u.ref, 0), func(ctx context.Context) error {
@@ -349,9 +384,22 @@ func (e *Engine) complete(ctx context.Context, u *upload, parts []Part) (uint64,
 		return err
 	})
 	if err != nil {
-		return 0, answer, u.failed(err, OpCompleteMultipartUpload, 0)
+		return "", answer, u.failed(err, OpCompleteMultipartUpload, 0)
 	}
-	return crc, answer, nil
+	return sum, answer, nil
+}
+
+// objectChecksum is the checksum S3 should hold of an object made of
+// parts: combined from theirs (FULL_OBJECT), their composite ("…-N"), or
+// "" for none.
+func objectChecksum(a *checksumAlgorithm, parts []Part) string {
+	switch {
+	case a.none:
+		return ""
+	case a.composite:
+		return a.compositeOf(parts)
+	}
+	return a.base64(combined(a, parts))
 }
 
 // sendChunk sends c with retries: attempts start while ctx lasts and send

@@ -202,7 +202,7 @@ func testEngine(store objectStore) (*Engine, *session, *events) {
 		StopGrace:    time.Second,
 		StallTimeout: time.Minute,
 	}, parts: make(chan struct{}, 3)}
-	sess := &session{Session: &contract.Session{SessionID: "s1", Bucket: "videos"}, store: store}
+	sess := &session{Session: &contract.Session{SessionID: "s1", Bucket: "videos"}, store: store, mode: &checksumMode{a: defaultChecksum}}
 	return e, sess, obs
 }
 
@@ -280,7 +280,7 @@ func TestVerify(t *testing.T) {
 			e, sess, _ := testEngine(store)
 			f := &asset.Item{Path: "clip.mp4", Size: 9}
 			ref := &UploadRef{Key: "k/clip.mp4", ChecksumAlgorithm: "CRC32C"}
-			st, err := e.verify(context.Background(), sess, f, ref, crc, tt.answer)
+			st, err := e.verify(context.Background(), sess, f, ref, want, nil, tt.answer)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error %v, want one saying %q", err, tt.wantErr)

@@ -184,7 +184,14 @@ func (e *Engine) resumeFile(ctx context.Context, p plan) Result {
 	if err != nil {
 		return e.fail(r, err)
 	}
-	st := stored{etag: p.prior.ETag, checksum: &contract.Checksum{Algorithm: a.name, Type: "FULL_OBJECT", Value: p.prior.Checksum}}
+	st := stored{etag: p.prior.ETag}
+	if !a.none && p.prior.Checksum != "" {
+		typ := a.typ()
+		if isComposite(p.prior.Checksum) {
+			typ = contract.TypeComposite
+		}
+		st.checksum = &contract.Checksum{Algorithm: a.name, Type: typ, Value: p.prior.Checksum}
+	}
 	return e.register(ctx, f, ref, r, st, true)
 }
 

@@ -56,6 +56,10 @@ func classify(err error) class {
 	var re interface{ HTTPStatusCode() int }
 	if errors.As(err, &re) && re.HTTPStatusCode() != 0 {
 		switch code := re.HTTPStatusCode(); {
+		case code == http.StatusNotImplemented:
+			// 501: the store does not implement the request (a checksum
+			// mode, an operation); another attempt gets the same answer.
+			return permanent
 		case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests, code >= 500:
 			return transient
 		default:

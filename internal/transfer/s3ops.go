@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/vidup/vidup/internal/asset"
 	"github.com/vidup/vidup/internal/contract"
@@ -23,7 +22,7 @@ type stored struct {
 // what S3 holds of an earlier run's multipart upload ref.
 func (e *Engine) transfer(ctx context.Context, sess *session, f *asset.Item, ref *UploadRef, rs *resumeState) (stored, error) {
 	if ref.S3UploadID == "" && ref.ChecksumAlgorithm == "" && rs == nil {
-		ref.ChecksumAlgorithm = defaultChecksum.name
+		ref.ChecksumAlgorithm = sess.mode.current().record()
 	}
 	a, err := checksumOf(ref)
 	if err != nil {
@@ -39,7 +38,7 @@ func (e *Engine) transfer(ctx context.Context, sess *session, f *asset.Item, ref
 	if rs != nil && rs.complete {
 		// S3 completed it in a run that died before recording it.
 		e.opts.Observer.Progress(f.Path, f.Size)
-		return e.verify(ctx, sess, f, ref, combined(a, rs.parts), s3Answer{etag: multipartETag(rs.parts)})
+		return e.verify(ctx, sess, f, ref, objectChecksum(a, rs.parts), rs.parts, s3Answer{etag: multipartETag(rs.parts)})
 	}
 	h, err := os.Open(f.Path)
 	if err != nil {
@@ -50,30 +49,34 @@ func (e *Engine) transfer(ctx context.Context, sess *session, f *asset.Item, ref
 		return stored{}, err
 	}
 	u := &upload{sess: sess, f: f, ref: ref, a: a}
-	var crc uint64
+	var want string
 	var answer s3Answer
 	if ref.S3UploadID == "" && f.Size <= ref.PartSize {
-		crc, answer, err = e.put(ctx, u, fileChunk(h, 0, 0, f.Size))
+		err = e.negotiate(ctx, u, func() error {
+			var err error
+			want, answer, err = e.put(ctx, u, fileChunk(h, 0, 0, f.Size), true)
+			return err
+		})
 	} else {
 		src := newFileParts(h, f.Size, ref.PartSize)
 		var kept []Part
 		if rs != nil {
 			kept = src.skip(rs.kept)
 		}
-		crc, answer, err = e.multipart(ctx, u, src, kept)
+		want, answer, err = e.multipart(ctx, u, src, kept)
 	}
 	if err != nil {
 		return stored{}, err
 	}
-	return e.verify(ctx, sess, f, ref, crc, answer)
+	return e.verify(ctx, sess, f, ref, want, u.parts, answer)
 }
 
 // reconcile keeps the parts of an earlier run that S3 still lists with the
 // same ETag, checksum and size. Its error is S3's, typed.
 func (e *Engine) reconcile(ctx context.Context, sess *session, f *asset.Item, ref *UploadRef, rp *Prior) ([]Part, error) {
 	listed := map[int32]listedPart{}
-	marker := ""
-	for {
+	marker, prev := "", ""
+	for pages := 1; ; pages++ {
 		var page []listedPart
 		err := e.opts.Retry.do(ctx, e.retryHooks(sess, f, ref, 0), func(ctx context.Context) error {
 			var err error
@@ -86,9 +89,13 @@ func (e *Engine) reconcile(ctx context.Context, sess *session, f *asset.Item, re
 		for _, p := range page {
 			listed[p.number] = p
 		}
-		if marker == "" {
+		// The listing ends on the last page, and also when a store marks a
+		// page truncated but gives no next marker, or one that does not
+		// advance: asking again would return the same page forever.
+		if marker == "" || marker == prev || pages >= maxListPages {
 			break
 		}
+		prev = marker
 	}
 	var kept []Part
 	for _, p := range rp.Parts {
@@ -99,6 +106,10 @@ func (e *Engine) reconcile(ctx context.Context, sess *session, f *asset.Item, re
 	sort.Slice(kept, func(i, j int) bool { return kept[i].Number < kept[j].Number })
 	return kept, nil
 }
+
+// maxListPages bounds the ListParts pages of one upload: 10,000 parts at
+// S3's 1,000 a page are 10 pages; a store that pages smaller still ends.
+const maxListPages = contract.MaxParts
 
 func sameChecksums(listed []string, want string) bool {
 	for _, c := range listed {
@@ -144,25 +155,30 @@ func (e *Engine) abortMultipart(ctx context.Context, sess *session, ref UploadRe
 	return nil
 }
 
-// verify compares the full-object checksum S3 answered when it took the
-// object (PutObject, CompleteMultipartUpload) with the local file's. S3
-// computed that answer from the bytes it stored and checked it against the
-// one sent, and it took exactly the declared size (Content-Length,
+// verify compares the object's checksum S3 answered when it took the
+// object (PutObject, CompleteMultipartUpload) with want, the local file's.
+// S3 computed that answer from the bytes it stored and checked it against
+// the one sent, and it took exactly the declared size (Content-Length,
 // MpuObjectSize), so a HeadObject would only repeat it: for many small
 // files that HeadObject was a third of the S3 requests. Only when the
-// answer has no checksum (an upload a crashed run completed, or a
-// Complete retried after its answer was lost) does verify ask S3
-// (HeadObject with its checksum) and compare size and checksum. The
-// contract does not promise session credentials may read objects: when
-// HeadObject is refused, the answer's ETag stands (and the API verifies
-// again before it registers).
-func (e *Engine) verify(ctx context.Context, sess *session, f *asset.Item, ref *UploadRef, crc uint64, answer s3Answer) (stored, error) {
+// answer has no checksum (an upload a crashed run completed, a Complete
+// retried after its answer was lost, a store that keeps none) does verify
+// ask S3 (HeadObject with its checksum) and compare size and checksum.
+//
+// vidup reports only what the store confirmed: an object whose store
+// holds no checksum (mode none, or a store that drops the headers) is
+// unverified (checksum nil). A COMPOSITE answer ("…-N") to a full-object
+// upload is compared with the composite of parts. The contract does not
+// promise session credentials may read objects: when HeadObject is
+// refused, the answer's ETag stands and the API verifies the checksum
+// before it registers.
+func (e *Engine) verify(ctx context.Context, sess *session, f *asset.Item, ref *UploadRef, want string, parts []Part, answer s3Answer) (stored, error) {
 	a, err := checksumOf(ref)
 	if err != nil {
 		return stored{}, err
 	}
-	want := a.base64(crc)
 	etag, got := answer.etag, answer.checksum
+	headed := false
 	if got == "" {
 		var head headAnswer
 		err = e.opts.Retry.do(ctx, e.retryHooks(sess, f, ref, 0), func(ctx context.Context) error {
@@ -175,7 +191,7 @@ func (e *Engine) verify(ctx context.Context, sess *session, f *asset.Item, ref *
 			if head.size != f.Size {
 				return stored{}, fmt.Errorf("s3://%s/%s holds %d bytes, the file has %d; upload it again", sess.Bucket, ref.Key, head.size, f.Size)
 			}
-			etag, got = head.etag, head.checksum
+			etag, got, headed = head.etag, head.checksum, true
 		case isAccessDenied(err):
 			if etag == "" {
 				return stored{}, fmt.Errorf("s3://%s/%s: S3 returned no checksum to verify and HeadObject is not allowed; check the session policy allows s3:GetObject", sess.Bucket, ref.Key)
@@ -184,11 +200,38 @@ func (e *Engine) verify(ctx context.Context, sess *session, f *asset.Item, ref *
 			return stored{}, s3Failed(err, OpHeadObject, sess.Bucket, ref.Key, 0)
 		}
 	}
+	if a.none || (got == "" && headed) {
+		return stored{etag: etag}, nil // unverified: the store holds no checksum
+	}
+	typ := a.typ()
+	if len(parts) == 0 {
+		typ = contract.TypeFullObject // a single PutObject
+	}
 	if got != "" && got != want {
-		return stored{}, fmt.Errorf("s3://%s/%s has checksum %s:%s, the file has %s; upload it again", sess.Bucket, ref.Key, a.name, got, want)
+		if !a.composite && isComposite(got) && a.compositeOf(parts) == got {
+			// The store keeps a composite checksum where a full-object one
+			// was asked (Ceph RGW, older SeaweedFS): compare that.
+			want, typ = got, contract.TypeComposite
+		} else {
+			return stored{}, fmt.Errorf("s3://%s/%s has checksum %s:%s, the file has %s; upload it again", sess.Bucket, ref.Key, a.name, got, want)
+		}
 	}
 	return stored{
 		etag:     etag,
-		checksum: &contract.Checksum{Algorithm: a.name, Type: string(types.ChecksumTypeFullObject), Value: want},
+		checksum: &contract.Checksum{Algorithm: a.name, Type: typ, Value: want},
 	}, nil
+}
+
+// isComposite reports whether checksum is S3's composite form, "…-N".
+func isComposite(checksum string) bool {
+	i := strings.LastIndexByte(checksum, '-')
+	if i < 0 || i == len(checksum)-1 {
+		return false
+	}
+	for _, c := range checksum[i+1:] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }

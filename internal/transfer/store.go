@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
@@ -73,6 +74,9 @@ func (s s3Store) put(ctx context.Context, key, contentType string, body io.Reade
 		Body: body, ContentLength: aws.Int64(size), ContentType: aws.String(contentType),
 	}
 	a.set(&in.ChecksumCRC32C, &in.ChecksumCRC64NVME, sum)
+	if a.none && sum != "" {
+		in.ContentMD5 = aws.String(sum)
+	}
 	out, err := s.client.PutObject(ctx, in, unsignedPayload)
 	if err != nil {
 		return s3Answer{}, err
@@ -83,7 +87,7 @@ func (s s3Store) put(ctx context.Context, key, contentType string, body io.Reade
 func (s s3Store) create(ctx context.Context, key, contentType string, a *checksumAlgorithm) (string, error) {
 	out, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
 		Bucket: aws.String(s.bucket), Key: aws.String(key), ContentType: aws.String(contentType),
-		ChecksumAlgorithm: a.s3, ChecksumType: types.ChecksumTypeFullObject,
+		ChecksumAlgorithm: a.s3, ChecksumType: types.ChecksumType(a.typ()),
 	})
 	if err != nil {
 		return "", err
@@ -97,6 +101,9 @@ func (s s3Store) part(ctx context.Context, key, uploadID string, n int32, body i
 		PartNumber: aws.Int32(n), Body: body, ContentLength: aws.Int64(size),
 	}
 	a.set(&in.ChecksumCRC32C, &in.ChecksumCRC64NVME, sum)
+	if a.none && sum != "" {
+		in.ContentMD5 = aws.String(sum)
+	}
 	out, err := s.client.UploadPart(ctx, in, unsignedPayload)
 	if err != nil {
 		return "", err
@@ -113,9 +120,12 @@ func (s s3Store) complete(ctx context.Context, key, uploadID string, parts []Par
 	in := &s3.CompleteMultipartUploadInput{
 		Bucket: aws.String(s.bucket), Key: aws.String(key), UploadId: aws.String(uploadID),
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: completed},
-		ChecksumType:    types.ChecksumTypeFullObject, MpuObjectSize: aws.Int64(size),
+		ChecksumType:    types.ChecksumType(a.typ()), MpuObjectSize: aws.Int64(size),
 	}
-	a.set(&in.ChecksumCRC32C, &in.ChecksumCRC64NVME, sum)
+	if !a.composite {
+		// A composite checksum is S3's to compute; the engine compares it.
+		a.set(&in.ChecksumCRC32C, &in.ChecksumCRC64NVME, sum)
+	}
 	out, err := s.client.CompleteMultipartUpload(ctx, in)
 	if err != nil {
 		return s3Answer{}, err
@@ -148,6 +158,8 @@ func (s s3Store) listParts(ctx context.Context, key, uploadID, marker string) ([
 			}
 		}
 	}
+	// A page marked truncated without a next marker ends the listing
+	// (reconcile also stops on a marker that does not advance).
 	next := ""
 	if aws.ToBool(out.IsTruncated) {
 		next = aws.ToString(out.NextPartNumberMarker)
@@ -156,9 +168,12 @@ func (s s3Store) listParts(ctx context.Context, key, uploadID, marker string) ([
 }
 
 func (s s3Store) head(ctx context.Context, key string, a *checksumAlgorithm) (headAnswer, error) {
-	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{
-		Bucket: aws.String(s.bucket), Key: aws.String(key), ChecksumMode: types.ChecksumModeEnabled,
-	})
+	in := &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)}
+	if !a.none {
+		// Stores that refuse checksum headers refuse this one too.
+		in.ChecksumMode = types.ChecksumModeEnabled
+	}
+	out, err := s.client.HeadObject(ctx, in)
 	if err != nil {
 		return headAnswer{}, err
 	}
@@ -237,6 +252,9 @@ func (e *S3Error) what() string {
 	case "EntityTooLarge", "EntityTooSmall":
 		return "S3 refused the part size"
 	}
+	if e.Code == "NotImplemented" || httpStatus(e.Err) == 501 {
+		return "the store does not implement this request (501 NotImplemented), and retrying will not change that; see docs/providers.md for the settings of this store, e.g. --checksum"
+	}
 	if e.Transient {
 		return "S3 kept failing after every retry"
 	}
@@ -262,6 +280,40 @@ func s3Error(err error, format string, a ...any) error {
 		return err
 	}
 	return fmt.Errorf("%s: %w", fmt.Sprintf(format, a...), err)
+}
+
+// httpStatus is the HTTP status of S3's answer; 0 when there was none.
+func httpStatus(err error) int {
+	var re interface{ HTTPStatusCode() int }
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
+}
+
+// refusesChecksum reports whether err is a store refusing the checksum
+// headers of a request: 501 NotImplemented (R2 on a full-object multipart
+// checksum), 400 "Unsupported header" (B2, Wasabi), or InvalidArgument /
+// InvalidRequest about a checksum.
+func refusesChecksum(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errorCode(err) == "NotImplemented" || httpStatus(err) == 501 {
+		return true
+	}
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	msg := strings.ToLower(ae.ErrorMessage())
+	switch {
+	case strings.Contains(msg, "unsupported header"):
+		return true
+	case ae.ErrorCode() == "InvalidArgument" || ae.ErrorCode() == "InvalidRequest" || ae.ErrorCode() == "NotImplemented":
+		return strings.Contains(msg, "checksum")
+	}
+	return false
 }
 
 func isAccessDenied(err error) bool {

@@ -15,9 +15,8 @@ import (
 const StreamPath = "-"
 
 // streamGrowEvery is how many parts of a stream share one part size before
-// it doubles: starting at 5 MiB, 10,000 parts then carry over 9 TiB, more
-// than S3's largest object (5 TiB), so the part limit never stops a stream.
-// (Every 1,000 parts would fall just short: 4.9 TiB.)
+// it doubles: starting at 5 MiB, 10,000 parts then carry over 9 TiB. (A
+// file may be larger, up to S3's 48.8 TiB: its part size is known ahead.)
 const streamGrowEvery = 900
 
 // streamPartSize is the size of part n (1-based) of a stream whose first
@@ -65,7 +64,7 @@ func (e *Engine) UploadStream(ctx context.Context, r io.Reader, f *asset.Item) R
 	}
 	up := sess.Uploads[0]
 	ref := UploadRef{SessionID: sess.SessionID, UploadID: up.UploadID, Bucket: sess.Bucket, Key: up.Key,
-		PartSize: first, ChecksumAlgorithm: defaultChecksum.name, Metadata: e.opts.Metadata}
+		PartSize: first, ChecksumAlgorithm: sess.mode.current().record(), Metadata: e.opts.Metadata}
 	started := res.Started // reading the first part counts
 	res = e.started(f, ref)
 	res.Started = started
@@ -83,20 +82,26 @@ func (e *Engine) transferStream(ctx context.Context, sess *session, f *asset.Ite
 		return stored{}, err
 	}
 	u := &upload{sess: sess, f: f, ref: ref, a: a}
-	var crc uint64
+	var want string
 	var answer s3Answer
 	if src.eof {
 		// Shorter than one part: a single PutObject.
 		f.Size = int64(len(src.pending))
-		crc, answer, err = e.put(ctx, u, src.take())
+		c := src.take()
+		err = e.negotiate(ctx, u, func() error {
+			var err error
+			want, answer, err = e.put(ctx, u, c, true)
+			return err
+		})
+		c.release()
 	} else {
-		crc, answer, err = e.multipart(ctx, u, src, nil)
+		want, answer, err = e.multipart(ctx, u, src, nil)
 		f.Size = src.size
 	}
 	if err != nil {
 		return stored{}, err
 	}
-	return e.verify(ctx, sess, f, ref, crc, answer)
+	return e.verify(ctx, sess, f, ref, want, u.parts, answer)
 }
 
 // streamParts cuts a stream into parts, read into buffers of the pool as
@@ -145,10 +150,10 @@ func (s *streamParts) next(ctx context.Context) (chunk, error) {
 		return chunk{}, io.EOF
 	}
 	if s.n == MaxParts {
-		// Out of reach below 5 TiB thanks to the growing part size:
-		// more is beyond S3's largest object.
+		// Out of reach below about 9.2 TiB thanks to the growing part
+		// size.
 		if _, eof, _ := fill(s.r, make([]byte, 1)); !eof {
-			return chunk{}, fmt.Errorf("the stream is longer than S3's largest object (%s)", FormatSize(MaxObjectSize))
+			return chunk{}, fmt.Errorf("the stream is longer than a stream upload can be (%d parts of growing size, about 9.2 TiB); save it to a file and upload that", MaxParts)
 		}
 		return chunk{}, io.EOF
 	}

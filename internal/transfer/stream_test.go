@@ -11,11 +11,16 @@ import (
 	"testing/iotest"
 
 	"github.com/vidup/vidup/internal/asset"
+	"github.com/vidup/vidup/internal/testenv"
 	"github.com/vidup/vidup/internal/transfer"
 )
 
 func TestUploadStream(t *testing.T) {
-	e := newEnv(t)
+	testenv.EachS3(t, testUploadStream)
+}
+
+func testUploadStream(t *testing.T, s testenv.S3) {
+	e := newEnvOn(t, s)
 	for _, tt := range []struct {
 		name  string
 		size  int

@@ -1,6 +1,8 @@
 package transfer
 
 import (
+	"github.com/vidup/vidup/internal/contract"
+
 	"errors"
 	"fmt"
 	"hash/crc64"
@@ -82,9 +84,10 @@ func TestChoosePartSize(t *testing.T) {
 		{1 << 30, 0, DefaultPartSize, ""},
 		{10000 * DefaultPartSize, 0, DefaultPartSize, ""},
 		{10000*DefaultPartSize + 1, 0, 2 * DefaultPartSize, ""},
-		{500 << 30, 0, 64 << 20, ""},   // 500 GiB: 8000 parts of 64 MiB
-		{5 << 40, 0, 1 << 30, ""},      // 5 TiB: S3's largest object
-		{6 << 40, 0, 0, "larger than"}, // beyond it
+		{500 << 30, 0, 64 << 20, ""},                          // 500 GiB: 8000 parts of 64 MiB
+		{5 << 40, 0, 1 << 30, ""},                             // 5 TiB: S3's old largest object
+		{contract.MaxObjectSize, 0, contract.MaxPartSize, ""}, // 48.8 TiB: 10,000 parts of 5 GiB
+		{contract.MaxObjectSize + 1, 0, 0, "larger than"},     // beyond it
 		{1 << 30, 5 << 20, 5 << 20, ""},
 		{1 << 30, 4 << 20, 0, "out of S3's range"},
 		{1 << 30, 6 << 30, 0, "out of S3's range"},

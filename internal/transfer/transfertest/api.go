@@ -1,6 +1,7 @@
 // Package transfertest is a contract server for the upload engine's and the
-// CLI's tests: it follows the upload contract v1, mints real temporary
-// credentials with MinIO's STS AssumeRole and a session policy, verifies
+// CLI's tests: it follows the upload contract v1.1, mints real temporary
+// credentials with MinIO's STS AssumeRole and a session policy (or hands out
+// static keys on a server without STS, such as versitygw), verifies
 // objects before it registers them, and can be told to fail. It stands in
 // for any company's API, which is what the uploader must work against.
 package transfertest
@@ -51,12 +52,15 @@ type API struct {
 	AllowRead bool
 	// Credentials, when set, changes the credentials handed out.
 	Credentials func(contract.Credentials) contract.Credentials
+	// Checksum, when set, is the session's checksum mode (contract v1.1).
+	Checksum *contract.ChecksumMode
 
 	attempts      map[string]int
 	videos        map[string]contract.Video // by upload id
 	registrations []contract.VideoRequest
 	sessions      map[string]*contract.Session
 	refreshes     int
+	trust         bool
 }
 
 // New starts a contract server over the MinIO of s, writing to bucket.
@@ -101,6 +105,17 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 }
 
 func (a *API) mint(ctx context.Context, sessionID string) (contract.Credentials, error) {
+	if !a.s3.STS {
+		// No STS: the server's keys, static (no token, no expiry).
+		c := contract.Credentials{AccessKeyID: a.s3.AccessKey, SecretAccessKey: a.s3.SecretKey}
+		a.mu.Lock()
+		f := a.Credentials
+		a.mu.Unlock()
+		if f != nil {
+			c = f(c)
+		}
+		return c, nil
+	}
 	actions := `"s3:PutObject","s3:AbortMultipartUpload","s3:ListMultipartUploadParts"`
 	a.mu.Lock()
 	if a.AllowRead {
@@ -150,7 +165,10 @@ func (a *API) createSession(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadGateway, "mint credentials: "+err.Error())
 		return
 	}
-	s := &contract.Session{SessionID: id, Bucket: a.Bucket, Region: a.s3.Region, Endpoint: a.Endpoint, PathStyle: true, Credentials: creds}
+	a.mu.Lock()
+	checksum := a.Checksum
+	a.mu.Unlock()
+	s := &contract.Session{SessionID: id, Bucket: a.Bucket, Region: a.s3.Region, Endpoint: a.Endpoint, PathStyle: true, Checksum: checksum, Credentials: creds}
 	for _, f := range req.Files {
 		uid := testenv.RandomHex(8)
 		name := strings.NewReplacer("/", "_", "\\", "_").Replace(f.Name)
@@ -221,8 +239,10 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("object %s has %d bytes, not %d", req.Key, aws.ToInt64(head.ContentLength), req.Size))
 		return
 	}
+	// Without a checksum (the store confirmed none: "unverified") the size
+	// is all a server can check; with one, the store must hold it.
 	held := map[string]string{"CRC64NVME": aws.ToString(head.ChecksumCRC64NVME), "CRC32C": aws.ToString(head.ChecksumCRC32C)}
-	if req.Checksum == nil || held[req.Checksum.Algorithm] == "" || held[req.Checksum.Algorithm] != req.Checksum.Value {
+	if req.Checksum != nil && (held[req.Checksum.Algorithm] == "" || held[req.Checksum.Algorithm] != req.Checksum.Value) && !a.trustChecksum() {
 		writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("object %s checksums %v do not match %+v", req.Key, held, req.Checksum))
 		return
 	}
@@ -234,6 +254,17 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) {
 	a.videos[req.UploadID] = v
 	a.registrations = append(a.registrations, req)
 	writeJSON(w, http.StatusCreated, v)
+}
+
+// TrustChecksums, when set, skips the comparison of the registration's
+// checksum with what the store holds: for proxies that change what the
+// store answers (the registration reads the store directly).
+func (a *API) TrustChecksums() { a.Set(func(a *API) { a.trust = true }) }
+
+func (a *API) trustChecksum() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.trust
 }
 
 // Registrations returns the registrations that created a video, in order.
