@@ -49,6 +49,11 @@ type Item struct {
 	// from another one at the same path (the resume journal's identity).
 	// Empty when it was not read.
 	Sample string
+	// Media is what the probe read of the file's container when it was
+	// found (internal/media, from the same handle): the facts the
+	// registration's media object carries. Nil when the file was not
+	// probed (stdin) or is not recognised as media.
+	Media *Media
 
 	// Objects are the files of a package (an HLS or DASH rendition set, a
 	// clip with its sidecars), uploaded under one session and registered as
@@ -68,3 +73,43 @@ type Object struct {
 
 // Package reports whether the item is a package of several files.
 func (it *Item) Package() bool { return len(it.Objects) > 0 }
+
+// Media is what was read of a file's container before a byte of it was
+// sent (the registration's media object, contract v1.1 section 3). It is
+// asset's own value, the same fields as the contract's, so that asset stays
+// a leaf; internal/transfer turns it into the contract's object when it
+// registers the video.
+type Media struct {
+	// Container is mp4, mov, mxf, mpegts, matroska, webm or wav.
+	Container string
+	// Complete is false when the container says the file is broken or
+	// unfinished; Incomplete then says why (a file uploaded anyway, with
+	// --allow-incomplete).
+	Complete   bool
+	Incomplete *MediaIncomplete
+	// Duration is zero when the container does not say.
+	Duration      time.Duration
+	Fragmented    bool
+	FastStart     bool
+	StartTimecode string
+	Streams       []MediaStream
+}
+
+// MediaIncomplete is why a file is incomplete: a reason (truncated,
+// not_finalised, still_writing, corrupt) and a sentence for people.
+type MediaIncomplete struct {
+	Reason string
+	Detail string
+}
+
+// MediaStream is one track. Codec names follow ffprobe's.
+type MediaStream struct {
+	Type       string
+	Codec      string
+	Profile    string
+	Width      int
+	Height     int
+	FPS        float64
+	SampleRate int
+	Channels   int
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/vidup/vidup/internal/api"
+	"github.com/vidup/vidup/internal/media"
 	"github.com/vidup/vidup/internal/progress"
 	"github.com/vidup/vidup/internal/sources"
 	"github.com/vidup/vidup/internal/transfer"
@@ -38,6 +39,10 @@ var adviceTable = []struct {
 	{option(sources.Exclude), "fix --exclude (see vidup upload --help)"},
 	{as(func(e *sources.OptionError) bool { return e.Option == sources.FilesFrom && e.NoStdin }), "give --files-from a file instead"},
 	{option(sources.FilesFrom), "check the file given to --files-from"},
+
+	{as(func(e *media.Incomplete) bool { return e.Reason == media.ReasonEmpty }), "pass --allow-empty to upload it anyway"},
+	{as(func(e *media.Incomplete) bool { return true }), "or pass --allow-incomplete to upload it as it is"},
+	{as(func(*notMediaError) bool { return true }), "--all-files uploads it"},
 }
 
 // option matches errors about one option of sources.Options.

@@ -42,6 +42,10 @@ type uploadFileJSON struct {
 	VideoID   string             `json:"video_id"`
 	MovedTo   string             `json:"moved_to"`
 	Error     string             `json:"error"`
+	// Media is what the probe read of the file's container (the
+	// registration's media object, contract v1.1 section 3); null for a
+	// file not recognised as media.
+	Media *contract.Media `json:"media"`
 }
 
 // statusWouldUpload is a file's status under --dry-run.
@@ -65,7 +69,7 @@ func newUploadDocument(entries []*runEntry, elapsed time.Duration, dry bool) upl
 	doc := uploadDocument{Files: make([]uploadFileJSON, 0, len(entries))}
 	for _, e := range entries {
 		path := e.item.Path
-		f := uploadFileJSON{Path: path, MovedTo: e.movedTo}
+		f := uploadFileJSON{Path: path, MovedTo: e.movedTo, Media: transfer.RegistrationMedia(e.item.Media)}
 		if !utf8.ValidString(path) {
 			f.PathB64 = base64.StdEncoding.EncodeToString([]byte(path))
 		}
@@ -161,6 +165,9 @@ func writeDryRunText(w io.Writer, doc uploadDocument) {
 			if f.Size >= 0 {
 				size = units.Bytes(f.Size)
 			}
+			if f.Media != nil {
+				size += "\t" + describeMedia(f.Media)
+			}
 			fmt.Fprintf(w, "would upload\t%s\t%s\n", units.Path(f.Path), size)
 		case string(transfer.StatusSkipped):
 			fmt.Fprintf(w, "skipped\t%s\t%s\n", units.Path(f.Path), f.Reason)
@@ -213,4 +220,22 @@ func uploadDisplayMode(o *UploadOptions) progress.Mode {
 		mode = progress.ModePlain
 	}
 	return mode
+}
+
+// describeMedia is a media object in a few words, for --dry-run:
+// "mp4, 00:00:02.000, complete" or "mxf, INCOMPLETE (not_finalised)".
+func describeMedia(m *contract.Media) string {
+	facts := []string{m.Container}
+	if m.DurationS > 0 {
+		facts = append(facts, formatDuration(m.DurationS))
+	}
+	switch {
+	case m.Complete:
+		facts = append(facts, "complete")
+	case m.Incomplete != nil:
+		facts = append(facts, "INCOMPLETE ("+m.Incomplete.Reason+")")
+	default:
+		facts = append(facts, "INCOMPLETE")
+	}
+	return strings.Join(facts, ", ")
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/vidup/vidup/internal/contract"
 	"github.com/vidup/vidup/internal/credentials"
 	"github.com/vidup/vidup/internal/journal"
+	"github.com/vidup/vidup/internal/media"
 	"github.com/vidup/vidup/internal/progress"
 	"github.com/vidup/vidup/internal/ratelimit"
 	"github.com/vidup/vidup/internal/resume"
@@ -72,6 +73,13 @@ type UploadOptions struct {
 	DryRun      bool
 	StateDir    string
 
+	// The completeness gate (docs/media.md): incomplete and empty files
+	// are refused, and -r leaves out files that are not media, unless
+	// these say otherwise.
+	AllowIncomplete bool
+	AllowEmpty      bool
+	AllFiles        bool
+
 	// Filled by validation.
 	metadata map[string]string
 	// plan is every file input in order: one to upload, one skipped while
@@ -81,6 +89,9 @@ type UploadOptions struct {
 	// stdin is the item read from standard input, uploaded on its own.
 	stdin   *asset.Item
 	bwlimit int64
+	// probed is what the probe read of each file inspect saw, for the
+	// gate; validation drops it once the plan is made.
+	probed map[*asset.Item]*media.Info
 
 	// Tests shorten the waits between retries here; production keeps the
 	// defaults of transfer.DefaultRetry and api.DefaultRetryPolicy.
@@ -135,6 +146,17 @@ stdin (with --name; stdin is uploaded on its own and cannot be resumed).
 --files-from FILE (or -) lists more paths, one a line, or NUL-separated
 with -0. --include and --exclude filter by name or relative path.
 
+Before a byte is sent, vidup reads each file's container (MP4, MOV, MXF,
+MPEG-TS, Matroska, WebM, WAV: its headers and its end, not the whole file).
+A file it finds incomplete (a recording not finalised, a copy cut short, a
+file still being written) or empty is not uploaded: its result says why,
+and the other files go on; --allow-incomplete and --allow-empty upload them
+anyway. What the probe read (container, duration, streams, timecode) is
+registered with the video. With -r, files found in folders that are not
+media nor sidecars (XML, JSON, SRT, VTT, THM, HLS and DASH manifests) are
+skipped, unless --all-files. Files the probe does not recognise are
+uploaded as before.
+
 A file already uploaded and registered (same path, size, time and content,
 as the journal in --state-dir records) is skipped without asking the API;
 --force uploads it again. A file another vidup run is uploading right now is
@@ -171,7 +193,7 @@ refused the token, 130 interrupted.`,
 	f.IntVar(&opts.Concurrency, "concurrency", 8, "parts in flight at once, over all files")
 	f.Var(&opts.PartSize, "part-size", "multipart part size, 5MiB to 5GiB; 64M is 64MiB (auto: 16MiB, growing so no file needs more than 10,000 parts)")
 	f.StringArrayVar(&opts.Metadata, "metadata", nil, "key=value sent with each registration (repeatable)")
-	f.StringVar(&opts.ContentType, "content-type", "", "content type of every file (default: detected from its first bytes, then its extension)")
+	f.StringVar(&opts.ContentType, "content-type", "", "content type of every file (default: from its container, then its extension)")
 	opts.RetryOptions.addFlags(f)
 	f.StringVar(&opts.CABundle, "ca-bundle", "", "PEM file of extra CA certificates for S3 (AWS_CA_BUNDLE works too)")
 	f.StringVar(&opts.Progress, "progress", "auto", "progress display on stderr: auto, bar, plain or none")
@@ -192,6 +214,9 @@ refused the token, 130 interrupted.`,
 	f.BoolVar(&opts.Force, "force", false, "upload files the journal says were uploaded and registered already")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "list what would be uploaded or skipped, and why; contact nothing")
 	f.StringVar(&opts.StateDir, "state-dir", "", "folder of the resume journal (default $XDG_STATE_HOME/vidup)")
+	f.BoolVar(&opts.AllowIncomplete, "allow-incomplete", false, "upload files whose container is incomplete (not finalised, cut short, still being written)")
+	f.BoolVar(&opts.AllowEmpty, "allow-empty", false, "upload empty files")
+	f.BoolVar(&opts.AllFiles, "all-files", false, "with -r, upload every file found, not only media and their sidecars")
 	return cmd
 }
 
@@ -282,6 +307,8 @@ func (o *UploadOptions) validate(ctx context.Context) error {
 		o.StateDir = journal.DefaultDir()
 	}
 
+	o.probed = map[*asset.Item]*media.Info{}
+	defer func() { o.probed = nil }()
 	res, err := sources.Expand(ctx, sources.Options{
 		Args: o.Paths, Recursive: o.Recursive, FollowSymlinks: o.FollowSymlinks,
 		FilesFrom: o.FilesFrom, NullSeparated: o.Null, Include: o.Include, Exclude: o.Exclude,
@@ -304,7 +331,14 @@ func (o *UploadOptions) validate(ctx context.Context) error {
 		if _, err := transfer.ChoosePartSize(it.Size, int64(o.PartSize)); err != nil {
 			return usageErrorf("%s: %v", units.Path(it.Path), err)
 		}
-		o.plan = append(o.plan, &runEntry{item: it})
+		switch skip, refused := o.gate(it); {
+		case skip != nil:
+			o.plan = append(o.plan, &runEntry{item: it, skip: skipReason(sources.Skip{Path: it.Path, Reason: skip.Error(), Why: skip})})
+		case refused != nil:
+			o.plan = append(o.plan, &runEntry{item: it, problem: refused})
+		default:
+			o.plan = append(o.plan, &runEntry{item: it})
+		}
 	}
 	if o.stdin != nil && (len(res.Files) > 1 || len(res.Skipped) > 0 || len(res.Problems) > 0) {
 		return usageErrorf(`"-" (stdin) is uploaded on its own; run vidup upload again for the other paths`)
@@ -327,18 +361,24 @@ func (o *UploadOptions) validate(ctx context.Context) error {
 }
 
 // inspect reads what a run needs of a file from the handle internal/sources
-// opened when it found it: its content type (from its first bytes, unless
-// --content-type names one) and the content sample of its identity in the
-// resume journal. The file is not opened again before it is uploaded.
+// opened when it found it: what its container holds and whether it is
+// complete (internal/media's probe, its headers and its end), its content
+// type (the container's, then its extension's, unless --content-type names
+// one; never the machine's MIME table) and the content sample of its
+// identity in the resume journal. The file is not opened again before it is
+// uploaded.
 func (o *UploadOptions) inspect(h *os.File, info fs.FileInfo, it *asset.Item) error {
+	p, err := media.Probe(h, info.Size(), it.Path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", units.Path(it.Path), err)
+	}
+	if o.probed != nil {
+		o.probed[it] = p
+	}
+	it.Media = itemMedia(p)
 	it.ContentType = o.ContentType
 	if it.ContentType == "" {
-		head := make([]byte, 512)
-		n, err := h.ReadAt(head, 0)
-		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("%s: read: %w", units.Path(it.Path), err)
-		}
-		it.ContentType = transfer.DetectContentType(head[:n], it.Path)
+		it.ContentType = p.ContentType
 	}
 	if o.DryRun && o.Force {
 		return nil // nothing asks the journal
@@ -447,7 +487,8 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 		case e.skip != "":
 			out.emit(transfer.Event{Kind: transfer.FileSkipped, Time: planTime, Path: e.item.Path, Size: e.item.Size, Reason: e.skip})
 		case e.problem != nil:
-			out.emit(transfer.Event{Kind: transfer.FileFailed, Time: planTime, Path: e.item.Path, Reason: e.problem.Error(), Err: e.problem})
+			out.emit(transfer.Event{Kind: transfer.FileFailed, Time: planTime, Path: e.item.Path, Size: e.item.Size,
+				Reason: e.problem.Error(), Err: e.problem, Media: transfer.RegistrationMedia(e.item.Media)})
 		}
 	}
 

@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/vidup/vidup/internal/contract"
 	"github.com/vidup/vidup/internal/transfer"
 )
 
@@ -29,9 +30,10 @@ type NDJSON struct {
 //	part_retried:          the file's fields, part, attempt, wait_seconds, error
 //	credentials_refreshed: session_id
 //	file_uploaded:         the file's fields, etag, checksum ("CRC64NVME:base64…")
-//	file_registered:       the file's fields, video_id
+//	file_registered:       the file's fields, video_id, media
 //	file_skipped:          the file's fields, reason
-//	file_failed:           the file's fields, error
+//	file_failed:           the file's fields, error, media (a file the
+//	                       completeness gate refused)
 //
 // A path that is not valid UTF-8 cannot travel intact in a JSON string: its
 // exact bytes are also given, base64-encoded, in path_b64. The run's
@@ -59,8 +61,10 @@ type ndjsonEvent struct {
 	ETag        string   `json:"etag,omitempty"`
 	Checksum    string   `json:"checksum,omitempty"`
 	VideoID     string   `json:"video_id,omitempty"`
-	Reason      string   `json:"reason,omitempty"`
-	Error       string   `json:"error,omitempty"`
+	// Media is the registration's media object (contract v1.1 section 3).
+	Media  *contract.Media `json:"media,omitempty"`
+	Reason string          `json:"reason,omitempty"`
+	Error  string          `json:"error,omitempty"`
 }
 
 // Event implements transfer.Observer.
@@ -73,7 +77,7 @@ func (r *NDJSON) Event(e transfer.Event) {
 		Type: string(e.Kind), Time: t.UTC().Format(time.RFC3339Nano),
 		Path: e.Path, Name: e.Name,
 		SessionID: e.SessionID, UploadID: e.UploadID, Key: e.Key,
-		ETag: e.ETag, Checksum: e.Checksum, VideoID: e.VideoID, Reason: e.Reason,
+		ETag: e.ETag, Checksum: e.Checksum, VideoID: e.VideoID, Media: e.Media, Reason: e.Reason,
 	}
 	if !utf8.ValidString(e.Path) {
 		out.PathB64 = base64.StdEncoding.EncodeToString([]byte(e.Path))

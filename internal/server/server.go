@@ -398,8 +398,13 @@ func (s *Server) registerVideo(w http.ResponseWriter, r *http.Request) {
 
 // RequestDigest identifies a registration request by what it means, not
 // its bytes: the canonical JSON of the decoded request (fields in order,
-// map keys sorted, unknown fields dropped).
+// map keys sorted, unknown fields dropped). The media object is left out:
+// it describes the file, as the client read it, rather than what is
+// registered, and a client that completes a registration from its outbox
+// (vidup uploads resume) may not have read it again; such a replay must
+// still answer the first registration, not 409.
 func RequestDigest(req contract.VideoRequest) string {
+	req.Media = nil
 	b, _ := json.Marshal(req)
 	d := sha256.Sum256(b)
 	return hex.EncodeToString(d[:])
@@ -515,6 +520,40 @@ func checkVideoRequest(req contract.VideoRequest) error {
 			return err
 		}
 	}
+	if req.Media != nil {
+		if err := checkMedia(req.Media); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Limits of the media object: what a probe reports of a real file fits
+// well within them; the server stores the object as it came.
+const (
+	maxMediaStreams = 128
+	maxMediaText    = 1024
+)
+
+func checkMedia(m *contract.Media) error {
+	if len(m.Streams) > maxMediaStreams {
+		return errorf(http.StatusBadRequest, "media has %d streams, more than %d", len(m.Streams), maxMediaStreams)
+	}
+	texts := []string{m.Container, m.StartTimecode}
+	if m.Incomplete != nil {
+		texts = append(texts, m.Incomplete.Reason, m.Incomplete.Detail)
+	}
+	for _, st := range m.Streams {
+		texts = append(texts, st.Type, st.Codec, st.Profile)
+	}
+	for _, t := range texts {
+		if len(t) > maxMediaText {
+			return errorf(http.StatusBadRequest, "media has a text field longer than %d bytes", maxMediaText)
+		}
+	}
+	if m.DurationS < 0 || math.IsNaN(m.DurationS) || math.IsInf(m.DurationS, 0) {
+		return errorf(http.StatusBadRequest, "media duration_s %v is not a duration in seconds", m.DurationS)
+	}
 	return nil
 }
 
@@ -627,6 +666,7 @@ func (s *Server) verifyAndSeal(rctx context.Context, req contract.VideoRequest, 
 			ETag:        got.ETag, // S3's, of the object the pipeline reads
 			Checksum:    ck,
 			Metadata:    req.Metadata,
+			Media:       req.Media,
 			CreatedAt:   s.cfg.Now().UTC(),
 			Principal:   principalOf(rctx).Name,
 		},

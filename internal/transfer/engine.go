@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -399,7 +400,7 @@ func (e *Engine) register(ctx context.Context, f *asset.Item, ref UploadRef, r R
 	video, created, err := e.opts.API.RegisterVideo(ctx, contract.VideoRequest{
 		UploadID: ref.UploadID, SessionID: ref.SessionID, Bucket: ref.Bucket, Key: ref.Key,
 		Filename: f.Name, Size: f.Size, ContentType: f.ContentType, ETag: r.ETag,
-		Checksum: r.Checksum, Metadata: ref.Metadata,
+		Checksum: r.Checksum, Metadata: ref.Metadata, Media: RegistrationMedia(f.Media),
 	})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -420,8 +421,31 @@ func (e *Engine) register(ctx context.Context, f *asset.Item, ref UploadRef, r R
 	e.hooks(f).Registered(f, ref, video.ID)
 	e.opts.Observer.Event(Event{Kind: FileRegistered, Time: r.Finished, Path: f.Path, Name: f.Name, Size: f.Size,
 		SessionID: ref.SessionID, UploadID: ref.UploadID, Key: r.Key, ETag: r.ETag,
-		Checksum: checksumText(r.Checksum), VideoID: video.ID})
+		Checksum: checksumText(r.Checksum), VideoID: video.ID, Media: RegistrationMedia(f.Media)})
 	return r
+}
+
+// RegistrationMedia is the registration's media object (contract v1.1
+// section 3) of what the probe read of an item, or nil when nothing was.
+func RegistrationMedia(m *asset.Media) *contract.Media {
+	if m == nil {
+		return nil
+	}
+	out := &contract.Media{
+		Container:     m.Container,
+		DurationS:     math.Round(m.Duration.Seconds()*1000) / 1000,
+		Complete:      m.Complete,
+		Fragmented:    m.Fragmented,
+		FastStart:     m.FastStart,
+		StartTimecode: m.StartTimecode,
+	}
+	if m.Incomplete != nil {
+		out.Incomplete = &contract.MediaIncomplete{Reason: m.Incomplete.Reason, Detail: m.Incomplete.Detail}
+	}
+	for _, s := range m.Streams {
+		out.Streams = append(out.Streams, contract.MediaStream(s))
+	}
+	return out
 }
 
 // checksumText is a checksum for events: "CRC32C:base64…", or

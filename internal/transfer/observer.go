@@ -1,6 +1,10 @@
 package transfer
 
-import "time"
+import (
+	"time"
+
+	"github.com/vidup/vidup/internal/contract"
+)
 
 // EventKind names what happened. The names are the `type` of the ndjson
 // events of `vidup upload --output ndjson`.
@@ -56,6 +60,10 @@ type Event struct {
 	ETag     string
 	Checksum string // "CRC64NVME:base64…", or "unverified" when the store confirmed none
 	VideoID  string
+	// FileRegistered, and FileFailed when the completeness gate refused
+	// the file: what the probe read of its container (nil for a file not
+	// recognised as media).
+	Media *contract.Media
 
 	// FileSkipped, FileResumed, FileRestarted: why. FileFailed: the error.
 	Reason string

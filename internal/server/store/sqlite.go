@@ -266,7 +266,7 @@ func (s *SQLite) UnregisteredUploads(ctx context.Context, sessionID string) ([]U
 }
 
 const videoColumns = `seq, id, upload_id, session_id, bucket, object_key, filename, size, content_type, etag,
-	checksum_algorithm, checksum_type, checksum_value, metadata, created_at, principal, source_key, request_digest`
+	checksum_algorithm, checksum_type, checksum_value, metadata, created_at, principal, source_key, request_digest, media`
 
 // RegisterVideo inserts r; on a conflict on upload_id it returns the row
 // already there. The UNIQUE constraint decides, so concurrent replays of one
@@ -291,14 +291,22 @@ func (s *SQLite) RegisterVideo(ctx context.Context, r Registration) (Registratio
 	if v.Checksum != nil {
 		ck = *v.Checksum
 	}
+	var media sql.NullString
+	if v.Media != nil {
+		b, err := json.Marshal(v.Media)
+		if err != nil {
+			return Registration{}, false, fmt.Errorf("register video of upload %s: %w", v.UploadID, err)
+		}
+		media = sql.NullString{String: string(b), Valid: true}
+	}
 	row := s.db.QueryRowContext(ctx, `INSERT INTO videos
 		(id, upload_id, session_id, bucket, object_key, filename, size, content_type, etag,
-		 checksum_algorithm, checksum_type, checksum_value, metadata, created_at, principal, source_key, request_digest)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		 checksum_algorithm, checksum_type, checksum_value, metadata, created_at, principal, source_key, request_digest, media)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (upload_id) DO NOTHING
 		RETURNING `+videoColumns,
 		v.ID, v.UploadID, v.SessionID, v.Bucket, v.Key, v.Filename, v.Size, v.ContentType, v.ETag,
-		ck.Algorithm, ck.Type, ck.Value, string(meta), formatTime(v.CreatedAt), v.Principal, sourceKey, r.RequestDigest)
+		ck.Algorithm, ck.Type, ck.Value, string(meta), formatTime(v.CreatedAt), v.Principal, sourceKey, r.RequestDigest, media)
 	stored, _, err := scanRegistration(row)
 	if err == nil {
 		return stored, true, nil
@@ -385,10 +393,11 @@ func scanRegistration(r scanner) (Registration, int64, error) {
 		seq               int64
 		alg, typ, val     string
 		meta, createdText string
+		media             sql.NullString
 	)
 	v := &reg.Video
 	if err := r.Scan(&seq, &v.ID, &v.UploadID, &v.SessionID, &v.Bucket, &v.Key, &v.Filename, &v.Size,
-		&v.ContentType, &v.ETag, &alg, &typ, &val, &meta, &createdText, &v.Principal, &reg.SourceKey, &reg.RequestDigest); err != nil {
+		&v.ContentType, &v.ETag, &alg, &typ, &val, &meta, &createdText, &v.Principal, &reg.SourceKey, &reg.RequestDigest, &media); err != nil {
 		return Registration{}, 0, err
 	}
 	if alg != "" {
@@ -397,6 +406,11 @@ func scanRegistration(r scanner) (Registration, int64, error) {
 	if meta != "" && meta != "{}" {
 		if err := json.Unmarshal([]byte(meta), &v.Metadata); err != nil {
 			return Registration{}, 0, fmt.Errorf("video %s: metadata column: %w", v.ID, err)
+		}
+	}
+	if media.Valid && media.String != "" {
+		if err := json.Unmarshal([]byte(media.String), &v.Media); err != nil {
+			return Registration{}, 0, fmt.Errorf("video %s: media column: %w", v.ID, err)
 		}
 	}
 	created, err := parseTime(createdText)
