@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,6 +61,8 @@ func TestScripts(t *testing.T) {
 			"s3ls":        cmdS3ls,
 			"await-part":  cmdAwaitPart,
 			"stop-server": cmdStopServer,
+			"apiget":      cmdAPIGet,
+			"await-size":  cmdAwaitSize,
 		},
 	})
 }
@@ -84,10 +88,21 @@ func scriptSetup(e *testscript.Env) error {
 	return nil
 }
 
-// scriptCondition knows [s3]: a MinIO is configured. Without one, with
+// scriptCondition knows [s3]: a MinIO is configured, and [ffmpeg]: ffmpeg
+// and ffprobe are installed (scripts/deps.sh ffmpeg). Without them, with
 // VIDUP_REQUIRE_S3=1, asking is an error, so the script fails.
 func scriptCondition(cond string) (bool, error) {
 	switch cond {
+	case "ffmpeg":
+		for _, tool := range []string{"ffmpeg", "ffprobe"} {
+			if _, err := exec.LookPath(tool); err != nil {
+				if testenv.RequireS3() {
+					return false, fmt.Errorf("%s is required (%s=1): install it with scripts/deps.sh ffmpeg", tool, testenv.RequireS3Env)
+				}
+				return false, nil
+			}
+		}
+		return true, nil
 	case "s3":
 		_, err := testenv.LookupMinIO()
 		if err == nil {
@@ -521,5 +536,51 @@ func cmdAwaitPart(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("no unfinished upload with a part done within a minute (last listing: %v %s)", err, out)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// cmdAPIGet asks the script's API (VIDUP_API_URL, with VIDUP_API_TOKEN) for
+// PATH and prints the body on stdout; a status other than 200 fails:
+//
+//	apiget /api/v1/videos/$VIDEO
+//	json stdout media.container=mp4
+func cmdAPIGet(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: apiget PATH")
+	}
+	req, err := http.NewRequest(http.MethodGet, strings.TrimRight(ts.Getenv("VIDUP_API_URL"), "/")+args[0], nil)
+	ts.Check(err)
+	req.Header.Set("Authorization", "Bearer "+ts.Getenv("VIDUP_API_TOKEN"))
+	resp, err := http.DefaultClient.Do(req)
+	ts.Check(err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	ts.Check(err)
+	if resp.StatusCode != http.StatusOK {
+		ts.Fatalf("GET %s: %s\n%s", args[0], resp.Status, body)
+	}
+	ts.Stdout().Write(body)
+}
+
+// cmdAwaitSize waits (up to a minute) until FILE holds at least SIZE bytes:
+// the moment a recorder started in the background has written some media.
+//
+//	! exec ffmpeg ... live.mp4 &ffmpeg&
+//	await-size live.mp4 64KiB
+func cmdAwaitSize(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: await-size FILE SIZE")
+	}
+	p, want := ts.MkAbs(args[0]), parseScriptSize(ts, args[1])
+	deadline := time.Now().Add(time.Minute)
+	for {
+		st, err := os.Stat(p)
+		if err == nil && st.Size() >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("%s did not reach %s within a minute (stat: %v)", args[0], args[1], err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
