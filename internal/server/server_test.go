@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -453,6 +454,8 @@ func TestRegisterVideo(t *testing.T) {
 	sum := &contract.Checksum{Algorithm: "CRC64NVME", Type: "FULL_OBJECT", Value: crc64Base64(data)}
 
 	good := registration(s, 0, int64(len(data)), sum)
+	good.Media = &contract.Media{Container: "mp4", DurationS: 2, Complete: true, FastStart: true,
+		Streams: []contract.MediaStream{{Type: "video", Codec: "h264", Profile: "High", Width: 320, Height: 240, FPS: 25}}}
 	r := h.register(good)
 	if r.status != http.StatusCreated {
 		t.Fatalf("register: %d %s", r.status, r.body)
@@ -460,8 +463,23 @@ func TestRegisterVideo(t *testing.T) {
 	var first contract.Video
 	r.decode(t, &first)
 	if first.ID == "" || first.UploadID != good.UploadID || !strings.HasPrefix(first.Key, server.SealedPrefix+first.ID+"/") || first.Size != int64(len(data)) || first.Principal != "cam-1" ||
-		first.Checksum == nil || first.Checksum.Value != sum.Value || first.ETag == "" || first.Metadata["camera"] != "cam-3" {
+		first.Checksum == nil || first.Checksum.Value != sum.Value || first.ETag == "" || first.Metadata["camera"] != "cam-3" ||
+		!reflect.DeepEqual(first.Media, good.Media) {
 		t.Fatalf("registered video = %+v", first)
+	}
+	// A replay without the media object (a client completing the
+	// registration from its outbox, without probing again) is the same
+	// registration: 200, the first media kept.
+	noMedia := good
+	noMedia.Media = nil
+	if r := h.register(noMedia); r.status != http.StatusOK {
+		t.Fatalf("replay without media: %d %s, want 200", r.status, r.body)
+	} else {
+		var again contract.Video
+		r.decode(t, &again)
+		if again.ID != first.ID || !reflect.DeepEqual(again.Media, good.Media) {
+			t.Fatalf("replay without media answered %+v", again)
+		}
 	}
 
 	for range 2 {
@@ -482,7 +500,7 @@ func TestRegisterVideo(t *testing.T) {
 	r = h.do("GET", contract.PathVideos+"/"+first.ID, testToken, nil, nil)
 	var got contract.Video
 	r.decode(t, &got)
-	if r.status != http.StatusOK || got.ID != first.ID || got.Key != first.Key {
+	if r.status != http.StatusOK || got.ID != first.ID || got.Key != first.Key || !reflect.DeepEqual(got.Media, good.Media) {
 		t.Fatalf("get video: %d %s", r.status, r.body)
 	}
 
@@ -493,6 +511,8 @@ func TestRegisterVideo(t *testing.T) {
 	claimOther.SessionID = s.SessionID
 	badBucket := registration(s, 1, 11, nil)
 	badBucket.Bucket = "not-" + h.bucket
+	tooManyStreams := registration(s, 1, 11, nil)
+	tooManyStreams.Media = &contract.Media{Container: "mxf", Streams: make([]contract.MediaStream, 200)}
 
 	tests := []struct {
 		name   string
@@ -509,6 +529,7 @@ func TestRegisterVideo(t *testing.T) {
 		{"another bucket", badBucket, http.StatusBadRequest, "bucket"},
 		{"negative size", registration(s, 1, -1, nil), http.StatusBadRequest, "size"},
 		{"unknown algorithm", registration(s, 1, 11, &contract.Checksum{Algorithm: "MD5", Value: "x"}), http.StatusBadRequest, "MD5"},
+		{"media with too many streams", tooManyStreams, http.StatusBadRequest, "streams"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

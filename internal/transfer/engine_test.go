@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/vidup/vidup/internal/api"
 	"github.com/vidup/vidup/internal/asset"
+	"github.com/vidup/vidup/internal/contract"
 	"github.com/vidup/vidup/internal/credentials"
 	"github.com/vidup/vidup/internal/retry"
 	"github.com/vidup/vidup/internal/testenv"
@@ -304,3 +306,38 @@ func TestRegistration422FailsWithServerMessage(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return bytes.Contains([]byte(s), []byte(sub)) }
+
+// TestRegistrationCarriesMedia: what the probe read of an item goes with its
+// registration, as the contract's media object, and on the registered
+// event; an item without media registers without one.
+func TestRegistrationCarriesMedia(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	files := openAll(t, writeFile(t, dir, "clip.mov", 1000, 3), writeFile(t, dir, "notes.mp4", 10, 4))
+	files[0].Media = &asset.Media{
+		Container: "mov", Complete: true, Duration: 2002 * time.Millisecond, StartTimecode: "10:00:00:00",
+		Streams: []asset.MediaStream{{Type: "video", Codec: "prores", Profile: "HQ", Width: 1920, Height: 1080, FPS: 25}},
+	}
+	rec := newRecorder(t, files)
+	results := e.engine(t, rec, nil).Upload(context.Background(), files)
+	checkArrived(t, e, rec, files, results)
+	byName := map[string]*contract.Media{}
+	for _, r := range e.api.Registrations() {
+		byName[r.Filename] = r.Media
+	}
+	want := &contract.Media{Container: "mov", Complete: true, DurationS: 2.002, StartTimecode: "10:00:00:00",
+		Streams: []contract.MediaStream{{Type: "video", Codec: "prores", Profile: "HQ", Width: 1920, Height: 1080, FPS: 25}}}
+	if got := byName["clip.mov"]; !reflect.DeepEqual(got, want) {
+		t.Errorf("registered media %+v, want %+v", got, want)
+	}
+	if got, ok := byName["notes.mp4"]; !ok || got != nil {
+		t.Errorf("an item without media registered media %+v (registered: %v)", got, ok)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, ev := range rec.events {
+		if ev.Kind == transfer.FileRegistered && ev.Name == "clip.mov" && !reflect.DeepEqual(ev.Media, want) {
+			t.Errorf("registered event media %+v", ev.Media)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -237,7 +238,7 @@ func TestMigrationKeepsV1Database(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if reg.Video.Principal != "default" || reg.SourceKey != "uploads/s1/u1/a.mp4" || reg.Video.Key != reg.SourceKey || reg.RequestDigest != "" {
+	if reg.Video.Principal != "default" || reg.SourceKey != "uploads/s1/u1/a.mp4" || reg.Video.Key != reg.SourceKey || reg.RequestDigest != "" || reg.Video.Media != nil {
 		t.Fatalf("v1 video after migration = %+v", reg)
 	}
 	if list, _, err := s.ListVideos(ctx, "default", 0, 10); err != nil || len(list) != 1 {
@@ -321,5 +322,51 @@ func TestCheckWriteSeesAReadOnlyDatabase(t *testing.T) {
 	}
 	if err := s.CheckWrite(ctx); err == nil {
 		t.Fatal("CheckWrite passed on a database that takes no write")
+	}
+}
+
+// TestRegisterVideoKeepsMedia: the registration's media object is stored
+// and read back whole by every read; a video registered without one has
+// none (NULL, not an empty object).
+func TestRegisterVideoKeepsMedia(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	seedSession(t, s, "s1", "u1", "u2")
+	with := video("v1", "u1", "s1")
+	with.Video.Media = &contract.Media{
+		Container: "mov", DurationS: 2.002, Complete: false, FastStart: true, StartTimecode: "10:00:00:00",
+		Incomplete: &contract.MediaIncomplete{Reason: "truncated", Detail: "the file ends inside its mdat box"},
+		Streams: []contract.MediaStream{
+			{Type: "video", Codec: "h264", Profile: "High", Width: 1920, Height: 1080, FPS: 29.97},
+			{Type: "audio", Codec: "aac", Profile: "LC", SampleRate: 48000, Channels: 2},
+		},
+	}
+	if _, created, err := s.RegisterVideo(ctx, with); err != nil || !created {
+		t.Fatalf("register: created=%v err=%v", created, err)
+	}
+	if _, _, err := s.RegisterVideo(ctx, video("v2", "u2", "s1")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Video(ctx, "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Media, with.Video.Media) {
+		t.Fatalf("media read back = %+v, want %+v", got.Media, with.Video.Media)
+	}
+	reg, err := s.VideoByUpload(ctx, "u1")
+	if err != nil || !reflect.DeepEqual(reg.Video.Media, with.Video.Media) {
+		t.Fatalf("media by upload = %+v, %v", reg.Video.Media, err)
+	}
+	list, _, err := s.ListVideos(ctx, "", 0, 10)
+	if err != nil || len(list) != 2 {
+		t.Fatalf("list: %v, %v", list, err)
+	}
+	if list[0].ID != "v2" || list[0].Media != nil || !reflect.DeepEqual(list[1].Media, with.Video.Media) {
+		t.Fatalf("listed media: v2 %+v, v1 %+v", list[0].Media, list[1].Media)
+	}
+	var null bool
+	if err := s.db.QueryRow(`SELECT media IS NULL FROM videos WHERE id = 'v2'`).Scan(&null); err != nil || !null {
+		t.Fatalf("a video without media stores NULL: %v, %v", null, err)
 	}
 }
