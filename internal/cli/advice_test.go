@@ -33,9 +33,9 @@ func TestAdviceTable(t *testing.T) {
 		{"bad answer", &api.BadAnswerError{Problem: "invalid JSON"}, "check --api-url / VIDUP_API_URL (it must point at a server that follows the vidup upload contract)"},
 		{"not answering, exhausted", &retry.ExhaustedError{Attempts: 11, Err: &api.NetworkError{Err: errors.New("refused")}}, "check --api-url / VIDUP_API_URL"},
 		{"broke while reading", &api.NetworkError{Reading: true, Err: errors.New("EOF")}, ""},
-		{"incomplete", &gateRefusal{path: "cut.mp4", why: &media.Incomplete{Reason: media.ReasonTruncated, Detail: "the file ends inside its mdat box"}}, "or pass --allow-incomplete to upload it as it is"},
+		{"incomplete", fmt.Errorf("cut.mp4: %w", &media.Incomplete{Reason: media.ReasonTruncated, Detail: "the file ends inside its mdat box"}), "or pass --allow-incomplete to upload it as it is"},
 		{"still writing", &media.Incomplete{Reason: media.ReasonStillWriting, Detail: "x"}, "or pass --allow-incomplete to upload it as it is"},
-		{"empty", &gateRefusal{path: "e.mp4", why: &media.Incomplete{Reason: media.ReasonEmpty, Detail: "the file is empty"}}, "pass --allow-empty to upload it anyway"},
+		{"empty", &media.Incomplete{Reason: media.ReasonEmpty, Detail: "the file is empty"}, "pass --allow-empty to upload it anyway"},
 		{"not media", &notMediaError{contentType: "text/plain"}, "--all-files uploads it"},
 		{"other", errors.New("disk full"), ""},
 	} {

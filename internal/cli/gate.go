@@ -6,7 +6,6 @@ import (
 
 	"github.com/vidup/vidup/internal/asset"
 	"github.com/vidup/vidup/internal/media"
-	"github.com/vidup/vidup/internal/units"
 )
 
 // The completeness gate of vidup upload (docs/media.md): what the probe read
@@ -14,17 +13,6 @@ import (
 // decides whether the file is uploaded. The gate refuses only what it knows:
 // a container the probe recognises and finds broken or unfinished, and an
 // empty file. A file it does not recognise is uploaded as before.
-
-// gateRefusal is a file the gate does not upload: the probe's sentence
-// about it, after its path. The advice table says which flag uploads it
-// anyway.
-type gateRefusal struct {
-	path string
-	why  *media.Incomplete
-}
-
-func (e *gateRefusal) Error() string { return units.Path(e.path) + ": " + e.why.Detail }
-func (e *gateRefusal) Unwrap() error { return e.why }
 
 // notMediaError is why -r leaves a file out: it is neither media nor a
 // sidecar that travels with media.
@@ -35,8 +23,11 @@ func (e *notMediaError) Error() string {
 }
 
 // gate decides what becomes of a file found: uploaded (both results
-// empty), skipped (with -r, a file that is not media), or refused.
-func (o *UploadOptions) gate(it *asset.Item) (skip *notMediaError, refused error) {
+// empty), skipped (with -r, a file that is not media), or refused: then
+// refused is the probe's sentence about the file (without its path, as the
+// engine's errors are), and the advice table says which flag uploads it
+// anyway.
+func (o *UploadOptions) gate(it *asset.Item) (skip *notMediaError, refused *media.Incomplete) {
 	p := o.probed[it]
 	if p == nil {
 		return nil, nil
@@ -49,13 +40,12 @@ func (o *UploadOptions) gate(it *asset.Item) (skip *notMediaError, refused error
 		if o.AllowEmpty {
 			return nil, nil
 		}
-		why := p.Incomplete
-		if why == nil {
-			why = &media.Incomplete{Reason: media.ReasonEmpty, Detail: "the file is empty"}
+		if p.Incomplete != nil {
+			return nil, p.Incomplete
 		}
-		return nil, &gateRefusal{path: it.Path, why: why}
+		return nil, &media.Incomplete{Reason: media.ReasonEmpty, Detail: "the file is empty"}
 	case p.Recognised && !p.Complete && !o.AllowIncomplete:
-		return nil, &gateRefusal{path: it.Path, why: p.Incomplete}
+		return nil, p.Incomplete
 	}
 	return nil, nil
 }

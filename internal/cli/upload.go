@@ -335,7 +335,7 @@ func (o *UploadOptions) validate(ctx context.Context) error {
 		case skip != nil:
 			o.plan = append(o.plan, &runEntry{item: it, skip: skipReason(sources.Skip{Path: it.Path, Reason: skip.Error(), Why: skip})})
 		case refused != nil:
-			o.plan = append(o.plan, &runEntry{item: it, problem: refused})
+			o.plan = append(o.plan, &runEntry{item: it, problem: refused, refused: true})
 		default:
 			o.plan = append(o.plan, &runEntry{item: it})
 		}
@@ -561,6 +561,9 @@ type runEntry struct {
 	item    *asset.Item
 	skip    string // why it is not uploaded
 	problem error  // why it cannot be uploaded
+	// refused: the completeness gate refused the file; problem is the
+	// probe's sentence, which does not name the file.
+	refused bool
 	result  *transfer.Result
 	// Set by afterUpload from the engine's workers, read once the engine
 	// has returned.
@@ -699,7 +702,7 @@ func (r *runOutput) finish(entries []*runEntry, doc uploadDocument) error {
 		// The engine's errors are about the file the path names; a
 		// problem found while expanding the arguments (or after the
 		// upload) is a sentence that names it already.
-		if e := entries[i]; e.result != nil && e.result.Err != nil {
+		if e := entries[i]; e.result != nil && e.result.Err != nil || e.refused {
 			fmt.Fprintf(o.IO.ErrOut, "vidup: %s: %s\n", units.Path(e.item.Path), f.Error)
 		} else {
 			fmt.Fprintf(o.IO.ErrOut, "vidup: %s\n", f.Error)

@@ -217,7 +217,7 @@ func TestUploadEndToEnd(t *testing.T) {
 	empty := writeTemp(t, e.dir, "empty.mp4", 0)
 	one := writeTemp(t, e.dir, "one.mov", 1)
 	big := writeTemp(t, e.dir, "big.mkv", 6<<20+1)
-	code, stdout, stderr := runUploadCmd(t, e.env, nil, "upload", "--part-size", "5MiB", "--metadata", "camera=cam-3", empty, one, big)
+	code, stdout, stderr := runUploadCmd(t, e.env, nil, "upload", "--part-size", "5MiB", "--metadata", "camera=cam-3", "--allow-empty", empty, one, big)
 	if code != ExitOK {
 		t.Fatalf("exit code %d; stderr %q", code, stderr)
 	}
