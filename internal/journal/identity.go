@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"syscall"
 	"time"
 	"unicode/utf8"
 )
@@ -130,9 +129,7 @@ func IdentityOf(path string) (Identity, error) {
 		return Identity{}, fmt.Errorf("%s changed while vidup read it; upload it once it is complete", path)
 	}
 	id := Identity{Path: abs, Size: before.Size(), ModTime: before.ModTime().UTC(), Sample: sample}
-	if st, ok := before.Sys().(*syscall.Stat_t); ok {
-		id.Inode, id.Device = st.Ino, uint64(st.Dev)
-	}
+	id.Inode, id.Device = inodeOf(before)
 	return id, nil
 }
 

@@ -74,7 +74,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -247,13 +246,7 @@ func checkPrivate(dir string) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("state folder %s is not a folder; set --state-dir or VIDUP_STATE_DIR to a folder", dir)
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
-		return fmt.Errorf("state folder %s belongs to another user (uid %d); set --state-dir or VIDUP_STATE_DIR to a folder of yours", dir, st.Uid)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return fmt.Errorf("state folder %s has mode %04o, open to other users; make it private with: chmod 700 %s", dir, perm, dir)
-	}
-	return nil
+	return checkOwner(dir, fi)
 }
 
 var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$`)
