@@ -23,7 +23,7 @@ lint: ## gofmt and go vet
 
 docs: ## regenerate the CLI reference in docs/cli
 	rm -rf docs/cli
-	$(GO) run ./internal/cli/gendocs docs/cli
+	$(GO) run ./cmd/gendocs docs/cli
 
 clean:
 	rm -rf bin dist .demo

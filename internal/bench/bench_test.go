@@ -167,7 +167,7 @@ func TestDelayProxyDelaysAndKeepsBytes(t *testing.T) {
 
 func TestMeasureReportsTheClientsOwnPeakRSS(t *testing.T) {
 	wrapper := filepath.Join(t.TempDir(), "benchexec")
-	build := exec.Command("go", "build", "-o", wrapper, "./cmd/benchexec")
+	build := exec.Command("go", "build", "-o", wrapper, "../../cmd/benchexec")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build benchexec: %v\n%s", err, out)
 	}
