@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make test: every test, the integration tests against a real MinIO included.
 # Installs what the tests need (MinIO, tmux), starts MinIO on a free loopback
-# port with a fresh data folder, runs go vet and go test, and stops MinIO.
+# port with a fresh data folder, runs make lint's checks and go test, and
+# stops MinIO.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -9,12 +10,9 @@ cd "$root"
 scripts/deps.sh tmux
 scripts/minio.sh install
 
-unformatted=$(gofmt -l cmd internal)
-if [ -n "$unformatted" ]; then
-  echo "test.sh: gofmt would change: $unformatted" >&2
-  exit 1
-fi
-go vet ./...
+# make lint's checks (gofmt, vet, tidy, staticcheck, cross-builds), so
+# that CI enforces them.
+scripts/lint.sh
 
 # A MinIO of this run's own, so that two runs never share a server or data.
 dir="$root/.tools/test-minio-$$"
