@@ -3,7 +3,7 @@
 #
 # Installs what the bench needs (MinIO and mc with `go install`, s5cmd built
 # from its module, rclone and aws-cli from Debian's packages), then runs the
-# Go driver (internal/bench/cmd/benchrun), which starts its own MinIO on a
+# Go driver (cmd/benchrun), which starts its own MinIO on a
 # free loopback port, runs every scenario for each client in turns, and
 # prints a Markdown table (also written to .tools/bench-results/latest.md).
 #
@@ -112,7 +112,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-go build -o "$bin/benchrun" ./internal/bench/cmd/benchrun
-go build -o "$bin/benchexec" ./internal/bench/cmd/benchexec
+go build -o "$bin/benchrun" ./cmd/benchrun
+go build -o "$bin/benchexec" ./cmd/benchexec
 args+=(-benchexec "$bin/benchexec")
 "$bin/benchrun" "${args[@]}"

@@ -2,7 +2,7 @@
 # make test: every test, the integration tests against a real MinIO and a
 # second, independent S3 server (versitygw) included. Installs what the tests
 # need (MinIO, versitygw, tmux, ffmpeg), starts both on free loopback ports
-# with fresh data folders, runs go vet and go test, and stops them.
+# with fresh data folders, runs make lint's checks (scripts/lint.sh) and go test, and stops them.
 # VIDUP_REQUIRE_S3=1 turns every "no S3, skipped" into a failure: this run
 # can never go quietly untested.
 set -euo pipefail
@@ -13,12 +13,9 @@ scripts/deps.sh tmux ffmpeg
 scripts/minio.sh install
 scripts/versitygw.sh install
 
-unformatted=$(gofmt -l cmd internal)
-if [ -n "$unformatted" ]; then
-  echo "test.sh: gofmt would change: $unformatted" >&2
-  exit 1
-fi
-go vet ./...
+# make lint's checks (gofmt, vet, tidy, staticcheck, cross-builds), so
+# that CI enforces them.
+scripts/lint.sh
 
 # A MinIO of this run's own, so that two runs never share a server or data.
 dir="$root/.tools/test-minio-$$"

@@ -56,7 +56,7 @@ const (
 	// DefaultSessionRate and DefaultSessionBurst bound how fast one
 	// principal opens sessions: each one costs an STS call and rows.
 	DefaultSessionRate  rate.Limit = 5
-	DefaultSessionBurst            = 50
+	DefaultSessionBurst int        = 50
 	// DefaultSealTimeout bounds the server-side copy that seals an object;
 	// it runs on even when the client gives up waiting.
 	DefaultSealTimeout = time.Hour

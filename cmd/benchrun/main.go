@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command benchrun is the driver of `make bench` (scripts/bench.sh installs
 // the tools and runs it): vidup and every available peer upload the same
 // files to a local MinIO, in turns, and it prints a Markdown table of
@@ -8,6 +10,9 @@
 // and 16 GiB), BENCH_SCENARIOS (http,https,many,latency,memory),
 // BENCH_CLIENTS (vidup,mc,s5cmd,rclone,aws), BENCH_MATCH_CONCURRENCY and
 // BENCH_MATCH_PART_SIZE (override what `vidup config show` says).
+//
+// It runs on Linux only: it reads the server's CPU time in /proc and peak
+// RSS from wait4's rusage, in Linux's units.
 package main
 
 import (
