@@ -12,6 +12,8 @@
 #   BENCH_LARGE=1           add the 8 GiB and 16 GiB files
 #   BENCH_SCENARIOS=...     http,https,many,latency,memory (all by default)
 #   BENCH_CLIENTS=...       vidup,mc,s5cmd,rclone,aws (all by default)
+#   BENCH_BASELINE=PATH     an earlier vidup binary, run in the same turns as the
+#                           peer "vidup-before": before and after a change, side by side
 #
 # A tool that cannot be installed shows as "unavailable (reason)" in the
 # table; the bench never stops for it.

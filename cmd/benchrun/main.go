@@ -61,6 +61,9 @@ type settings struct {
 	clients   map[string]bool
 	bins      map[string]string
 	out       string
+	// baseline is an earlier vidup binary (BENCH_BASELINE) run beside
+	// this one as the peer "vidup-before".
+	baseline string
 }
 
 func main() {
@@ -105,6 +108,7 @@ func run(ctx context.Context) error {
 	s.large = os.Getenv("BENCH_LARGE") == "1"
 	s.scenarios = envSet("BENCH_SCENARIOS", "http,https,many,latency,memory")
 	s.clients = envSet("BENCH_CLIENTS", "vidup,mc,s5cmd,rclone,aws")
+	s.baseline = os.Getenv("BENCH_BASELINE")
 
 	b := &bencher{s: s, data: filepath.Join(s.root, ".tools", "bench-data")}
 	defer b.cleanup()
@@ -491,7 +495,17 @@ func (b *bencher) clients(ctx context.Context, t bench.Target, s3Endpoint, dir s
 		}
 		cs = append(cs, c)
 	}
-	add("vidup", b.vidup(ctx, t, s3Endpoint, dir))
+	v := b.vidup(ctx, t, s3Endpoint, dir)
+	add("vidup", v)
+	if base := b.s.baseline; base != "" && b.s.clients["vidup"] {
+		// An earlier vidup, against the same vidup serve, in the same
+		// turns: its row's ratio is the change's before/after.
+		help, _ := exec.Command(base, "upload", "--help").CombinedOutput()
+		bc := bench.NewVidup(base, v.Env, strings.Contains(string(help), "--recursive"))
+		bc.Name = "vidup-before"
+		bc.Unavailable = v.Unavailable
+		cs = append(cs, bc)
+	}
 	for _, tune := range []bench.Tuning{{}, b.tune} {
 		add("mc", bench.NewMC(b.s.bins["mc"], tune))
 		add("s5cmd", bench.NewS5cmd(b.s.bins["s5cmd"], tune))
