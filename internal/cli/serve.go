@@ -66,7 +66,9 @@ vidup serve opens upload sessions with temporary credentials from STS
 AssumeRole, limited by a session policy to the session's unregistered keys,
 verifies uploaded objects against S3 (size and checksum), seals each one by a
 server-side copy under videos/ (which no session credential may write), and
-registers it once in a SQLite database.
+registers it once in its database: a SQLite file by default, or PostgreSQL
+(--db postgres://user:password@host:5432/vidup), which several vidup serve
+instances behind one load balancer share.
 
 Every API token belongs to a principal (a device, a CI job, a person), and
 each principal sees only its own sessions and videos. --tokens-file holds one
@@ -114,7 +116,7 @@ assume and that may write to the bucket. MinIO accepts any role ARN.`,
 	f.BoolVar(&opts.PathStyle, "path-style", false, "path-style S3 addressing (MinIO and most S3-compatible servers need it)")
 	f.StringVar(&opts.RoleARN, "role-arn", DefaultRoleARN, "role assumed for session credentials (AWS needs a real one; MinIO accepts any)")
 	f.DurationVar(&opts.CredentialsTTL, "credentials-ttl", time.Hour, "lifetime of session credentials, 15m to 12h")
-	f.StringVar(&opts.DB, "db", "./vidup.db", "SQLite database file (created when absent)")
+	f.StringVar(&opts.DB, "db", "./vidup.db", "SQLite database file (created when absent), or a postgres:// URL that several instances share")
 	f.StringVar(&opts.TokensFile, "tokens-file", "", "file of API tokens: <token> [<principal> [role]] per line, # comments (adds to VIDUP_SERVER_TOKENS)")
 	f.DurationVar(&opts.SessionMaxAge, "session-max-age", server.DefaultSessionMaxAge, "how long after it opened a session's credentials may still be refreshed")
 	f.Float64Var(&opts.SessionRate, "session-rate", float64(server.DefaultSessionRate), "sessions per second each principal may open, on average (0: no limit)")
@@ -163,7 +165,11 @@ func (o *ServeOptions) validate() error {
 		add("--credentials-ttl %s: must be from %s to %s (STS's limits)", o.CredentialsTTL, fmtDuration(server.MinTTL), fmtDuration(server.MaxTTL))
 	}
 	if o.DB == "" {
-		add("--db is empty; name the SQLite database file, e.g. ./vidup.db")
+		add("--db is empty; name the SQLite database file, e.g. ./vidup.db, or a postgres:// URL")
+	} else if store.IsPostgresURL(o.DB) {
+		if err := store.CheckPostgresURL(o.DB); err != nil {
+			add("--db %s: %v", store.Redact(o.DB), err)
+		}
 	} else if dir := filepath.Dir(o.DB); dir != "" {
 		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 			add("--db %s: folder %s does not exist; create it or choose another path", o.DB, dir)
@@ -269,7 +275,7 @@ func runServe(ctx context.Context, o *ServeOptions) error {
 	if err != nil {
 		return asUsage(err)
 	}
-	db, err := store.OpenSQLite(ctx, o.DB)
+	db, err := store.Open(ctx, o.DB)
 	if err != nil {
 		return asUsage(fmt.Errorf("%w; check --db", err))
 	}
@@ -303,6 +309,6 @@ func runServe(ctx context.Context, o *ServeOptions) error {
 			endpoint = "aws"
 		}
 		log.Info("vidup serve listening", "addr", addr.String(), "bucket", o.Bucket, "region", o.Region,
-			"endpoint", endpoint, "db", o.DB, "tokens", tokens.Len(), "principals", tokens.Principals())
+			"endpoint", endpoint, "db", store.Redact(o.DB), "tokens", tokens.Len(), "principals", tokens.Principals())
 	})
 }

@@ -158,6 +158,7 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("POST "+contract.PathVideos, s.registerVideo)
 	mux.HandleFunc("GET "+contract.PathVideos, s.listVideos)
 	mux.HandleFunc("GET "+contract.PathVideos+"/{id}", s.getVideo)
+	mux.HandleFunc("POST "+contract.PathVideos+"/{id}/status", s.setStatus)
 	mux.HandleFunc("GET "+PathHealth, s.health)
 
 	s.handler = s.accessLog(s.recoverPanics(s.authenticate(jsonFallbacks(mux))))
@@ -557,6 +558,9 @@ func (s *Server) verifyAndSeal(rctx context.Context, req contract.VideoRequest, 
 	bucket := s.cfg.Bucket
 	info, err := s.cfg.Objects.Stat(ctx, bucket, up.Key)
 	if errors.Is(err, ErrObjectNotFound) {
+		if v, ok, err := s.registeredElsewhere(ctx, up.ID, digest); ok {
+			return v, false, err
+		}
 		return contract.Video{}, false, errorf(http.StatusNotFound, "no object at s3://%s/%s; finish the upload before registering it", bucket, up.Key)
 	}
 	if err != nil {
@@ -581,6 +585,9 @@ func (s *Server) verifyAndSeal(rctx context.Context, req contract.VideoRequest, 
 	}
 	switch err := s.cfg.Objects.Copy(ctx, bucket, up.Key, sealed, info, alg); {
 	case errors.Is(err, ErrObjectChanged), errors.Is(err, ErrObjectNotFound):
+		if v, ok, err := s.registeredElsewhere(ctx, up.ID, digest); ok {
+			return v, false, err
+		}
 		return contract.Video{}, false, errorf(http.StatusUnprocessableEntity,
 			"s3://%s/%s changed while it was being registered; upload the file again", bucket, up.Key)
 	case err != nil:
@@ -642,6 +649,22 @@ func (s *Server) verifyAndSeal(rctx context.Context, req contract.VideoRequest, 
 		s.log.WarnContext(ctx, "deleting the uploaded object after sealing it failed", "key", up.Key, "err", err)
 	}
 	return stored.Video, true, nil
+}
+
+// registeredElsewhere answers a registration whose object went away while
+// this instance verified or copied it: another instance (the claim is per
+// process) may have registered the upload and deleted the uploaded object.
+// ok is false when no registration exists.
+func (s *Server) registeredElsewhere(ctx context.Context, uploadID, digest string) (v contract.Video, ok bool, err error) {
+	reg, err := s.cfg.Store.VideoByUpload(ctx, uploadID)
+	if errors.Is(err, store.ErrNotFound) {
+		return contract.Video{}, false, nil
+	}
+	if err != nil {
+		return contract.Video{}, true, err
+	}
+	v, _, err = replay(reg, digest)
+	return v, true, err
 }
 
 // sealedMatches checks a sealed copy against the object it was copied from.
@@ -737,6 +760,53 @@ func (s *Server) getVideo(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	if v.Webhooks, err = s.cfg.Store.Deliveries(r.Context(), id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// setStatus is the pipeline's POST /api/v1/videos/{id}/status (contract
+// v1.1 section 5): forward only, a replay of the current status is 200.
+func (s *Server) setStatus(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p := principalOf(ctx)
+	if !p.setsStatus() {
+		s.fail(w, r, errorf(http.StatusForbidden, "principal %q has role %s; only the pipeline role sets a video's status", p.Name, p.Role))
+		return
+	}
+	var req contract.StatusRequest
+	if err := s.decode(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	switch req.Status {
+	case contract.StatusProcessing, contract.StatusReady, contract.StatusFailed:
+	default:
+		s.fail(w, r, errorf(http.StatusBadRequest, "status %q is not one the pipeline sets; use processing, ready or failed", req.Status))
+		return
+	}
+	if len(req.Error) > maxMetadataValue {
+		s.fail(w, r, errorf(http.StatusBadRequest, "error is longer than %d bytes", maxMetadataValue))
+		return
+	}
+	id := r.PathValue("id")
+	v, changed, err := s.cfg.Store.SetStatus(ctx, id, req.Status, req.Error, s.cfg.Now().UTC())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		s.fail(w, r, errorf(http.StatusNotFound, "video %q is unknown", id))
+		return
+	case errors.Is(err, store.ErrTransition):
+		s.fail(w, r, errorf(http.StatusConflict, "video %q is %s already; its status goes registered, processing, then ready or failed, never back", id, v.Status))
+		return
+	case err != nil:
+		s.fail(w, r, err)
+		return
+	}
+	if changed {
+		s.log.InfoContext(ctx, "video status", "video_id", id, "status", v.Status, "by", p.Name)
 	}
 	writeJSON(w, http.StatusOK, v)
 }
