@@ -20,6 +20,7 @@ import (
 
 	"github.com/vidup/vidup/internal/config"
 	"github.com/vidup/vidup/internal/server"
+	"github.com/vidup/vidup/internal/server/jobs"
 	"github.com/vidup/vidup/internal/server/store"
 )
 
@@ -49,6 +50,14 @@ type ServeOptions struct {
 	SessionMaxAge  time.Duration
 	SessionRate    float64 // sessions per second and principal; 0: no limit
 	SessionBurst   int
+
+	WebhookURL        string
+	WebhookSecretFile string
+	WebhookRetryFor   time.Duration
+	WebhookRescue     time.Duration
+	// WebhookKey signs webhooks: from VIDUP_WEBHOOK_SECRET or
+	// --webhook-secret-file, never a flag value. Filled by validation.
+	WebhookKey []byte
 
 	// Tokens come from VIDUP_SERVER_TOKENS (principal "default") and
 	// --tokens-file, never a flag value. Filled by validation.
@@ -81,6 +90,15 @@ separated) holds tokens of the one principal "default", an uploader. The
 server refuses to start without a token. The server's own AWS credentials
 come from the standard AWS chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY,
 AWS_PROFILE, instance roles).
+
+With --webhook-url, every registration and every status change (set by a
+pipeline token: POST /api/v1/videos/{id}/status) is announced to that URL by a
+webhook signed per Standard Webhooks (webhook-id, webhook-timestamp,
+webhook-signature) with the secret of VIDUP_WEBHOOK_SECRET or
+--webhook-secret-file (whsec_<base64> or at least 16 bytes of text). The
+webhook is a job stored in the transaction of the change: it is delivered at
+least once, retried with backoff for --webhook-retry-for, and its state shows
+on GET /api/v1/videos/{id}.
 
 Against AWS, --role-arn must name a real role that those credentials may
 assume and that may write to the bucket. MinIO accepts any role ARN.`,
@@ -121,6 +139,10 @@ assume and that may write to the bucket. MinIO accepts any role ARN.`,
 	f.DurationVar(&opts.SessionMaxAge, "session-max-age", server.DefaultSessionMaxAge, "how long after it opened a session's credentials may still be refreshed")
 	f.Float64Var(&opts.SessionRate, "session-rate", float64(server.DefaultSessionRate), "sessions per second each principal may open, on average (0: no limit)")
 	f.IntVar(&opts.SessionBurst, "session-burst", server.DefaultSessionBurst, "sessions a principal may open at once before --session-rate applies")
+	f.StringVar(&opts.WebhookURL, "webhook-url", "", "URL that receives a signed webhook (Standard Webhooks) for every registration and status change")
+	f.StringVar(&opts.WebhookSecretFile, "webhook-secret-file", "", "file holding the webhook signing secret (default: VIDUP_WEBHOOK_SECRET)")
+	f.DurationVar(&opts.WebhookRetryFor, "webhook-retry-for", jobs.DefaultRetryFor, "how long a webhook the receiver does not take is retried before it is marked failed")
+	f.DurationVar(&opts.WebhookRescue, "webhook-rescue-after", jobs.DefaultRescueAfter, "how long a webhook may stay in flight before another instance takes it back (its instance died)")
 	return cmd
 }
 
@@ -184,6 +206,35 @@ func (o *ServeOptions) validate() error {
 	}
 	if o.SessionBurst < 1 {
 		add("--session-burst %d: must be 1 or more", o.SessionBurst)
+	}
+
+	o.WebhookKey = nil
+	if o.WebhookURL != "" {
+		if u, err := url.Parse(o.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			add("--webhook-url %q: write it as http(s)://host/path, without credentials (the signature authenticates the server)", o.WebhookURL)
+		}
+		secret, _ := o.IO.LookupEnv("VIDUP_WEBHOOK_SECRET")
+		from := "VIDUP_WEBHOOK_SECRET"
+		if o.WebhookSecretFile != "" {
+			b, err := os.ReadFile(o.WebhookSecretFile)
+			if err != nil {
+				add("--webhook-secret-file %s: %v", o.WebhookSecretFile, unwrapPath(err))
+			}
+			secret, from = string(b), "--webhook-secret-file "+o.WebhookSecretFile
+		}
+		if strings.TrimSpace(secret) == "" {
+			add("--webhook-url needs a signing secret: set VIDUP_WEBHOOK_SECRET or --webhook-secret-file")
+		} else if key, err := jobs.ParseSecret(secret); err != nil {
+			add("%s: %v", from, err)
+		} else {
+			o.WebhookKey = key
+		}
+		if o.WebhookRescue <= jobs.DefaultTimeout {
+			add("--webhook-rescue-after %s: must be longer than one attempt's %s", o.WebhookRescue, jobs.DefaultTimeout)
+		}
+		if o.WebhookRetryFor < time.Minute {
+			add("--webhook-retry-for %s: must be a minute or more, e.g. 24h", o.WebhookRetryFor)
+		}
 	}
 
 	o.Tokens = nil
@@ -280,6 +331,24 @@ func runServe(ctx context.Context, o *ServeOptions) error {
 		return asUsage(fmt.Errorf("%w; check --db", err))
 	}
 	defer db.Close()
+	if o.WebhookURL != "" {
+		q, err := jobs.Start(ctx, db, jobs.Config{
+			URL: o.WebhookURL, Key: o.WebhookKey, RetryFor: o.WebhookRetryFor,
+			Logger: log, RescueAfter: o.WebhookRescue,
+		})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			// Webhooks in flight get a little time; the others stay
+			// queued in the database for the next instance.
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if err := q.Stop(sctx); err != nil {
+				log.Warn("stopping the webhook queue", "err", err)
+			}
+		}()
+	}
 	minter, objects, err := server.NewAWS(ctx, server.AWSOptions{
 		Region:      o.Region,
 		S3Endpoint:  o.S3Endpoint,
@@ -309,6 +378,6 @@ func runServe(ctx context.Context, o *ServeOptions) error {
 			endpoint = "aws"
 		}
 		log.Info("vidup serve listening", "addr", addr.String(), "bucket", o.Bucket, "region", o.Region,
-			"endpoint", endpoint, "db", store.Redact(o.DB), "tokens", tokens.Len(), "principals", tokens.Principals())
+			"endpoint", endpoint, "db", store.Redact(o.DB), "webhook_url", o.WebhookURL, "tokens", tokens.Len(), "principals", tokens.Principals())
 	})
 }
