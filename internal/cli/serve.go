@@ -55,6 +55,7 @@ type ServeOptions struct {
 	WebhookSecretFile string
 	WebhookRetryFor   time.Duration
 	WebhookRescue     time.Duration
+	CleanupEvery      time.Duration
 	// WebhookKey signs webhooks: from VIDUP_WEBHOOK_SECRET or
 	// --webhook-secret-file, never a flag value. Filled by validation.
 	WebhookKey []byte
@@ -142,6 +143,7 @@ assume and that may write to the bucket. MinIO accepts any role ARN.`,
 	f.StringVar(&opts.WebhookURL, "webhook-url", "", "URL that receives a signed webhook (Standard Webhooks) for every registration and status change")
 	f.StringVar(&opts.WebhookSecretFile, "webhook-secret-file", "", "file holding the webhook signing secret (default: VIDUP_WEBHOOK_SECRET)")
 	f.DurationVar(&opts.WebhookRetryFor, "webhook-retry-for", jobs.DefaultRetryFor, "how long a webhook the receiver does not take is retried before it is marked failed")
+	f.DurationVar(&opts.CleanupEvery, "session-cleanup-every", jobs.DefaultCleanupEvery, "how often sessions older than --session-max-age are closed and their unfinished multipart uploads aborted (0: never)")
 	f.DurationVar(&opts.WebhookRescue, "webhook-rescue-after", jobs.DefaultRescueAfter, "how long a webhook may stay in flight before another instance takes it back (its instance died)")
 	return cmd
 }
@@ -203,6 +205,9 @@ func (o *ServeOptions) validate() error {
 	}
 	if o.SessionRate < 0 || math.IsNaN(o.SessionRate) || math.IsInf(o.SessionRate, 0) {
 		add("--session-rate %v: give sessions per second, 0 for no limit", o.SessionRate)
+	}
+	if o.CleanupEvery < 0 || (o.CleanupEvery > 0 && o.CleanupEvery < time.Second) {
+		add("--session-cleanup-every %s: give a duration of a second or more, or 0 for no cleanup", o.CleanupEvery)
 	}
 	if o.SessionBurst < 1 {
 		add("--session-burst %d: must be 1 or more", o.SessionBurst)
@@ -331,24 +336,6 @@ func runServe(ctx context.Context, o *ServeOptions) error {
 		return asUsage(fmt.Errorf("%w; check --db", err))
 	}
 	defer db.Close()
-	if o.WebhookURL != "" {
-		q, err := jobs.Start(ctx, db, jobs.Config{
-			URL: o.WebhookURL, Key: o.WebhookKey, RetryFor: o.WebhookRetryFor,
-			Logger: log, RescueAfter: o.WebhookRescue,
-		})
-		if err != nil {
-			return err
-		}
-		defer func() {
-			// Webhooks in flight get a little time; the others stay
-			// queued in the database for the next instance.
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			defer cancel()
-			if err := q.Stop(sctx); err != nil {
-				log.Warn("stopping the webhook queue", "err", err)
-			}
-		}()
-	}
 	minter, objects, err := server.NewAWS(ctx, server.AWSOptions{
 		Region:      o.Region,
 		S3Endpoint:  o.S3Endpoint,
@@ -360,6 +347,28 @@ func runServe(ctx context.Context, o *ServeOptions) error {
 	})
 	if err != nil {
 		return asUsage(err)
+	}
+	if o.WebhookURL != "" || o.CleanupEvery > 0 {
+		cfg := jobs.Config{
+			URL: o.WebhookURL, Key: o.WebhookKey, RetryFor: o.WebhookRetryFor,
+			Logger: log, RescueAfter: o.WebhookRescue,
+		}
+		if o.CleanupEvery > 0 {
+			cfg.Cleanup = &jobs.CleanupConfig{MaxAge: o.SessionMaxAge + o.CredentialsTTL, Every: o.CleanupEvery, Bucket: o.Bucket, Uploads: objects}
+		}
+		q, err := jobs.Start(ctx, db, cfg)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			// Jobs in flight get a little time; the others stay queued
+			// in the database for the next instance.
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if err := q.Stop(sctx); err != nil {
+				log.Warn("stopping the job queue", "err", err)
+			}
+		}()
 	}
 	srv, err := server.New(server.Config{
 		Store: db, Minter: minter, Objects: objects, Tokens: tokens,

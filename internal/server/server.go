@@ -354,6 +354,10 @@ func (s *Server) refreshCredentials(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errorf(http.StatusNotFound, "session %q is unknown to this server; open a new session", id))
 		return
 	}
+	if !sess.ClosedAt.IsZero() {
+		s.fail(w, r, errorf(http.StatusNotFound, "session %q was closed as stale; open a new session", id))
+		return
+	}
 	if age := s.cfg.Now().Sub(sess.CreatedAt); age > s.cfg.SessionMaxAge {
 		s.fail(w, r, errorf(http.StatusNotFound, "session %q was opened %s ago, longer than the %s a session may be resumed; open a new session",
 			id, age.Round(time.Minute), s.cfg.SessionMaxAge))

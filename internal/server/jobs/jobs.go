@@ -1,5 +1,6 @@
 // Package jobs is the work that follows a registration or a status change:
-// the webhooks to the encoding step. Each is a River job inserted in the
+// the webhooks to the encoding step; and the periodic cleanup of stale
+// sessions. Each is a River job inserted in the
 // transaction that stores the change (design decision 15), so a crash can
 // delay a webhook but never forget it; any instance on the database works
 // it, and a job left running by an instance that died is taken back by
@@ -56,11 +57,14 @@ type WebhookArgs struct {
 // Kind names the job in River's table.
 func (WebhookArgs) Kind() string { return "vidup_webhook" }
 
-// Config is the webhook delivery.
+// Config is the webhook delivery and the cleanup.
 type Config struct {
-	// URL receives every event; Key signs them (ParseSecret).
+	// URL receives every event; Key signs them (ParseSecret). Empty:
+	// no webhooks, no events recorded.
 	URL string
 	Key []byte
+	// Cleanup, when set, closes stale sessions periodically.
+	Cleanup *CleanupConfig
 	// RetryFor bounds how long an event is retried before it is given up
 	// (marked failed and logged); 0: DefaultRetryFor.
 	RetryFor time.Duration
@@ -85,11 +89,19 @@ type Config struct {
 }
 
 func (c *Config) defaults() error {
-	if c.URL == "" {
-		return errors.New("jobs: no webhook URL")
+	if c.URL == "" && c.Cleanup == nil {
+		return errors.New("jobs: neither a webhook URL nor a cleanup")
 	}
-	if len(c.Key) == 0 {
+	if c.URL != "" && len(c.Key) == 0 {
 		return errors.New("jobs: no webhook signing key")
+	}
+	if c.Cleanup != nil {
+		if c.Cleanup.MaxAge <= 0 || c.Cleanup.Uploads == nil || c.Cleanup.Bucket == "" {
+			return errors.New("jobs: the cleanup needs a session age, a bucket and the uploads to abort")
+		}
+		if c.Cleanup.Every <= 0 {
+			c.Cleanup.Every = DefaultCleanupEvery
+		}
 	}
 	if c.RetryFor <= 0 {
 		c.RetryFor = DefaultRetryFor
@@ -212,14 +224,24 @@ func start[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], migrate
 		workers *river.Workers
 		queues  map[string]river.QueueConfig
 	)
+	var periodic []*river.PeriodicJob
 	if !cfg.InsertOnly {
 		workers = river.NewWorkers()
 		river.AddWorker(workers, &webhookWorker{st: st, cfg: cfg})
 		queues = map[string]river.QueueConfig{webhookQueue: {MaxWorkers: cfg.Workers}}
+		if c := cfg.Cleanup; c != nil {
+			river.AddWorker(workers, &cleanupWorker{st: st, cfg: *c, log: cfg.Logger, now: cfg.Now})
+			queues[river.QueueDefault] = river.QueueConfig{MaxWorkers: 1}
+			periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(c.Every),
+				func() (river.JobArgs, *river.InsertOpts) {
+					return CleanupArgs{}, &river.InsertOpts{MaxAttempts: 3}
+				}, &river.PeriodicJobOpts{RunOnStart: true}))
+		}
 	}
 	client, err := river.NewClient(driver, &river.Config{
 		Queues:               queues,
 		Workers:              workers,
+		PeriodicJobs:         periodic,
 		JobTimeout:           cfg.Timeout,
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		RetryPolicy:          &retryPolicy{cfg: cfg},
@@ -231,10 +253,12 @@ func start[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], migrate
 	if err != nil {
 		return nil, fmt.Errorf("jobs: %w", err)
 	}
-	setEnqueuer(func(ctx context.Context, tx TTx, ev store.Event) error {
-		_, err := client.InsertTx(ctx, tx, WebhookArgs{EventID: ev.ID}, &river.InsertOpts{Queue: webhookQueue})
-		return err
-	})
+	if cfg.URL != "" {
+		setEnqueuer(func(ctx context.Context, tx TTx, ev store.Event) error {
+			_, err := client.InsertTx(ctx, tx, WebhookArgs{EventID: ev.ID}, &river.InsertOpts{Queue: webhookQueue})
+			return err
+		})
+	}
 	if cfg.InsertOnly {
 		return &Queue{stop: func(context.Context) error { return nil }}, nil
 	}

@@ -428,3 +428,7 @@ func waitFor(t *testing.T, within time.Duration, ok func() bool, log fmt.Stringe
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
