@@ -348,10 +348,12 @@ func runServe(ctx context.Context, o *ServeOptions) error {
 	if err != nil {
 		return asUsage(err)
 	}
+	metrics := server.NewMetrics()
 	if o.WebhookURL != "" || o.CleanupEvery > 0 {
 		cfg := jobs.Config{
 			URL: o.WebhookURL, Key: o.WebhookKey, RetryFor: o.WebhookRetryFor,
 			Logger: log, RescueAfter: o.WebhookRescue,
+			OnDelivery: metrics.WebhookDelivery, OnSessionCleaned: metrics.SessionCleaned,
 		}
 		if o.CleanupEvery > 0 {
 			cfg.Cleanup = &jobs.CleanupConfig{MaxAge: o.SessionMaxAge + o.CredentialsTTL, Every: o.CleanupEvery, Bucket: o.Bucket, Uploads: objects}
@@ -377,6 +379,7 @@ func runServe(ctx context.Context, o *ServeOptions) error {
 		SessionMaxAge: o.SessionMaxAge,
 		SessionRate:   o.sessionRate(),
 		SessionBurst:  o.SessionBurst,
+		Metrics:       metrics,
 	})
 	if err != nil {
 		return err

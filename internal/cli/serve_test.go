@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -503,6 +504,24 @@ func TestServeTwoInstancesOnPostgresWithWebhooks(t *testing.T) {
 	}
 	if first.Status != contract.StatusFailed || first.Webhooks[2].Status != contract.StatusFailed {
 		t.Fatalf("video = %+v", first)
+	}
+	// Each instance counts the webhooks it delivered: 12 in all.
+	delivered := 0.0
+	for _, p := range []*serveProcess{a, b} {
+		resp, err := http.Get(p.url + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		m := regexp.MustCompile(`(?m)^vidup_webhook_deliveries_total\{outcome="delivered"\} (\d+)$`).FindSubmatch(page)
+		if m != nil {
+			n, _ := strconv.Atoi(string(m[1]))
+			delivered += float64(n)
+		}
+	}
+	if delivered != 12 {
+		t.Fatalf("the instances' /metrics count %v webhooks delivered, want 12", delivered)
 	}
 	mu.Lock()
 	for id, ev := range got {

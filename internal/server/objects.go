@@ -279,3 +279,12 @@ func (o S3Objects) AbortUploads(ctx context.Context, bucket, key string) (int, e
 		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
 	}
 }
+
+// CheckBucket heads the bucket: S3 answers and the server's credentials
+// reach it.
+func (o S3Objects) CheckBucket(ctx context.Context, bucket string) error {
+	if _, err := o.Client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		return fmt.Errorf("head bucket %s: %w", bucket, err)
+	}
+	return nil
+}

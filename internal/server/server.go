@@ -92,6 +92,8 @@ type Config struct {
 	// SealTimeout bounds the copy that seals one object; 0 means
 	// DefaultSealTimeout.
 	SealTimeout time.Duration
+	// Metrics are served on /metrics; nil: a registry of this server's own.
+	Metrics *Metrics
 }
 
 // Server serves the API.
@@ -142,6 +144,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.SealTimeout <= 0 {
 		cfg.SealTimeout = DefaultSealTimeout
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics()
+	}
+	cfg.Store = cfg.Metrics.InstrumentStore(cfg.Store)
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -160,6 +166,8 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("GET "+contract.PathVideos+"/{id}", s.getVideo)
 	mux.HandleFunc("POST "+contract.PathVideos+"/{id}/status", s.setStatus)
 	mux.HandleFunc("GET "+PathHealth, s.health)
+	mux.HandleFunc("GET "+PathReady, s.ready)
+	mux.Handle("GET "+PathMetrics, cfg.Metrics.handler())
 
 	s.handler = s.accessLog(s.recoverPanics(s.authenticate(jsonFallbacks(mux))))
 	return s, nil
@@ -254,6 +262,7 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.cfg.Metrics.sessions.Inc()
 	writeJSON(w, http.StatusCreated, sess)
 }
 
@@ -319,6 +328,7 @@ func (s *Server) openSession(ctx context.Context, w http.ResponseWriter, r *http
 func (s *Server) mint(ctx context.Context, sessionID string, keys []string) (contract.Credentials, error) {
 	creds, err := s.cfg.Minter.Mint(ctx, sessionID, keys)
 	if err != nil {
+		s.cfg.Metrics.stsErrors.Inc()
 		s.log.ErrorContext(ctx, "minting credentials failed", "session_id", sessionID, "err", err)
 		return contract.Credentials{}, errorf(http.StatusBadGateway, "the server could not get temporary credentials from STS; retry later, or ask the API's operator to check its log")
 	}
@@ -387,9 +397,16 @@ func (s *Server) refreshCredentials(w http.ResponseWriter, r *http.Request) {
 func (s *Server) registerVideo(w http.ResponseWriter, r *http.Request) {
 	v, created, err := s.register(r.Context(), w, r)
 	if err != nil {
+		code := http.StatusInternalServerError
+		var he *httpError
+		if errors.As(err, &he) {
+			code = he.status
+		}
+		s.cfg.Metrics.registration(code, false)
 		s.fail(w, r, err)
 		return
 	}
+	s.cfg.Metrics.registration(http.StatusOK, created)
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
@@ -559,6 +576,7 @@ func (s *Server) verify(req contract.VideoRequest, key string, info ObjectInfo) 
 func (s *Server) verifyAndSeal(rctx context.Context, req contract.VideoRequest, up store.Upload, digest string) (contract.Video, bool, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(rctx), s.cfg.SealTimeout)
 	defer cancel()
+	defer func(start time.Time) { s.cfg.Metrics.verification.Observe(time.Since(start).Seconds()) }(time.Now())
 	bucket := s.cfg.Bucket
 	info, err := s.cfg.Objects.Stat(ctx, bucket, up.Key)
 	if errors.Is(err, ErrObjectNotFound) {
@@ -810,6 +828,7 @@ func (s *Server) setStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if changed {
+		s.cfg.Metrics.statuses.WithLabelValues(v.Status).Inc()
 		s.log.InfoContext(ctx, "video status", "video_id", id, "status", v.Status, "by", p.Name)
 	}
 	writeJSON(w, http.StatusOK, v)
@@ -829,6 +848,38 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// BucketChecker is an Objects that can tell whether the bucket answers.
+type BucketChecker interface {
+	CheckBucket(ctx context.Context, bucket string) error
+}
+
+// ready is /readyz: 200 when this instance can serve, that is the database
+// answers and takes a write and S3 answers for the bucket; 503 with what
+// fails otherwise. A load balancer takes an instance out on 503.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	var failed []string
+	if err := s.cfg.Store.Ping(ctx); err != nil {
+		s.log.ErrorContext(ctx, "readiness: database does not answer", "err", err)
+		failed = append(failed, "the database does not answer")
+	} else if err := s.cfg.Store.CheckWrite(ctx); err != nil {
+		s.log.ErrorContext(ctx, "readiness: database takes no write", "err", err)
+		failed = append(failed, "the database takes no write")
+	}
+	if bc, ok := s.cfg.Objects.(BucketChecker); ok {
+		if err := bc.CheckBucket(ctx, s.cfg.Bucket); err != nil {
+			s.log.ErrorContext(ctx, "readiness: S3 does not answer", "bucket", s.cfg.Bucket, "err", err)
+			failed = append(failed, "S3 does not answer for bucket "+s.cfg.Bucket)
+		}
+	}
+	if len(failed) > 0 {
+		writeJSON(w, http.StatusServiceUnavailable, contract.Error{Error: strings.Join(failed, "; ")})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 // limiters hold one token bucket per principal. Principals come from the

@@ -41,10 +41,11 @@ func (CleanupArgs) Kind() string { return "vidup_session_cleanup" }
 
 type cleanupWorker struct {
 	river.WorkerDefaults[CleanupArgs]
-	st  store.Store
-	cfg CleanupConfig
-	log *slog.Logger
-	now func() time.Time
+	st        store.Store
+	cfg       CleanupConfig
+	log       *slog.Logger
+	now       func() time.Time
+	onCleaned func()
 }
 
 func (w *cleanupWorker) Timeout(*river.Job[CleanupArgs]) time.Duration { return 10 * time.Minute }
@@ -52,12 +53,16 @@ func (w *cleanupWorker) Timeout(*river.Job[CleanupArgs]) time.Duration { return 
 // Work closes stale sessions a batch at a time. A session whose uploads
 // cannot be aborted stays open and is tried again at the next run.
 func (w *cleanupWorker) Work(ctx context.Context, _ *river.Job[CleanupArgs]) error {
-	return Cleanup(ctx, w.st, w.cfg, w.log, w.now())
+	return cleanup(ctx, w.st, w.cfg, w.log, w.now(), w.onCleaned)
 }
 
 // Cleanup closes the sessions opened before now - cfg.MaxAge, aborting the
 // multipart uploads of their unregistered uploads first.
 func Cleanup(ctx context.Context, st store.Store, cfg CleanupConfig, log *slog.Logger, now time.Time) error {
+	return cleanup(ctx, st, cfg, log, now, func() {})
+}
+
+func cleanup(ctx context.Context, st store.Store, cfg CleanupConfig, log *slog.Logger, now time.Time, onCleaned func()) error {
 	cutoff := now.Add(-cfg.MaxAge)
 	for {
 		stale, err := st.StaleSessions(ctx, cutoff, 100)
@@ -79,6 +84,7 @@ func Cleanup(ctx context.Context, st store.Store, cfg CleanupConfig, log *slog.L
 			if err := st.CloseSession(ctx, s.Session.ID, now); err != nil {
 				return err
 			}
+			onCleaned()
 			log.Info("stale session closed", "session_id", s.Session.ID, "principal", s.Session.Principal,
 				"opened", s.Session.CreatedAt, "unregistered_uploads", len(s.Uploads), "multipart_uploads_aborted", aborted)
 		}

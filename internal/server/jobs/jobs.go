@@ -86,6 +86,11 @@ type Config struct {
 	Client       *http.Client // nil: no redirects, Timeout
 	Logger       *slog.Logger
 	Now          func() time.Time
+	// OnDelivery, when set, is told each attempt's outcome: delivered,
+	// failed (to be retried) or given_up; OnSessionCleaned each session
+	// the cleanup closed. For metrics.
+	OnDelivery       func(outcome string)
+	OnSessionCleaned func()
 }
 
 func (c *Config) defaults() error {
@@ -137,6 +142,12 @@ func (c *Config) defaults() error {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.OnDelivery == nil {
+		c.OnDelivery = func(string) {}
+	}
+	if c.OnSessionCleaned == nil {
+		c.OnSessionCleaned = func() {}
 	}
 	return nil
 }
@@ -230,7 +241,7 @@ func start[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], migrate
 		river.AddWorker(workers, &webhookWorker{st: st, cfg: cfg})
 		queues = map[string]river.QueueConfig{webhookQueue: {MaxWorkers: cfg.Workers}}
 		if c := cfg.Cleanup; c != nil {
-			river.AddWorker(workers, &cleanupWorker{st: st, cfg: *c, log: cfg.Logger, now: cfg.Now})
+			river.AddWorker(workers, &cleanupWorker{st: st, cfg: *c, log: cfg.Logger, now: cfg.Now, onCleaned: cfg.OnSessionCleaned})
 			queues[river.QueueDefault] = river.QueueConfig{MaxWorkers: 1}
 			periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(c.Every),
 				func() (river.JobArgs, *river.InsertOpts) {
@@ -313,12 +324,14 @@ func (w *webhookWorker) Work(ctx context.Context, job *river.Job[WebhookArgs]) e
 	now := w.cfg.Now()
 	d := store.Delivery{State: contract.DeliveryDelivered, Attempts: job.Attempt, At: now}
 	if sendErr == nil {
+		w.cfg.OnDelivery("delivered")
 		log.Info("webhook delivered")
 		return w.mark(ctx, ev.ID, d)
 	}
 	d.LastError = sendErr.Error()
 	if now.Sub(job.CreatedAt) >= w.cfg.RetryFor {
 		d.State = contract.DeliveryFailed
+		w.cfg.OnDelivery("given_up")
 		log.Error("webhook given up: the receiver did not take it in time", "retried_for", w.cfg.RetryFor, "err", sendErr)
 		if err := w.mark(ctx, ev.ID, d); err != nil {
 			return err
@@ -326,6 +339,7 @@ func (w *webhookWorker) Work(ctx context.Context, job *river.Job[WebhookArgs]) e
 		return river.JobCancel(sendErr)
 	}
 	d.State = contract.DeliveryFailing
+	w.cfg.OnDelivery("failed")
 	log.Warn("webhook not delivered; it will be retried", "err", sendErr)
 	if err := w.mark(ctx, ev.ID, d); err != nil {
 		return err
