@@ -511,3 +511,114 @@ func testListVideosOfOnePrincipal(t *testing.T, open func() Store) {
 		t.Fatal("a video without principal was stored")
 	}
 }
+
+func TestInstancesSetStatusOnce(t *testing.T) { eachBackend(t, testInstancesSetStatusOnce) }
+
+// Two instances set the same status of 50 videos at once: each video
+// changes once and announces it once.
+func testInstancesSetStatusOnce(t *testing.T, open func() Store) {
+	ctx := context.Background()
+	j := &jobs{}
+	a, b := open(), open()
+	withJobs(a, j)
+	withJobs(b, j)
+	var ids []string
+	for i := range 50 {
+		ids = append(ids, fmt.Sprintf("u%02d", i))
+	}
+	seedSession(t, a, "s1", ids...)
+	for i, u := range ids {
+		if _, _, err := a.RegisterVideo(ctx, video(fmt.Sprintf("v%02d", i), u, "s1")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	changes := map[string]int{}
+	for i := range ids {
+		for _, inst := range []Store{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				id := fmt.Sprintf("v%02d", i)
+				v, changed, err := inst.SetStatus(ctx, id, contract.StatusProcessing, "", time.Now())
+				if err != nil || v.Status != contract.StatusProcessing {
+					t.Errorf("set status of %s: %q %v", id, v.Status, err)
+					return
+				}
+				if changed {
+					mu.Lock()
+					changes[id]++
+					mu.Unlock()
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	for i := range ids {
+		if id := fmt.Sprintf("v%02d", i); changes[id] != 1 {
+			t.Errorf("video %s changed %d times, want once", id, changes[id])
+		}
+	}
+	if n := len(j.list()); n != 100 { // 50 registrations, 50 status changes
+		t.Fatalf("%d events, want 100", n)
+	}
+}
+
+// BenchmarkRegisterVideo registers videos from parallel goroutines on two
+// instances of one database: the store's share of a registration.
+func BenchmarkRegisterVideo(b *testing.B) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		b.Run(backend, func(b *testing.B) {
+			var dsn string
+			if backend == "sqlite" {
+				dsn = filepath.Join(b.TempDir(), "vidup.db")
+			} else {
+				dsn = storetest.PostgresURL(b) + "&pool_max_conns=8"
+			}
+			var insts []Store
+			for range 2 {
+				s, err := Open(context.Background(), dsn)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { s.Close() })
+				insts = append(insts, s)
+			}
+			ids := make([]string, b.N)
+			var ups []Upload
+			for i := range b.N {
+				ids[i] = fmt.Sprintf("u%d", i)
+				ups = append(ups, Upload{ID: ids[i], SessionID: "s1", Key: "uploads/s1/" + ids[i], Name: "a.mp4", Size: 1})
+			}
+			if err := insts[0].CreateSession(context.Background(), Session{ID: "s1", Principal: "cam-1", CreatedAt: time.Now()}, ups); err != nil {
+				b.Fatal(err)
+			}
+			var next atomicCounter
+			b.SetParallelism(8)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := next.add()
+					if _, _, err := insts[i%2].RegisterVideo(context.Background(), video(fmt.Sprintf("v%d", i), ids[i], "s1")); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "registrations/s")
+		})
+	}
+}
+
+type atomicCounter struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (c *atomicCounter) add() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n++
+	return c.n - 1
+}
