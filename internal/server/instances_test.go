@@ -2,7 +2,9 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/vidup/vidup/internal/contract"
 	"github.com/vidup/vidup/internal/server"
+	"github.com/vidup/vidup/internal/server/jobs"
 	"github.com/vidup/vidup/internal/server/store"
 	"github.com/vidup/vidup/internal/server/store/storetest"
 	"github.com/vidup/vidup/internal/testenv"
@@ -92,13 +95,125 @@ func TestTwoInstancesRegisterEachUploadOnce(t *testing.T) {
 			log := &syncBuffer{}
 			a := newInstance(t, m, bucket, dsn, log)
 			b := newInstance(t, m, bucket, dsn, log)
+			rcv := newReceiver(t)
+			for _, inst := range []*instance{a, b} {
+				startWebhooks(t, inst, rcv.url, log)
+			}
 			registerThroughBoth(t, backend, bucket, a, b, log)
+			// Every registration reached the receiver, verified, at least
+			// once; the video shows it delivered.
+			rcv.waitFor(t, uploadersTotal, 60*time.Second, log)
+			for id := range rcv.byVideo() {
+				v, err := a.store.Video(context.Background(), id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				waitUntil(t, 30*time.Second, func() bool {
+					ds, err := b.store.Deliveries(context.Background(), v.ID)
+					return err == nil && len(ds) == 1 && ds[0].State == contract.DeliveryDelivered
+				})
+			}
 		})
 	}
 }
 
+const uploadersTotal = 200 // registerThroughBoth's files
+
+var webhookKey = []byte("instances-test-webhook-key")
+
+// startWebhooks starts the job queue of an instance.
+func startWebhooks(t *testing.T, inst *instance, url string, log *syncBuffer) {
+	t.Helper()
+	q, err := jobs.Start(context.Background(), inst.store, jobs.Config{
+		URL: url, Key: webhookKey, MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second,
+		PollInterval: 100 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		q.Stop(ctx)
+	})
+}
+
+// webhookReceiver verifies every webhook and keeps them by video.
+type webhookReceiver struct {
+	url  string
+	mu   sync.Mutex
+	seen map[string]map[string]int // video id -> webhook id -> deliveries
+}
+
+func newReceiver(t *testing.T) *webhookReceiver {
+	r := &webhookReceiver{seen: map[string]map[string]int{}}
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		if err := jobs.Verify(webhookKey, req.Header, body, time.Now(), 5*time.Minute); err != nil {
+			t.Errorf("receiver: %v", err)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		var ev contract.WebhookEvent
+		if err := json.Unmarshal(body, &ev); err != nil || ev.Type != contract.EventVideoRegistered {
+			t.Errorf("receiver: %s: %v", body, err)
+		}
+		r.mu.Lock()
+		if r.seen[ev.Data.ID] == nil {
+			r.seen[ev.Data.ID] = map[string]int{}
+		}
+		r.seen[ev.Data.ID][req.Header.Get(jobs.HeaderID)]++
+		r.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(hs.Close)
+	r.url = hs.URL
+	return r
+}
+
+func (r *webhookReceiver) byVideo() map[string]map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]map[string]int{}
+	for k, v := range r.seen {
+		out[k] = v
+	}
+	return out
+}
+
+func (r *webhookReceiver) waitFor(t *testing.T, videos int, within time.Duration, log *syncBuffer) {
+	t.Helper()
+	start := time.Now()
+	waitUntil(t, within, func() bool { return len(r.byVideo()) >= videos })
+	got := r.byVideo()
+	dup := 0
+	for v, ids := range got {
+		if len(ids) != 1 {
+			t.Fatalf("video %s was announced by %d events, want 1", v, len(ids))
+		}
+		for _, n := range ids {
+			dup += n - 1
+		}
+	}
+	if len(got) != videos {
+		t.Fatalf("receiver has %d videos, want %d\n%s", len(got), videos, log.String())
+	}
+	t.Logf("every one of %d webhooks verified by the receiver (%d sent twice), the last %s after the registrations", videos, dup, time.Since(start).Round(time.Millisecond))
+}
+
+func waitUntil(t *testing.T, within time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not done within %s", within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func registerThroughBoth(t *testing.T, backend, bucket string, a, b *instance, log *syncBuffer) {
-	const uploaders, sessions, files = 20, 2, 5 // 200 files
+	const uploaders, sessions, files = 20, 2, 5 // uploadersTotal files
 	h := &harness{t: t}
 	do := func(inst *instance, method, path, token string, header map[string]string, body any) response {
 		return h.doURL(inst.url, method, path, token, header, body)
