@@ -432,3 +432,54 @@ func waitFor(t *testing.T, within time.Duration, ok func() bool, log fmt.Stringe
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// BenchmarkRegisterWithWebhookJob: a registration that commits its event
+// and its River job in one transaction, on each database.
+func BenchmarkRegisterWithWebhookJob(b *testing.B) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		b.Run(backend, func(b *testing.B) {
+			dsn := filepath.Join(b.TempDir(), "vidup.db")
+			if backend == "postgres" {
+				dsn = storetest.PostgresURL(b)
+			}
+			ctx := context.Background()
+			st, err := store.Open(ctx, dsn)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			q, err := jobs.Start(ctx, st, jobs.Config{URL: "http://127.0.0.1:9/", Key: testKey, InsertOnly: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer q.Stop(ctx)
+			var ups []store.Upload
+			for i := range b.N {
+				ups = append(ups, store.Upload{ID: fmt.Sprintf("u%d", i), Key: fmt.Sprintf("uploads/s/%d", i), Name: "a.mp4", Size: 1})
+			}
+			if err := st.CreateSession(ctx, store.Session{ID: "s", Principal: "cam-1", CreatedAt: time.Now()}, ups); err != nil {
+				b.Fatal(err)
+			}
+			var mu sync.Mutex
+			next := 0
+			b.SetParallelism(8)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					mu.Lock()
+					i := next
+					next++
+					mu.Unlock()
+					if _, _, err := st.RegisterVideo(ctx, store.Registration{Video: contract.Video{
+						ID: fmt.Sprintf("v%d", i), UploadID: ups[i].ID, SessionID: "s", Bucket: "videos", Key: "videos/x",
+						Filename: "a.mp4", Size: 1, CreatedAt: time.Now(), Principal: "cam-1",
+					}}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "registrations/s")
+		})
+	}
+}
