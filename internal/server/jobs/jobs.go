@@ -215,11 +215,16 @@ func Start(ctx context.Context, st store.Store, cfg Config) (*Queue, error) {
 	return nil, fmt.Errorf("jobs: no job queue for a %T store", st)
 }
 
+// migrateTx runs River's SQLite migrations in one transaction, which holds
+// SQLite's write lock: instances starting on one file take turns (SQLite has
+// no advisory lock). River deprecates it because some PostgreSQL migrations
+// cannot share a transaction; PostgreSQL uses Migrate under a lock instead.
 func migrateTx[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], tx TTx) error {
 	m, err := rivermigrate.New(driver, nil)
 	if err != nil {
 		return fmt.Errorf("jobs: %w", err)
 	}
+	//lint:ignore SA1019 SQLite's migrations share one transaction; see above.
 	if _, err := m.MigrateTx(ctx, tx, rivermigrate.DirectionUp, nil); err != nil {
 		return fmt.Errorf("jobs: create River's tables: %w", err)
 	}

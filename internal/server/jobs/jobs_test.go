@@ -483,3 +483,40 @@ func BenchmarkRegisterWithWebhookJob(b *testing.B) {
 		})
 	}
 }
+
+func TestInstancesStartTogether(t *testing.T) { eachBackend(t, testInstancesStartTogether) }
+
+// Four instances start at once on an empty database: the store's and
+// River's migrations run once, and every instance starts.
+func testInstancesStartTogether(t *testing.T, dsn string) {
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx := context.Background()
+			st, err := store.Open(ctx, dsn)
+			if err != nil {
+				errs <- err
+				return
+			}
+			t.Cleanup(func() { st.Close() })
+			q, err := jobs.Start(ctx, st, jobs.Config{URL: "http://127.0.0.1:9/", Key: testKey, PollInterval: 100 * time.Millisecond})
+			if err != nil {
+				errs <- err
+				return
+			}
+			t.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				q.Stop(ctx)
+			})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
