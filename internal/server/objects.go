@@ -279,4 +279,3 @@ func (o S3Objects) AbortUploads(ctx context.Context, bucket, key string) (int, e
 		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
 	}
 }
-
