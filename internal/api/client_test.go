@@ -499,7 +499,7 @@ func TestBadAnswers(t *testing.T) {
 		{"bad endpoint", OpCreateSession, withSession(func(s *contract.Session) { s.Endpoint = "minio:9000" }), []string{"endpoint", "minio:9000"}},
 		{"no AccessKeyId", OpCreateSession, withSession(func(s *contract.Session) { s.Credentials.AccessKeyID = "" }), []string{"credentials without AccessKeyId"}},
 		{"no SecretAccessKey", OpCreateSession, withSession(func(s *contract.Session) { s.Credentials.SecretAccessKey = "" }), []string{"credentials without SecretAccessKey"}},
-		{"expired", OpCreateSession, withSession(func(s *contract.Session) { s.Credentials.Expiration = past }), []string{"expired at", "clocks"}},
+		{"expired", OpCreateSession, withSession(func(s *contract.Session) { s.Credentials.Expiration = past }), []string{"expired at", "this machine's clock says"}},
 		{"too few uploads", OpCreateSession, withSession(func(s *contract.Session) { s.Uploads = nil }), []string{"0 uploads for 1 files"}},
 		{"empty key", OpCreateSession, withSession(func(s *contract.Session) { s.Uploads[0].Key = "" }), []string{"upload 1 has no key"}},
 		{"empty upload id", OpCreateSession, withSession(func(s *contract.Session) { s.Uploads[0].UploadID = "" }), []string{"upload 1 has no upload_id"}},

@@ -3,12 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
-	"sync"
 	"testing"
 	"time"
 
@@ -97,105 +93,6 @@ func TestMigrationsReapplyAndKeepData(t *testing.T) {
 	}
 }
 
-func TestRegisterVideoOncePerUpload(t *testing.T) {
-	ctx := context.Background()
-	s, _ := openTemp(t)
-	seedSession(t, s, "s1", "u1")
-
-	first, created, err := s.RegisterVideo(ctx, video("v1", "u1", "s1"))
-	if err != nil || !created {
-		t.Fatalf("first register: created=%v err=%v", created, err)
-	}
-	// Concurrent replays with other video ids: the UNIQUE constraint must
-	// keep the first row and hand it back to every one of them.
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	for i := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			got, created, err := s.RegisterVideo(ctx, video(fmt.Sprintf("other-%d", i), "u1", "s1"))
-			switch {
-			case err != nil:
-				errs <- err
-			case created:
-				errs <- fmt.Errorf("replay %d created a row", i)
-			case got.Video.ID != first.Video.ID || got.RequestDigest != first.RequestDigest:
-				errs <- fmt.Errorf("replay %d got video %s (%s), want %s (%s)", i, got.Video.ID, got.RequestDigest, first.Video.ID, first.RequestDigest)
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	var n int
-	if err := s.db.QueryRow(`SELECT count(*) FROM videos WHERE upload_id = 'u1'`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	if n != 1 {
-		t.Fatalf("%d rows for upload u1, want 1", n)
-	}
-	got, err := s.Video(ctx, "v1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Checksum == nil || got.Checksum.Value != "AAAAAAAAAAA=" || got.Metadata["camera"] != "cam-3" || got.Principal != "cam-1" {
-		t.Fatalf("stored video lost fields: %+v", got)
-	}
-	if _, err := s.Video(ctx, "nope"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("unknown video: err = %v, want ErrNotFound", err)
-	}
-}
-
-func TestRegisterVideoNeedsKnownUpload(t *testing.T) {
-	s, _ := openTemp(t)
-	seedSession(t, s, "s1", "u1")
-	if _, _, err := s.RegisterVideo(context.Background(), video("v1", "unknown", "s1")); err == nil {
-		t.Fatal("a video of an unknown upload was stored; the foreign key must refuse it")
-	}
-}
-
-func TestListVideosPages(t *testing.T) {
-	ctx := context.Background()
-	s, _ := openTemp(t)
-	var ids []string
-	for i := range 5 {
-		ids = append(ids, fmt.Sprintf("u%d", i))
-	}
-	seedSession(t, s, "s1", ids...)
-	for i, u := range ids {
-		if _, _, err := s.RegisterVideo(ctx, video(fmt.Sprintf("v%d", i), u, "s1")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var got []string
-	var before int64
-	pages := 0
-	for {
-		page, next, err := s.ListVideos(ctx, "", before, 2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pages++
-		for _, v := range page {
-			got = append(got, v.ID)
-		}
-		if next == 0 {
-			break
-		}
-		before = next
-		if pages > 10 {
-			t.Fatal("pagination does not end")
-		}
-	}
-	want := []string{"v4", "v3", "v2", "v1", "v0"}
-	if fmt.Sprint(got) != fmt.Sprint(want) || pages != 3 {
-		t.Fatalf("pages=%d ids=%v, want 3 pages of %v", pages, got, want)
-	}
-}
-
 // A database of the first schema, with a session and a video, opens with
 // its rows owned by the default principal and still readable.
 func TestMigrationKeepsV1Database(t *testing.T) {
@@ -250,34 +147,6 @@ func TestMigrationKeepsV1Database(t *testing.T) {
 	}
 }
 
-func TestListVideosOfOnePrincipal(t *testing.T) {
-	ctx := context.Background()
-	s, _ := openTemp(t)
-	seedSessionOf(t, s, "cam-1", "s1", "u1", "u2")
-	seedSessionOf(t, s, "cam-2", "s2", "u3")
-	for _, r := range []Registration{videoOf("cam-1", "v1", "u1", "s1"), videoOf("cam-2", "v3", "u3", "s2"), videoOf("cam-1", "v2", "u2", "s1")} {
-		if _, _, err := s.RegisterVideo(ctx, r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for principal, want := range map[string]string{"cam-1": "[v2 v1]", "cam-2": "[v3]", "nobody": "[]", "": "[v2 v3 v1]"} {
-		page, _, err := s.ListVideos(ctx, principal, 0, 10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ids []string
-		for _, v := range page {
-			ids = append(ids, v.ID)
-		}
-		if got := fmt.Sprint(ids); got != want {
-			t.Errorf("list of %q = %s, want %s", principal, got, want)
-		}
-	}
-	if _, _, err := s.RegisterVideo(ctx, videoOf("", "v9", "u9", "s1")); err == nil {
-		t.Fatal("a video without principal was stored")
-	}
-}
-
 func TestDatabaseFileIsPrivate(t *testing.T) {
 	s, file := openTemp(t)
 	seedSession(t, s, "s1", "u1") // the WAL file exists after a write
@@ -322,51 +191,5 @@ func TestCheckWriteSeesAReadOnlyDatabase(t *testing.T) {
 	}
 	if err := s.CheckWrite(ctx); err == nil {
 		t.Fatal("CheckWrite passed on a database that takes no write")
-	}
-}
-
-// TestRegisterVideoKeepsMedia: the registration's media object is stored
-// and read back whole by every read; a video registered without one has
-// none (NULL, not an empty object).
-func TestRegisterVideoKeepsMedia(t *testing.T) {
-	ctx := context.Background()
-	s, _ := openTemp(t)
-	seedSession(t, s, "s1", "u1", "u2")
-	with := video("v1", "u1", "s1")
-	with.Video.Media = &contract.Media{
-		Container: "mov", DurationS: 2.002, Complete: false, FastStart: true, StartTimecode: "10:00:00:00",
-		Incomplete: &contract.MediaIncomplete{Reason: "truncated", Detail: "the file ends inside its mdat box"},
-		Streams: []contract.MediaStream{
-			{Type: "video", Codec: "h264", Profile: "High", Width: 1920, Height: 1080, FPS: 29.97},
-			{Type: "audio", Codec: "aac", Profile: "LC", SampleRate: 48000, Channels: 2},
-		},
-	}
-	if _, created, err := s.RegisterVideo(ctx, with); err != nil || !created {
-		t.Fatalf("register: created=%v err=%v", created, err)
-	}
-	if _, _, err := s.RegisterVideo(ctx, video("v2", "u2", "s1")); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.Video(ctx, "v1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got.Media, with.Video.Media) {
-		t.Fatalf("media read back = %+v, want %+v", got.Media, with.Video.Media)
-	}
-	reg, err := s.VideoByUpload(ctx, "u1")
-	if err != nil || !reflect.DeepEqual(reg.Video.Media, with.Video.Media) {
-		t.Fatalf("media by upload = %+v, %v", reg.Video.Media, err)
-	}
-	list, _, err := s.ListVideos(ctx, "", 0, 10)
-	if err != nil || len(list) != 2 {
-		t.Fatalf("list: %v, %v", list, err)
-	}
-	if list[0].ID != "v2" || list[0].Media != nil || !reflect.DeepEqual(list[1].Media, with.Video.Media) {
-		t.Fatalf("listed media: v2 %+v, v1 %+v", list[0].Media, list[1].Media)
-	}
-	var null bool
-	if err := s.db.QueryRow(`SELECT media IS NULL FROM videos WHERE id = 'v2'`).Scan(&null); err != nil || !null {
-		t.Fatalf("a video without media stores NULL: %v, %v", null, err)
 	}
 }
