@@ -65,7 +65,7 @@ func Measure(ctx context.Context, cmd *exec.Cmd, serverPID int, wrapper string) 
 		if wrapper != "" {
 			name = cmd.Args[2]
 		}
-		return Sample{}, fmt.Errorf("%s: %w: %s", name, err, out.Last())
+		return Sample{}, fmt.Errorf("%s: %w: %s", name, err, out.LastLines(3))
 	}
 	if wrapper != "" {
 		raw, err := os.ReadFile(result)
@@ -115,12 +115,19 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Last is the last non-empty line written, trimmed.
-func (t *tailBuffer) Last() string {
+// LastLines is the last n non-empty lines written, trimmed and joined with
+// " / ": a failed client's summary and the failures just before it.
+func (t *tailBuffer) LastLines(n int) string {
+	var keep []string
 	lines := bytes.Split(bytes.TrimSpace(t.b), []byte("\n"))
-	last := strings.TrimSpace(string(lines[len(lines)-1]))
-	if last == "" {
+	for i := len(lines) - 1; i >= 0 && len(keep) < n; i-- {
+		if l := strings.TrimSpace(string(lines[i])); l != "" {
+			keep = append([]string{l}, keep...)
+		}
+	}
+	if len(keep) == 0 {
 		return "no output"
 	}
-	return last
+	return strings.Join(keep, " / ")
 }
+
