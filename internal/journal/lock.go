@@ -23,7 +23,7 @@ func (s *Store) Lock(key string) (unlock func(), ok bool, err error) {
 	}
 	path := filepath.Join(s.locks, key+".lock")
 	for {
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		f, err := openRegular(path, os.O_RDWR|os.O_CREATE, 0o600)
 		if err != nil {
 			return nil, false, fmt.Errorf("journal: lock %s: %w", path, err)
 		}
@@ -66,7 +66,7 @@ func sameFile(f *os.File, path string) (bool, error) {
 	if err := unix.Fstat(int(f.Fd()), &a); err != nil {
 		return false, err
 	}
-	if err := unix.Stat(path, &b); err != nil {
+	if err := unix.Lstat(path, &b); err != nil {
 		if errors.Is(err, unix.ENOENT) {
 			return false, nil
 		}
