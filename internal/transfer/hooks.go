@@ -194,6 +194,10 @@ func Resumable(err error) bool {
 	case errors.Is(err, errFileChanged):
 		return false
 	}
+	var xe *expiringKeyError
+	if errors.As(err, &xe) {
+		return true
+	}
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
 		return classify(err) != permanent

@@ -142,7 +142,7 @@ func (e *Engine) abortSoon(ctx context.Context, sess *session, ref UploadRef) {
 // abortMultipart aborts ref's multipart upload so S3 frees its parts. An
 // upload S3 no longer has is not an error.
 func (e *Engine) abortMultipart(ctx context.Context, sess *session, ref UploadRef, r Retry) error {
-	err := r.do(ctx, retryHooks{refresh: sess.creds.Invalidate}, func(ctx context.Context) error {
+	err := r.do(ctx, retryHooks{refresh: sess.creds.Invalidate, expiring: sess.expiring}, func(ctx context.Context) error {
 		err := sess.store.abort(ctx, ref.Key, ref.S3UploadID)
 		if errorCode(err) == "NoSuchUpload" {
 			return nil
