@@ -17,13 +17,12 @@ demo: build ## a local MinIO, vidup serve on SQLite, a real upload, the register
 bench: build ## vidup against mc, s5cmd, rclone and aws-cli on a local MinIO
 	scripts/bench.sh
 
-lint: ## gofmt and go vet
-	test -z "$$(gofmt -l cmd internal)"
-	$(GO) vet ./...
+lint: ## gofmt, go vet, go mod tidy -diff, staticcheck, and go vet for every release target
+	scripts/lint.sh
 
 docs: ## regenerate the CLI reference in docs/cli
 	rm -rf docs/cli
-	$(GO) run ./internal/cli/gendocs docs/cli
+	$(GO) run ./cmd/gendocs docs/cli
 
 clean:
 	rm -rf bin dist .demo

@@ -3,7 +3,7 @@
 #
 # Installs what the bench needs (MinIO and mc with `go install`, s5cmd built
 # from its module, rclone and aws-cli from Debian's packages), then runs the
-# Go driver (internal/bench/cmd/benchrun), which starts its own MinIO on a
+# Go driver (cmd/benchrun), which starts its own MinIO on a
 # free loopback port, runs every scenario for each client in turns, and
 # prints a Markdown table (also written to .tools/bench-results/latest.md).
 #
@@ -12,6 +12,8 @@
 #   BENCH_LARGE=1           add the 8 GiB and 16 GiB files
 #   BENCH_SCENARIOS=...     http,https,many,latency,memory (all by default)
 #   BENCH_CLIENTS=...       vidup,mc,s5cmd,rclone,aws (all by default)
+#   BENCH_BASELINE=PATH     an earlier vidup binary, run in the same turns as the
+#                           peer "vidup-before": before and after a change, side by side
 #
 # A tool that cannot be installed shows as "unavailable (reason)" in the
 # table; the bench never stops for it.
@@ -112,7 +114,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-go build -o "$bin/benchrun" ./internal/bench/cmd/benchrun
-go build -o "$bin/benchexec" ./internal/bench/cmd/benchexec
+go build -o "$bin/benchrun" ./cmd/benchrun
+go build -o "$bin/benchexec" ./cmd/benchexec
 args+=(-benchexec "$bin/benchexec")
 "$bin/benchrun" "${args[@]}"

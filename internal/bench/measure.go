@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -84,15 +83,11 @@ func Measure(ctx context.Context, cmd *exec.Cmd, serverPID int, wrapper string) 
 		s := Sample{Wall: wall, ClientCPU: time.Duration(ru.Utime + ru.Stime), MaxRSS: ru.MaxRSS * 1024}
 		return s, addServerCPU(&s, serverPID, before)
 	}
-	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	cpu, maxRSS, ok := rusage(cmd.ProcessState)
 	if !ok {
 		return Sample{}, fmt.Errorf("no rusage for %s on this system", cmd.Path)
 	}
-	s := Sample{
-		Wall:      wall,
-		ClientCPU: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()),
-		MaxRSS:    ru.Maxrss * 1024, // Linux reports KiB
-	}
+	s := Sample{Wall: wall, ClientCPU: cpu, MaxRSS: maxRSS}
 	return s, addServerCPU(&s, serverPID, before)
 }
 

@@ -1,3 +1,8 @@
+//go:build linux
+
+// The bulk tests run on Linux, where CI runs them: they read peak RSS in
+// wait4's Linux units and pipe through cat.
+
 package cli
 
 import (
@@ -336,8 +341,14 @@ func TestBulkKilledMidwayFinishesTheRest(t *testing.T) {
 		t.Fatalf("second run: exit code %d; stderr:\n%.3000s", code, stderr)
 	}
 	doc := parseDoc(t, out)
-	if doc.Summary.Skipped < first || doc.Summary.Skipped+doc.Summary.Uploaded != n+1 {
-		t.Errorf("second run summary %+v: want the %d registered files skipped and the rest uploaded", doc.Summary, first)
+	// A file whose registration the API had answered but whose journal
+	// record the kill cut off is registered again by the second run as a
+	// replay of the same upload (the API keeps one video; checked below):
+	// at most the two files in flight (--concurrency 2) can be in that
+	// window. Every other registered file is skipped without a word to
+	// the API.
+	if doc.Summary.Skipped < first-2 || doc.Summary.Skipped+doc.Summary.Uploaded != n+1 {
+		t.Errorf("second run summary %+v: want the %d registered files skipped (but for at most 2 replays) and the rest uploaded", doc.Summary, first)
 	}
 	for name, k := range b.registeredPerName() {
 		if k != 1 {

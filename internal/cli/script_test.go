@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -24,6 +25,9 @@ import (
 
 	"github.com/vidup/vidup/internal/testenv"
 )
+
+// update rewrites the golden files of testdata/ and the scripts' expected output.
+var update = flag.Bool("update", false, "rewrite the golden files of testdata/")
 
 // TestMain makes this test binary the vidup command as well: testscript
 // copies it under the name vidup into a folder first on PATH, and when it

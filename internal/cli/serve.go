@@ -21,6 +21,7 @@ import (
 	"github.com/vidup/vidup/internal/config"
 	"github.com/vidup/vidup/internal/contract"
 	"github.com/vidup/vidup/internal/server"
+	"github.com/vidup/vidup/internal/server/jobs"
 	"github.com/vidup/vidup/internal/server/store"
 )
 
@@ -68,6 +69,15 @@ type ServeOptions struct {
 	// validation.
 	StaticKeys []server.StaticKey
 
+	WebhookURL        string
+	WebhookSecretFile string
+	WebhookRetryFor   time.Duration
+	WebhookRescue     time.Duration
+	CleanupEvery      time.Duration
+	// WebhookKey signs webhooks: from VIDUP_WEBHOOK_SECRET or
+	// --webhook-secret-file, never a flag value. Filled by validation.
+	WebhookKey []byte
+
 	// Tokens come from VIDUP_SERVER_TOKENS (principal "default") and
 	// --tokens-file, never a flag value. Filled by validation.
 	Tokens []server.TokenEntry
@@ -84,7 +94,9 @@ vidup serve opens upload sessions with temporary credentials from STS
 AssumeRole, limited by a session policy to the session's unregistered keys,
 verifies uploaded objects against S3 (size and checksum), seals each one by a
 server-side copy under videos/ (which no session credential may write), and
-registers it once in a SQLite database.
+registers it once in its database: a SQLite file by default, or PostgreSQL
+(--db postgres://user:password@host:5432/vidup), which several vidup serve
+instances behind one load balancer share.
 
 Every API token belongs to a principal (a device, a CI job, a person), and
 each principal sees only its own sessions and videos. --tokens-file holds one
@@ -97,6 +109,15 @@ separated) holds tokens of the one principal "default", an uploader. The
 server refuses to start without a token. The server's own AWS credentials
 come from the standard AWS chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY,
 AWS_PROFILE, instance roles).
+
+With --webhook-url, every registration and every status change (set by a
+pipeline token: POST /api/v1/videos/{id}/status) is announced to that URL by a
+webhook signed per Standard Webhooks (webhook-id, webhook-timestamp,
+webhook-signature) with the secret of VIDUP_WEBHOOK_SECRET or
+--webhook-secret-file (whsec_<base64> or at least 16 bytes of text). The
+webhook is a job stored in the transaction of the change: it is delivered at
+least once, retried with backoff for --webhook-retry-for, and its state shows
+on GET /api/v1/videos/{id}.
 
 Against AWS, --role-arn must name a real role that those credentials may
 assume and that may write to the bucket. MinIO accepts any role ARN.
@@ -145,7 +166,7 @@ AssumeRole works) and exits 2 with the reason when not.`,
 	f.BoolVar(&opts.PathStyle, "path-style", false, "path-style S3 addressing (MinIO and most S3-compatible servers need it)")
 	f.StringVar(&opts.RoleARN, "role-arn", DefaultRoleARN, "role assumed for session credentials (AWS needs a real one; MinIO accepts any)")
 	f.DurationVar(&opts.CredentialsTTL, "credentials-ttl", time.Hour, "lifetime of session credentials, 15m to 12h")
-	f.StringVar(&opts.DB, "db", "./vidup.db", "SQLite database file (created when absent)")
+	f.StringVar(&opts.DB, "db", "./vidup.db", "SQLite database file (created when absent), or a postgres:// URL that several instances share")
 	f.StringVar(&opts.TokensFile, "tokens-file", "", "file of API tokens: <token> [<principal> [role]] per line, # comments (adds to VIDUP_SERVER_TOKENS)")
 	f.DurationVar(&opts.SessionMaxAge, "session-max-age", server.DefaultSessionMaxAge, "how long after it opened a session's credentials may still be refreshed")
 	f.Float64Var(&opts.SessionRate, "session-rate", float64(server.DefaultSessionRate), "sessions per second each principal may open, on average (0: no limit)")
@@ -154,6 +175,11 @@ AssumeRole works) and exits 2 with the reason when not.`,
 	f.StringVar(&opts.StaticKeysFile, "static-keys-file", "", "with --credentials static: file of <principal> <access-key-id> <secret-access-key> lines")
 	f.BoolVar(&opts.AllowServerKey, "static-allow-server-key", false, "with --credentials static: allow handing out the server's own key (development only)")
 	f.StringVar(&opts.Checksum, "checksum", "", "checksum mode announced to clients: crc32c, crc64nvme, crc32c-composite or none (default: not announced, clients negotiate)")
+	f.StringVar(&opts.WebhookURL, "webhook-url", "", "URL that receives a signed webhook (Standard Webhooks) for every registration and status change")
+	f.StringVar(&opts.WebhookSecretFile, "webhook-secret-file", "", "file holding the webhook signing secret (default: VIDUP_WEBHOOK_SECRET)")
+	f.DurationVar(&opts.WebhookRetryFor, "webhook-retry-for", jobs.DefaultRetryFor, "how long a webhook the receiver does not take is retried before it is marked failed")
+	f.DurationVar(&opts.CleanupEvery, "session-cleanup-every", jobs.DefaultCleanupEvery, "how often sessions older than --session-max-age are closed and their unfinished multipart uploads aborted (0: never)")
+	f.DurationVar(&opts.WebhookRescue, "webhook-rescue-after", jobs.DefaultRescueAfter, "how long a webhook may stay in flight before another instance takes it back (its instance died)")
 	return cmd
 }
 
@@ -198,7 +224,11 @@ func (o *ServeOptions) validate() error {
 		add("--credentials-ttl %s: must be from %s to %s (STS's limits)", o.CredentialsTTL, fmtDuration(server.MinTTL), fmtDuration(server.MaxTTL))
 	}
 	if o.DB == "" {
-		add("--db is empty; name the SQLite database file, e.g. ./vidup.db")
+		add("--db is empty; name the SQLite database file, e.g. ./vidup.db, or a postgres:// URL")
+	} else if store.IsPostgresURL(o.DB) {
+		if err := store.CheckPostgresURL(o.DB); err != nil {
+			add("--db %s: %v", store.Redact(o.DB), err)
+		}
 	} else if dir := filepath.Dir(o.DB); dir != "" {
 		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 			add("--db %s: folder %s does not exist; create it or choose another path", o.DB, dir)
@@ -211,8 +241,40 @@ func (o *ServeOptions) validate() error {
 	if o.SessionRate < 0 || math.IsNaN(o.SessionRate) || math.IsInf(o.SessionRate, 0) {
 		add("--session-rate %v: give sessions per second, 0 for no limit", o.SessionRate)
 	}
+	if o.CleanupEvery < 0 || (o.CleanupEvery > 0 && o.CleanupEvery < time.Second) {
+		add("--session-cleanup-every %s: give a duration of a second or more, or 0 for no cleanup", o.CleanupEvery)
+	}
 	if o.SessionBurst < 1 {
 		add("--session-burst %d: must be 1 or more", o.SessionBurst)
+	}
+
+	o.WebhookKey = nil
+	if o.WebhookURL != "" {
+		if u, err := url.Parse(o.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			add("--webhook-url %q: write it as http(s)://host/path, without credentials (the signature authenticates the server)", o.WebhookURL)
+		}
+		secret, _ := o.IO.LookupEnv("VIDUP_WEBHOOK_SECRET")
+		from := "VIDUP_WEBHOOK_SECRET"
+		if o.WebhookSecretFile != "" {
+			b, err := os.ReadFile(o.WebhookSecretFile)
+			if err != nil {
+				add("--webhook-secret-file %s: %v", o.WebhookSecretFile, unwrapPath(err))
+			}
+			secret, from = string(b), "--webhook-secret-file "+o.WebhookSecretFile
+		}
+		if strings.TrimSpace(secret) == "" {
+			add("--webhook-url needs a signing secret: set VIDUP_WEBHOOK_SECRET or --webhook-secret-file")
+		} else if key, err := jobs.ParseSecret(secret); err != nil {
+			add("%s: %v", from, err)
+		} else {
+			o.WebhookKey = key
+		}
+		if o.WebhookRescue <= jobs.DefaultTimeout {
+			add("--webhook-rescue-after %s: must be longer than one attempt's %s", o.WebhookRescue, jobs.DefaultTimeout)
+		}
+		if o.WebhookRetryFor < time.Minute {
+			add("--webhook-retry-for %s: must be a minute or more, e.g. 24h", o.WebhookRetryFor)
+		}
 	}
 
 	o.Tokens = nil
@@ -377,7 +439,7 @@ func runServe(ctx context.Context, o *ServeOptions) error {
 	if err != nil {
 		return asUsage(err)
 	}
-	db, err := store.OpenSQLite(ctx, o.DB)
+	db, err := store.Open(ctx, o.DB)
 	if err != nil {
 		return asUsage(fmt.Errorf("%w; check --db", err))
 	}
@@ -426,6 +488,30 @@ func runServe(ctx context.Context, o *ServeOptions) error {
 		}
 	}
 	checksum, _ := serveChecksum(o.Checksum)
+	metrics := server.NewMetrics()
+	if o.WebhookURL != "" || o.CleanupEvery > 0 {
+		cfg := jobs.Config{
+			URL: o.WebhookURL, Key: o.WebhookKey, RetryFor: o.WebhookRetryFor,
+			Logger: log, RescueAfter: o.WebhookRescue,
+			OnDelivery: metrics.WebhookDelivery, OnSessionCleaned: metrics.SessionCleaned,
+		}
+		if o.CleanupEvery > 0 {
+			cfg.Cleanup = &jobs.CleanupConfig{MaxAge: o.SessionMaxAge + o.CredentialsTTL, Every: o.CleanupEvery, Bucket: o.Bucket, Uploads: objects}
+		}
+		q, err := jobs.Start(ctx, db, cfg)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			// Jobs in flight get a little time; the others stay queued
+			// in the database for the next instance.
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if err := q.Stop(sctx); err != nil {
+				log.Warn("stopping the job queue", "err", err)
+			}
+		}()
+	}
 	srv, err := server.New(server.Config{
 		Store: db, Minter: mint, Objects: objects, Tokens: tokens, Checksum: checksum,
 		Bucket: o.Bucket, Region: o.Region, Endpoint: o.clientEndpoint(), PathStyle: o.PathStyle,
@@ -433,6 +519,7 @@ func runServe(ctx context.Context, o *ServeOptions) error {
 		SessionMaxAge: o.SessionMaxAge,
 		SessionRate:   o.sessionRate(),
 		SessionBurst:  o.SessionBurst,
+		Metrics:       metrics,
 	})
 	if err != nil {
 		return err
@@ -443,6 +530,6 @@ func runServe(ctx context.Context, o *ServeOptions) error {
 			endpoint = "aws"
 		}
 		log.Info("vidup serve listening", "addr", addr.String(), "bucket", o.Bucket, "region", o.Region,
-			"endpoint", endpoint, "credentials", o.Credentials, "db", o.DB, "tokens", tokens.Len(), "principals", tokens.Principals())
+			"endpoint", endpoint, "credentials", o.Credentials, "db", store.Redact(o.DB), "webhook_url", o.WebhookURL, "tokens", tokens.Len(), "principals", tokens.Principals())
 	})
 }

@@ -4,14 +4,18 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,6 +27,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/vidup/vidup/internal/contract"
+	"github.com/vidup/vidup/internal/server/jobs"
+	"github.com/vidup/vidup/internal/server/store/storetest"
 	"github.com/vidup/vidup/internal/testenv"
 )
 
@@ -137,6 +143,11 @@ func TestServeRefusesBadSettings(t *testing.T) {
 			"VIDUP_SERVE_STATIC_ACCESS_KEY_ID": "AK", "VIDUP_SERVE_STATIC_SECRET_ACCESS_KEY": "SK"},
 			[]string{"--credentials", "static", "--tokens-file", writeText(t, "tok-cam cam-3 uploader\n")}, "cam-3"},
 		{"bad checksum", tok, []string{"--checksum", "md5"}, "--checksum"},
+		{"postgres URL that does not parse", tok, []string{"--db", "postgres://u:secret-pw@host:notaport/db"}, "the PostgreSQL URL does not parse"},
+		{"webhook without secret", tok, []string{"--webhook-url", "http://127.0.0.1:9/hooks"}, "VIDUP_WEBHOOK_SECRET"},
+		{"webhook secret too short", map[string]string{"VIDUP_SERVER_TOKENS": "t", "VIDUP_WEBHOOK_SECRET": "short"}, []string{"--webhook-url", "http://127.0.0.1:9/hooks"}, "16"},
+		{"webhook URL not http", map[string]string{"VIDUP_SERVER_TOKENS": "t", "VIDUP_WEBHOOK_SECRET": "0123456789abcdef0123"}, []string{"--webhook-url", "ftp://127.0.0.1/x"}, "--webhook-url"},
+		{"webhook retry too short", map[string]string{"VIDUP_SERVER_TOKENS": "t", "VIDUP_WEBHOOK_SECRET": "0123456789abcdef0123"}, []string{"--webhook-url", "http://127.0.0.1:9/x", "--webhook-retry-for", "1s"}, "--webhook-retry-for"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -457,4 +468,160 @@ func TestServeBinaryKeepsVideosAcrossRestart(t *testing.T) {
 		t.Fatalf("list after a restart: %d %+v", code, list)
 	}
 	p.stop(t)
+}
+
+// Two vidup serve processes on one PostgreSQL with webhooks: uploads
+// registered through both, a status set by the pipeline on one; the
+// receiver gets every webhook once per event, each signed, and the video
+// shows their delivery.
+func TestServeTwoInstancesOnPostgresWithWebhooks(t *testing.T) {
+	m := testenv.MinIO(t)
+	dsn := storetest.PostgresURL(t)
+	bucket := m.NewBucket(t)
+	dir := t.TempDir()
+	secret := "whsec_" + base64.StdEncoding.EncodeToString([]byte("a-secret-of-24-bytes-...."))
+	key, err := jobs.ParseSecret(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	got := map[string]contract.WebhookEvent{}
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := jobs.Verify(key, r.Header, body, time.Now(), 5*time.Minute); err != nil {
+			t.Errorf("receiver: %v", err)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		var ev contract.WebhookEvent
+		if err := json.Unmarshal(body, &ev); err != nil {
+			t.Errorf("receiver: %v", err)
+		}
+		mu.Lock()
+		got[r.Header.Get(jobs.HeaderID)] = ev
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer rcv.Close()
+	tokens := filepath.Join(dir, "tokens")
+	if err := os.WriteFile(tokens, []byte("cam-token-0123456789 cam-1\npipe-token-0123456789 encoder pipeline\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := serveEnv("XDG_CONFIG_HOME="+dir, "AWS_ACCESS_KEY_ID="+m.AccessKey, "AWS_SECRET_ACCESS_KEY="+m.SecretKey,
+		"VIDUP_WEBHOOK_SECRET="+secret, "VIDUP_SERVE_DB="+dsn)
+	args := []string{"--s3-endpoint", m.Endpoint, "--path-style", "--bucket", bucket, "--region", m.Region,
+		"--tokens-file", tokens, "--webhook-url", rcv.URL + "/hooks"}
+	a := startServe(t, env, args...)
+	b := startServe(t, env, args...)
+	const cam, pipe = "cam-token-0123456789", "pipe-token-0123456789"
+
+	var sess contract.Session
+	var files []contract.FileRequest
+	for i := range 10 {
+		files = append(files, contract.FileRequest{Name: fmt.Sprintf("f%d.mp4", i), Size: 4})
+	}
+	if code := a.call(t, "POST", contract.PathUploads, cam, nil, contract.SessionRequest{Files: files}, &sess); code != http.StatusCreated {
+		t.Fatalf("open session: %d", code)
+	}
+	c := s3.New(s3.Options{
+		Region: sess.Region, BaseEndpoint: aws.String(sess.Endpoint), UsePathStyle: sess.PathStyle,
+		Credentials: credentials.NewStaticCredentialsProvider(sess.Credentials.AccessKeyID, sess.Credentials.SecretAccessKey, sess.Credentials.SessionToken),
+	})
+	var videos []string
+	for i, up := range sess.Uploads {
+		if _, err := c.PutObject(context.Background(), &s3.PutObjectInput{
+			Bucket: aws.String(bucket), Key: aws.String(up.Key), Body: strings.NewReader("data"),
+		}); err != nil {
+			t.Fatal(err)
+		}
+		reg := contract.VideoRequest{UploadID: up.UploadID, SessionID: sess.SessionID, Bucket: bucket, Key: up.Key, Filename: files[i].Name, Size: 4}
+		var v contract.Video
+		if code := []*serveProcess{a, b}[i%2].call(t, "POST", contract.PathVideos, cam, map[string]string{contract.IdempotencyKeyHeader: up.UploadID}, reg, &v); code != http.StatusCreated {
+			t.Fatalf("register %d: %d", i, code)
+		}
+		if v.Status != contract.StatusRegistered {
+			t.Fatalf("a new video is %q, want registered", v.Status)
+		}
+		videos = append(videos, v.ID)
+	}
+	// The pipeline sets a status on b; an uploader may not.
+	if code := b.call(t, "POST", contract.StatusPath(videos[0]), cam, nil, contract.StatusRequest{Status: contract.StatusReady}, nil); code != http.StatusForbidden {
+		t.Fatalf("an uploader set a status: %d, want 403", code)
+	}
+	var v contract.Video
+	if code := b.call(t, "POST", contract.StatusPath(videos[0]), pipe, nil, contract.StatusRequest{Status: contract.StatusProcessing}, &v); code != http.StatusOK || v.Status != contract.StatusProcessing {
+		t.Fatalf("set processing: %d %q", code, v.Status)
+	}
+	if code := a.call(t, "POST", contract.StatusPath(videos[0]), pipe, nil, contract.StatusRequest{Status: contract.StatusFailed, Error: "no video stream"}, &v); code != http.StatusOK || v.Error != "no video stream" {
+		t.Fatalf("set failed: %d %+v", code, v)
+	}
+	if code := a.call(t, "POST", contract.StatusPath(videos[0]), pipe, nil, contract.StatusRequest{Status: contract.StatusReady}, nil); code != http.StatusConflict {
+		t.Fatalf("failed then ready: %d, want 409", code)
+	}
+	// 10 registrations and 2 status changes: 12 webhooks, each delivered.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n == 12 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("receiver has %d webhooks after a minute, want 12\n%s\n%s", n, a.log(), b.log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var first contract.Video
+	waitDelivered := time.Now().Add(30 * time.Second)
+	for {
+		if code := b.call(t, "GET", contract.PathVideos+"/"+videos[0], cam, nil, nil, &first); code != http.StatusOK {
+			t.Fatalf("get: %d", code)
+		}
+		done := len(first.Webhooks) == 3
+		for _, d := range first.Webhooks {
+			done = done && d.State == contract.DeliveryDelivered
+		}
+		if done {
+			break
+		}
+		if time.Now().After(waitDelivered) {
+			t.Fatalf("webhooks of the video: %+v", first.Webhooks)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if first.Status != contract.StatusFailed || first.Webhooks[2].Status != contract.StatusFailed {
+		t.Fatalf("video = %+v", first)
+	}
+	// Each instance counts the webhooks it delivered: 12 in all.
+	delivered := 0.0
+	for _, p := range []*serveProcess{a, b} {
+		resp, err := http.Get(p.url + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		m := regexp.MustCompile(`(?m)^vidup_webhook_deliveries_total\{outcome="delivered"\} (\d+)$`).FindSubmatch(page)
+		if m != nil {
+			n, _ := strconv.Atoi(string(m[1]))
+			delivered += float64(n)
+		}
+	}
+	if delivered != 12 {
+		t.Fatalf("the instances' /metrics count %v webhooks delivered, want 12", delivered)
+	}
+	mu.Lock()
+	for id, ev := range got {
+		if ev.Data.ID == "" || (ev.Type != contract.EventVideoRegistered && ev.Type != contract.EventVideoStatus) {
+			t.Errorf("webhook %s = %+v", id, ev)
+		}
+	}
+	mu.Unlock()
+	for _, p := range []*serveProcess{a, b} {
+		p.stop(t)
+		if strings.Contains(p.log(), secret) || strings.Contains(p.log(), strings.TrimPrefix(dsn, "postgres://")) {
+			t.Fatalf("a secret reached serve's log:\n%s", p.log())
+		}
+	}
 }

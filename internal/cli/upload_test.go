@@ -1,10 +1,11 @@
+//go:build unix
+
 package cli
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"maps"
 	"net"
 	"net/http"
@@ -22,8 +23,6 @@ import (
 	"github.com/vidup/vidup/internal/testenv"
 	"github.com/vidup/vidup/internal/transfer/transfertest"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files of testdata/")
 
 // runUploadCmd runs a command line as Run does, with vidup upload's retry
 // waits shortened and, when capture is set, the options handed to it

@@ -146,6 +146,67 @@ type Video struct {
 	// Principal owns the video (v1.1, vidup serve's extension): the pipeline
 	// role sees every principal's videos.
 	Principal string `json:"principal,omitempty"`
+	// Status is where the encoding step is (v1.1 section 5): registered,
+	// processing, ready or failed; Error says why when it failed.
+	Status string `json:"status,omitempty"`
+	Error  string `json:"error,omitempty"`
+	// StatusAt is when Status was last set (vidup serve's extension).
+	StatusAt *time.Time `json:"status_at,omitempty"`
+	// Webhooks is the delivery state of the webhooks that announced this
+	// video, oldest first (vidup serve's extension; on GET of one video).
+	Webhooks []WebhookDelivery `json:"webhooks,omitempty"`
+}
+
+// Statuses of a video (v1.1 section 5): registered, then processing, then
+// ready or failed.
+const (
+	StatusRegistered = "registered"
+	StatusProcessing = "processing"
+	StatusReady      = "ready"
+	StatusFailed     = "failed"
+)
+
+// StatusPath is where the pipeline sets a video's status.
+func StatusPath(videoID string) string { return PathVideos + "/" + videoID + "/status" }
+
+// StatusRequest is the body of POST /api/v1/videos/{id}/status.
+type StatusRequest struct {
+	Status string `json:"status"`
+	// Error says why, with status failed.
+	Error string `json:"error,omitempty"`
+}
+
+// Webhook event types.
+const (
+	EventVideoRegistered = "video.registered"
+	EventVideoStatus     = "video.status"
+)
+
+// WebhookEvent is the body of a webhook to the encoding step, in the
+// payload shape of Standard Webhooks: its id is the webhook-id header.
+type WebhookEvent struct {
+	Type      string    `json:"type"`
+	Timestamp time.Time `json:"timestamp"`
+	Data      Video     `json:"data"`
+}
+
+// Delivery states of a webhook.
+const (
+	DeliveryPending   = "pending"   // not tried yet
+	DeliveryFailing   = "failing"   // tried, failed, will be retried
+	DeliveryDelivered = "delivered" // the receiver answered 2xx
+	DeliveryFailed    = "failed"    // retried for the bounded time, given up
+)
+
+// WebhookDelivery is the state of one webhook of a video.
+type WebhookDelivery struct {
+	ID        string    `json:"id"`
+	Type      string    `json:"type"`
+	Status    string    `json:"status,omitempty"` // the video's status it announces
+	State     string    `json:"state"`
+	Attempts  int       `json:"attempts"`
+	LastError string    `json:"last_error,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // VideoList is the answer of GET /api/v1/videos (vidup serve's extension).

@@ -78,6 +78,9 @@ func writeFileSync(path string, data []byte) error {
 // syncDir makes the folder's entries (created, renamed, removed names)
 // durable.
 func syncDir(dir string) error {
+	if !folderSync {
+		return nil
+	}
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

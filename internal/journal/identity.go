@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -242,12 +241,4 @@ func (i *Identity) UnmarshalJSON(b []byte) error {
 		i.Path = string(p)
 	}
 	return nil
-}
-
-// inodeOf returns the inode and device numbers of a file.
-func inodeOf(fi os.FileInfo) (ino, dev uint64) {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return st.Ino, uint64(st.Dev)
-	}
-	return 0, 0
 }

@@ -74,7 +74,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/vidup/vidup/internal/asset"
@@ -232,13 +231,7 @@ func checkPrivate(dir string) error {
 	if !fi.IsDir() {
 		return &FolderError{Dir: dir, Problem: FolderNotAFolder}
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
-		return &FolderError{Dir: dir, Problem: FolderOtherOwner, UID: int(st.Uid)}
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return &FolderError{Dir: dir, Problem: FolderOpen, Mode: perm}
-	}
-	return nil
+	return checkOwner(dir, fi)
 }
 
 var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$`)

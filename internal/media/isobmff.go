@@ -373,11 +373,10 @@ func sampleEntry(h *mp4.ReadHandle, tr *isoTrack) error {
 			version := binary.BigEndian.Uint16(p[8:])
 			s.Channels = int(binary.BigEndian.Uint16(p[16:]))
 			s.SampleRate = int(binary.BigEndian.Uint32(p[24:]) >> 16)
-			bits := int(binary.BigEndian.Uint16(p[18:]))
 			if version == 2 && len(p) >= 64 {
 				s.SampleRate = int(math.Float64frombits(binary.BigEndian.Uint64(p[32:])))
 				s.Channels = int(binary.BigEndian.Uint32(p[40:]))
-				bits = int(binary.BigEndian.Uint32(p[48:]))
+				bits := int(binary.BigEndian.Uint32(p[48:]))
 				if fourcc == "lpcm" {
 					s.Codec = lpcmCodec(binary.BigEndian.Uint32(p[52:]), bits)
 				}

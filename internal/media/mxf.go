@@ -18,8 +18,6 @@ const (
 	mxfKindBody   = 0x03
 	mxfKindFooter = 0x04
 
-	mxfClosedComplete = 0x04
-
 	maxMXFMetadata = 16 << 20
 )
 

@@ -7,6 +7,7 @@ import (
 	"github.com/vidup/vidup/internal/asset"
 	"github.com/vidup/vidup/internal/journal"
 	"github.com/vidup/vidup/internal/transfer"
+	"github.com/vidup/vidup/internal/units"
 )
 
 // Decide is the resume decision: what becomes of rec, an upload an earlier
@@ -53,7 +54,7 @@ func Decide(rec *journal.Entry, local journal.Identity, s3 transfer.S3State) tra
 			Reason: fmt.Sprintf("the multipart upload of s3://%s/%s is gone from S3 (aborted, or expired by a lifecycle rule); starting a new upload", rec.Bucket, rec.Key)}
 	case transfer.S3Listed:
 		return transfer.Decision{Action: transfer.Resume,
-			Reason: fmt.Sprintf("continuing an earlier upload: %d parts (%s) are on S3 already", len(s3.Kept), transfer.FormatSize(asset.Bytes(s3.Kept)))}
+			Reason: fmt.Sprintf("continuing an earlier upload: %d parts (%s) are on S3 already", len(s3.Kept), units.Size(asset.Bytes(s3.Kept)).String())}
 	}
 	reason := "S3 could not be asked what it holds of the upload"
 	if s3.Err != nil {

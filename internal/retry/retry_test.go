@@ -164,7 +164,7 @@ func TestBackoffIsFullJitter(t *testing.T) {
 }
 
 func TestDefaultIsComparable(t *testing.T) {
-	if Default() == (Policy{}) || Default() != Default() {
+	if a, b := Default(), Default(); a == (Policy{}) || a != b {
 		t.Error("Default is not a distinct comparable value")
 	}
 	if d := Default(); d.Retries != 10 || d.Budget != 10*time.Minute {

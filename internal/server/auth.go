@@ -43,6 +43,9 @@ func (p Principal) mayUpload() bool { return p.Role == RoleUploader || p.Role ==
 // readsAll reports whether p reads every principal's videos.
 func (p Principal) readsAll() bool { return p.Role == RolePipeline || p.Role == RoleAdmin }
 
+// setsStatus: the encoding step (and an admin) sets videos' status.
+func (p Principal) setsStatus() bool { return p.Role == RolePipeline || p.Role == RoleAdmin }
+
 // TokenEntry is one token of a principal. Digest, when set, replaces Token:
 // a tokens file may hold sha256:<hex> instead of the token itself.
 type TokenEntry struct {

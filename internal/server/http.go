@@ -132,10 +132,11 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 }
 
 // authenticate lets through requests with a valid bearer token; the health
-// check needs none, so that load balancers can call it.
+// and readiness checks and the metrics need none, so that load balancers and
+// Prometheus can call them.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == PathHealth {
+		if r.URL.Path == PathHealth || r.URL.Path == PathReady || r.URL.Path == PathMetrics {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -250,3 +250,32 @@ func (o S3Objects) Delete(ctx context.Context, bucket, key string) error {
 	}
 	return nil
 }
+
+// AbortUploads aborts every multipart upload of exactly key in bucket: the
+// parts a client sent and never completed, which S3 bills until then. It
+// returns how many it aborted.
+func (o S3Objects) AbortUploads(ctx context.Context, bucket, key string) (int, error) {
+	n := 0
+	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket), Prefix: aws.String(key)}
+	for {
+		out, err := o.Client.ListMultipartUploads(ctx, in)
+		if err != nil {
+			return n, fmt.Errorf("list multipart uploads of s3://%s/%s: %w", bucket, key, err)
+		}
+		for _, u := range out.Uploads {
+			if aws.ToString(u.Key) != key {
+				continue
+			}
+			if _, err := o.Client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+				Bucket: aws.String(bucket), Key: u.Key, UploadId: u.UploadId,
+			}); err != nil && !isStatus(err, http.StatusNotFound) {
+				return n, fmt.Errorf("abort multipart upload of s3://%s/%s: %w", bucket, key, err)
+			}
+			n++
+		}
+		if !aws.ToBool(out.IsTruncated) {
+			return n, nil
+		}
+		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
+	}
+}

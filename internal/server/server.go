@@ -56,7 +56,7 @@ const (
 	// DefaultSessionRate and DefaultSessionBurst bound how fast one
 	// principal opens sessions: each one costs an STS call and rows.
 	DefaultSessionRate  rate.Limit = 5
-	DefaultSessionBurst            = 50
+	DefaultSessionBurst int        = 50
 	// DefaultSealTimeout bounds the server-side copy that seals an object;
 	// it runs on even when the client gives up waiting.
 	DefaultSealTimeout = time.Hour
@@ -95,6 +95,8 @@ type Config struct {
 	// SealTimeout bounds the copy that seals one object; 0 means
 	// DefaultSealTimeout.
 	SealTimeout time.Duration
+	// Metrics are served on /metrics; nil: a registry of this server's own.
+	Metrics *Metrics
 }
 
 // Server serves the API.
@@ -145,6 +147,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.SealTimeout <= 0 {
 		cfg.SealTimeout = DefaultSealTimeout
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics()
+	}
+	cfg.Store = cfg.Metrics.InstrumentStore(cfg.Store)
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -161,7 +167,10 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("POST "+contract.PathVideos, s.registerVideo)
 	mux.HandleFunc("GET "+contract.PathVideos, s.listVideos)
 	mux.HandleFunc("GET "+contract.PathVideos+"/{id}", s.getVideo)
+	mux.HandleFunc("POST "+contract.PathVideos+"/{id}/status", s.setStatus)
 	mux.HandleFunc("GET "+PathHealth, s.health)
+	mux.HandleFunc("GET "+PathReady, s.ready)
+	mux.Handle("GET "+PathMetrics, cfg.Metrics.handler())
 
 	s.handler = s.accessLog(s.recoverPanics(s.authenticate(jsonFallbacks(mux))))
 	return s, nil
@@ -256,6 +265,7 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.cfg.Metrics.sessions.Inc()
 	writeJSON(w, http.StatusCreated, sess)
 }
 
@@ -322,6 +332,7 @@ func (s *Server) openSession(ctx context.Context, w http.ResponseWriter, r *http
 func (s *Server) mint(ctx context.Context, sessionID string, keys []string) (contract.Credentials, error) {
 	creds, err := s.cfg.Minter.Mint(ctx, sessionID, keys)
 	if err != nil {
+		s.cfg.Metrics.stsErrors.Inc()
 		s.log.ErrorContext(ctx, "minting credentials failed", "session_id", sessionID, "err", err)
 		return contract.Credentials{}, errorf(http.StatusBadGateway, "the server could not get credentials for the session; retry later, or ask the API's operator to check its log")
 	}
@@ -357,6 +368,10 @@ func (s *Server) refreshCredentials(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errorf(http.StatusNotFound, "session %q is unknown to this server; open a new session", id))
 		return
 	}
+	if !sess.ClosedAt.IsZero() {
+		s.fail(w, r, errorf(http.StatusNotFound, "session %q was closed as stale; open a new session", id))
+		return
+	}
 	if age := s.cfg.Now().Sub(sess.CreatedAt); age > s.cfg.SessionMaxAge {
 		s.fail(w, r, errorf(http.StatusNotFound, "session %q was opened %s ago, longer than the %s a session may be resumed; open a new session",
 			id, age.Round(time.Minute), s.cfg.SessionMaxAge))
@@ -386,9 +401,16 @@ func (s *Server) refreshCredentials(w http.ResponseWriter, r *http.Request) {
 func (s *Server) registerVideo(w http.ResponseWriter, r *http.Request) {
 	v, created, err := s.register(r.Context(), w, r)
 	if err != nil {
+		code := http.StatusInternalServerError
+		var he *httpError
+		if errors.As(err, &he) {
+			code = he.status
+		}
+		s.cfg.Metrics.registration(code, false)
 		s.fail(w, r, err)
 		return
 	}
+	s.cfg.Metrics.registration(http.StatusOK, created)
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
@@ -558,9 +580,13 @@ func (s *Server) verify(req contract.VideoRequest, key string, info ObjectInfo) 
 func (s *Server) verifyAndSeal(rctx context.Context, req contract.VideoRequest, up store.Upload, digest string) (contract.Video, bool, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(rctx), s.cfg.SealTimeout)
 	defer cancel()
+	defer func(start time.Time) { s.cfg.Metrics.verification.Observe(time.Since(start).Seconds()) }(time.Now())
 	bucket := s.cfg.Bucket
 	info, err := s.cfg.Objects.Stat(ctx, bucket, up.Key)
 	if errors.Is(err, ErrObjectNotFound) {
+		if v, ok, err := s.registeredElsewhere(ctx, up.ID, digest); ok {
+			return v, false, err
+		}
 		return contract.Video{}, false, errorf(http.StatusNotFound, "no object at s3://%s/%s; finish the upload before registering it", bucket, up.Key)
 	}
 	if err != nil {
@@ -585,6 +611,9 @@ func (s *Server) verifyAndSeal(rctx context.Context, req contract.VideoRequest, 
 	}
 	switch err := s.cfg.Objects.Copy(ctx, bucket, up.Key, sealed, info, alg); {
 	case errors.Is(err, ErrObjectChanged), errors.Is(err, ErrObjectNotFound):
+		if v, ok, err := s.registeredElsewhere(ctx, up.ID, digest); ok {
+			return v, false, err
+		}
 		return contract.Video{}, false, errorf(http.StatusUnprocessableEntity,
 			"s3://%s/%s changed while it was being registered; upload the file again", bucket, up.Key)
 	case err != nil:
@@ -646,6 +675,22 @@ func (s *Server) verifyAndSeal(rctx context.Context, req contract.VideoRequest, 
 		s.log.WarnContext(ctx, "deleting the uploaded object after sealing it failed", "key", up.Key, "err", err)
 	}
 	return stored.Video, true, nil
+}
+
+// registeredElsewhere answers a registration whose object went away while
+// this instance verified or copied it: another instance (the claim is per
+// process) may have registered the upload and deleted the uploaded object.
+// ok is false when no registration exists.
+func (s *Server) registeredElsewhere(ctx context.Context, uploadID, digest string) (v contract.Video, ok bool, err error) {
+	reg, err := s.cfg.Store.VideoByUpload(ctx, uploadID)
+	if errors.Is(err, store.ErrNotFound) {
+		return contract.Video{}, false, nil
+	}
+	if err != nil {
+		return contract.Video{}, true, err
+	}
+	v, _, err = replay(reg, digest)
+	return v, true, err
 }
 
 // sealedMatches checks a sealed copy against the object it was copied from.
@@ -742,6 +787,54 @@ func (s *Server) getVideo(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if v.Webhooks, err = s.cfg.Store.Deliveries(r.Context(), id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// setStatus is the pipeline's POST /api/v1/videos/{id}/status (contract
+// v1.1 section 5): forward only, a replay of the current status is 200.
+func (s *Server) setStatus(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p := principalOf(ctx)
+	if !p.setsStatus() {
+		s.fail(w, r, errorf(http.StatusForbidden, "principal %q has role %s; only the pipeline role sets a video's status", p.Name, p.Role))
+		return
+	}
+	var req contract.StatusRequest
+	if err := s.decode(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	switch req.Status {
+	case contract.StatusProcessing, contract.StatusReady, contract.StatusFailed:
+	default:
+		s.fail(w, r, errorf(http.StatusBadRequest, "status %q is not one the pipeline sets; use processing, ready or failed", req.Status))
+		return
+	}
+	if len(req.Error) > maxMetadataValue {
+		s.fail(w, r, errorf(http.StatusBadRequest, "error is longer than %d bytes", maxMetadataValue))
+		return
+	}
+	id := r.PathValue("id")
+	v, changed, err := s.cfg.Store.SetStatus(ctx, id, req.Status, req.Error, s.cfg.Now().UTC())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		s.fail(w, r, errorf(http.StatusNotFound, "video %q is unknown", id))
+		return
+	case errors.Is(err, store.ErrTransition):
+		s.fail(w, r, errorf(http.StatusConflict, "video %q is %s already; its status goes registered, processing, then ready or failed, never back", id, v.Status))
+		return
+	case err != nil:
+		s.fail(w, r, err)
+		return
+	}
+	if changed {
+		s.cfg.Metrics.statuses.WithLabelValues(v.Status).Inc()
+		s.log.InfoContext(ctx, "video status", "video_id", id, "status", v.Status, "by", p.Name)
+	}
 	writeJSON(w, http.StatusOK, v)
 }
 
@@ -759,6 +852,38 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// BucketChecker is an Objects that can tell whether the bucket answers.
+type BucketChecker interface {
+	CheckBucket(ctx context.Context, bucket string) error
+}
+
+// ready is /readyz: 200 when this instance can serve, that is the database
+// answers and takes a write and S3 answers for the bucket; 503 with what
+// fails otherwise. A load balancer takes an instance out on 503.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	var failed []string
+	if err := s.cfg.Store.Ping(ctx); err != nil {
+		s.log.ErrorContext(ctx, "readiness: database does not answer", "err", err)
+		failed = append(failed, "the database does not answer")
+	} else if err := s.cfg.Store.CheckWrite(ctx); err != nil {
+		s.log.ErrorContext(ctx, "readiness: database takes no write", "err", err)
+		failed = append(failed, "the database takes no write")
+	}
+	if bc, ok := s.cfg.Objects.(BucketChecker); ok {
+		if err := bc.CheckBucket(ctx, s.cfg.Bucket); err != nil {
+			s.log.ErrorContext(ctx, "readiness: S3 does not answer", "bucket", s.cfg.Bucket, "err", err)
+			failed = append(failed, "S3 does not answer for bucket "+s.cfg.Bucket)
+		}
+	}
+	if len(failed) > 0 {
+		writeJSON(w, http.StatusServiceUnavailable, contract.Error{Error: strings.Join(failed, "; ")})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 // limiters hold one token bucket per principal. Principals come from the

@@ -174,6 +174,12 @@ func (r response) errorText(t *testing.T) string {
 
 func (h *harness) do(method, path, token string, header map[string]string, body any) response {
 	h.t.Helper()
+	return h.doURL(h.url, method, path, token, header, body)
+}
+
+// doURL sends a request to the server at base (one of several instances).
+func (h *harness) doURL(base, method, path, token string, header map[string]string, body any) response {
+	h.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -188,7 +194,7 @@ func (h *harness) do(method, path, token string, header map[string]string, body 
 		}
 		rd = bytes.NewReader(j)
 	}
-	req, err := http.NewRequest(method, h.url+path, rd)
+	req, err := http.NewRequest(method, base+path, rd)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -221,7 +221,8 @@ func TestArguments(t *testing.T) {
 			got := usageErr(t, tc.opts)
 			equal(t, "errors", got, tc.want)
 			for _, m := range got {
-				if strings.ContainsAny(m, "\n\xff") {
+				// U+FFFD also matches any invalid UTF-8 byte.
+				if strings.ContainsAny(m, "\n\uFFFD") {
 					t.Errorf("message %q holds a raw newline or invalid byte", m)
 				}
 			}

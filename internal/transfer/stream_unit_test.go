@@ -1,6 +1,10 @@
 package transfer
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/vidup/vidup/internal/units"
+)
 
 // The growing part size lets a stream reach 9 TiB within 10,000 parts (S3's
 // largest object, 48.8 TiB, needs every part at 5 GiB: only a file, whose
@@ -19,7 +23,7 @@ func TestStreamPartSize(t *testing.T) {
 			total += ps
 		}
 		if total < 9<<40 {
-			t.Errorf("first %s: 10,000 parts carry %s, less than 9 TiB", FormatSize(first), FormatSize(total))
+			t.Errorf("first %s: 10,000 parts carry %s, less than 9 TiB", units.Size(first), units.Size(total))
 		}
 	}
 	if got := streamPartSize(MinPartSize, 900); got != MinPartSize {

@@ -48,33 +48,6 @@ func TestCRCCombineEqualsOnePass(t *testing.T) {
 	}
 }
 
-func TestParseSize(t *testing.T) {
-	tests := []struct {
-		in   string
-		want int64
-		err  bool
-	}{
-		{"16MiB", 16 << 20, false},
-		{"64M", 64 << 20, false},
-		{"1GiB", 1 << 30, false},
-		{"1gib", 1 << 30, false},
-		{"500MB", 500_000_000, false},
-		{"5242880", 5 << 20, false},
-		{" 8 MiB ", 8 << 20, false},
-		{"1.5GiB", 0, true},
-		{"-5MiB", 0, true},
-		{"MiB", 0, true},
-		{"lots", 0, true},
-		{"", 0, true},
-	}
-	for _, tt := range tests {
-		got, err := ParseSize(tt.in)
-		if (err != nil) != tt.err || got != tt.want {
-			t.Errorf("ParseSize(%q) = %d, %v; want %d, error %v", tt.in, got, err, tt.want, tt.err)
-		}
-	}
-}
-
 func TestChoosePartSize(t *testing.T) {
 	tests := []struct {
 		size, requested, want int64

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -17,8 +16,6 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // the pure Go driver: the binary stays cgo-free
-
-	"github.com/vidup/vidup/internal/contract"
 )
 
 //go:embed migrations/*.sql
@@ -26,6 +23,7 @@ var migrations embed.FS
 
 // SQLite is the embedded Store: one file, WAL mode, for a single API instance.
 type SQLite struct {
+	core
 	db *sql.DB
 }
 
@@ -58,7 +56,7 @@ func OpenSQLite(ctx context.Context, file string) (*SQLite, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", file, err)
 	}
-	s := &SQLite{db: db}
+	s := &SQLite{core: core{d: sqlDB{db}}, db: db}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("database %s: %w", file, err)
@@ -179,242 +177,83 @@ func (s *SQLite) CheckWrite(ctx context.Context) error {
 	return nil
 }
 
-// CreateSession stores a session and its uploads in one transaction.
-func (s *SQLite) CreateSession(ctx context.Context, sess Session, uploads []Upload) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("store session %s: %w", sess.ID, err)
-	}
-	defer tx.Rollback()
-	if sess.Principal == "" {
-		return fmt.Errorf("store session %s: no principal", sess.ID)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, principal, created_at) VALUES (?, ?, ?)`,
-		sess.ID, sess.Principal, formatTime(sess.CreatedAt)); err != nil {
-		return fmt.Errorf("store session %s: %w", sess.ID, err)
-	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO uploads
-		(id, session_id, position, object_key, name, size, content_type) VALUES (?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return fmt.Errorf("store session %s: %w", sess.ID, err)
-	}
-	defer stmt.Close()
-	for i, u := range uploads {
-		if _, err := stmt.ExecContext(ctx, u.ID, sess.ID, i, u.Key, u.Name, u.Size, u.ContentType); err != nil {
-			return fmt.Errorf("store upload %s of session %s: %w", u.ID, sess.ID, err)
+// DB is the database, for the job queue that shares it.
+func (s *SQLite) DB() *sql.DB { return s.db }
+
+// SetEnqueuer turns events on: f inserts the job that delivers an event,
+// inside the transaction that records it.
+func (s *SQLite) SetEnqueuer(f func(ctx context.Context, tx *sql.Tx, ev Event) error) {
+	s.enqueue = func(ctx context.Context, t tx, ev Event) error { return f(ctx, t.(sqlTx).tx, ev) }
+}
+
+// sqlDB and sqlTx run the core's statements through database/sql.
+type sqlDB struct{ db *sql.DB }
+
+type sqlTx struct{ tx *sql.Tx }
+
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { r.Rows.Close() }
+
+// sqliteArgs writes times as RFC 3339 text.
+func sqliteArgs(args []any) []any {
+	for i, a := range args {
+		if t, ok := a.(time.Time); ok {
+			args[i] = formatTime(t)
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store session %s: %w", sess.ID, err)
-	}
-	return nil
+	return args
 }
 
-// Session returns a session, or ErrNotFound.
-func (s *SQLite) Session(ctx context.Context, id string) (Session, error) {
-	var sess Session
-	var created string
-	err := s.db.QueryRowContext(ctx, `SELECT id, principal, created_at FROM sessions WHERE id = ?`, id).Scan(&sess.ID, &sess.Principal, &created)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Session{}, ErrNotFound
-	}
+func sqlExec(ctx context.Context, e interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, q string, args []any) (int64, error) {
+	res, err := e.ExecContext(ctx, q, sqliteArgs(args)...)
 	if err != nil {
-		return Session{}, fmt.Errorf("read session %s: %w", id, err)
+		return 0, err
 	}
-	if sess.CreatedAt, err = parseTime(created); err != nil {
-		return Session{}, fmt.Errorf("read session %s: %w", id, err)
-	}
-	return sess, nil
+	return res.RowsAffected()
 }
 
-// Upload returns an upload, or ErrNotFound.
-func (s *SQLite) Upload(ctx context.Context, id string) (Upload, error) {
-	var u Upload
-	err := s.db.QueryRowContext(ctx, `SELECT id, session_id, object_key, name, size, content_type
-		FROM uploads WHERE id = ?`, id).Scan(&u.ID, &u.SessionID, &u.Key, &u.Name, &u.Size, &u.ContentType)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Upload{}, ErrNotFound
-	}
+func (d sqlDB) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	return sqlExec(ctx, d.db, q, args)
+}
+
+func (d sqlDB) queryRow(ctx context.Context, q string, args ...any) scanner {
+	return d.db.QueryRowContext(ctx, q, sqliteArgs(args)...)
+}
+
+func (d sqlDB) query(ctx context.Context, q string, args ...any) (rows, error) {
+	r, err := d.db.QueryContext(ctx, q, sqliteArgs(args)...)
 	if err != nil {
-		return Upload{}, fmt.Errorf("read upload %s: %w", id, err)
+		return nil, err
 	}
-	return u, nil
+	return sqlRows{r}, nil
 }
 
-// UnregisteredUploads returns the uploads of a session without a video.
-func (s *SQLite) UnregisteredUploads(ctx context.Context, sessionID string) ([]Upload, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT u.id, u.session_id, u.object_key, u.name, u.size, u.content_type
-		FROM uploads u WHERE u.session_id = ?
-		AND NOT EXISTS (SELECT 1 FROM videos v WHERE v.upload_id = u.id)
-		ORDER BY u.position`, sessionID)
+func (d sqlDB) begin(ctx context.Context) (tx, error) {
+	t, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("read uploads of session %s: %w", sessionID, err)
+		return nil, err
 	}
-	defer rows.Close()
-	var out []Upload
-	for rows.Next() {
-		var u Upload
-		if err := rows.Scan(&u.ID, &u.SessionID, &u.Key, &u.Name, &u.Size, &u.ContentType); err != nil {
-			return nil, fmt.Errorf("read uploads of session %s: %w", sessionID, err)
-		}
-		out = append(out, u)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read uploads of session %s: %w", sessionID, err)
-	}
-	return out, nil
+	return sqlTx{t}, nil
 }
 
-const videoColumns = `seq, id, upload_id, session_id, bucket, object_key, filename, size, content_type, etag,
-	checksum_algorithm, checksum_type, checksum_value, metadata, created_at, principal, source_key, request_digest`
+func (t sqlTx) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	return sqlExec(ctx, t.tx, q, args)
+}
 
-// RegisterVideo inserts r; on a conflict on upload_id it returns the row
-// already there. The UNIQUE constraint decides, so concurrent replays of one
-// registration store exactly one row.
-func (s *SQLite) RegisterVideo(ctx context.Context, r Registration) (Registration, bool, error) {
-	v := r.Video
-	if v.Principal == "" {
-		return Registration{}, false, fmt.Errorf("register video of upload %s: no principal", v.UploadID)
-	}
-	sourceKey := r.SourceKey
-	if sourceKey == "" {
-		sourceKey = v.Key
-	}
-	meta := []byte("{}")
-	if len(v.Metadata) > 0 {
-		var err error
-		if meta, err = json.Marshal(v.Metadata); err != nil {
-			return Registration{}, false, fmt.Errorf("register video of upload %s: %w", v.UploadID, err)
-		}
-	}
-	var ck contract.Checksum
-	if v.Checksum != nil {
-		ck = *v.Checksum
-	}
-	row := s.db.QueryRowContext(ctx, `INSERT INTO videos
-		(id, upload_id, session_id, bucket, object_key, filename, size, content_type, etag,
-		 checksum_algorithm, checksum_type, checksum_value, metadata, created_at, principal, source_key, request_digest)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (upload_id) DO NOTHING
-		RETURNING `+videoColumns,
-		v.ID, v.UploadID, v.SessionID, v.Bucket, v.Key, v.Filename, v.Size, v.ContentType, v.ETag,
-		ck.Algorithm, ck.Type, ck.Value, string(meta), formatTime(v.CreatedAt), v.Principal, sourceKey, r.RequestDigest)
-	stored, _, err := scanRegistration(row)
-	if err == nil {
-		return stored, true, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return Registration{}, false, fmt.Errorf("register video of upload %s: %w", v.UploadID, err)
-	}
-	existing, err := s.VideoByUpload(ctx, v.UploadID)
+func (t sqlTx) queryRow(ctx context.Context, q string, args ...any) scanner {
+	return t.tx.QueryRowContext(ctx, q, sqliteArgs(args)...)
+}
+
+func (t sqlTx) query(ctx context.Context, q string, args ...any) (rows, error) {
+	r, err := t.tx.QueryContext(ctx, q, sqliteArgs(args)...)
 	if err != nil {
-		return Registration{}, false, fmt.Errorf("register video of upload %s: read the existing row: %w", v.UploadID, err)
+		return nil, err
 	}
-	return existing, false, nil
+	return sqlRows{r}, nil
 }
 
-// VideoByUpload returns the registration of an upload, or ErrNotFound.
-func (s *SQLite) VideoByUpload(ctx context.Context, uploadID string) (Registration, error) {
-	r, _, err := scanRegistration(s.db.QueryRowContext(ctx, `SELECT `+videoColumns+` FROM videos WHERE upload_id = ?`, uploadID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Registration{}, ErrNotFound
-	}
-	if err != nil {
-		return Registration{}, fmt.Errorf("read video of upload %s: %w", uploadID, err)
-	}
-	return r, nil
-}
-
-// Video returns a video by id, or ErrNotFound.
-func (s *SQLite) Video(ctx context.Context, id string) (contract.Video, error) {
-	v, _, err := scanVideo(s.db.QueryRowContext(ctx, `SELECT `+videoColumns+` FROM videos WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return contract.Video{}, ErrNotFound
-	}
-	if err != nil {
-		return contract.Video{}, fmt.Errorf("read video %s: %w", id, err)
-	}
-	return v, nil
-}
-
-// ListVideos returns a page of videos, newest first.
-func (s *SQLite) ListVideos(ctx context.Context, principal string, before int64, limit int) ([]contract.Video, int64, error) {
-	if limit <= 0 {
-		return nil, 0, fmt.Errorf("list videos: limit %d must be positive", limit)
-	}
-	if before <= 0 {
-		before = int64(^uint64(0) >> 1)
-	}
-	// One row more than asked tells whether another page exists.
-	rows, err := s.db.QueryContext(ctx, `SELECT `+videoColumns+` FROM videos
-		WHERE seq < ? AND (? = '' OR principal = ?) ORDER BY seq DESC LIMIT ?`,
-		before, principal, principal, limit+1)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list videos: %w", err)
-	}
-	defer rows.Close()
-	videos := []contract.Video{}
-	var seqs []int64
-	for rows.Next() {
-		v, seq, err := scanVideo(rows)
-		if err != nil {
-			return nil, 0, fmt.Errorf("list videos: %w", err)
-		}
-		videos = append(videos, v)
-		seqs = append(seqs, seq)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("list videos: %w", err)
-	}
-	if len(videos) <= limit {
-		return videos, 0, nil
-	}
-	return videos[:limit], seqs[limit-1], nil
-}
-
-type scanner interface{ Scan(dest ...any) error }
-
-func scanVideo(r scanner) (contract.Video, int64, error) {
-	reg, seq, err := scanRegistration(r)
-	return reg.Video, seq, err
-}
-
-func scanRegistration(r scanner) (Registration, int64, error) {
-	var (
-		reg               Registration
-		seq               int64
-		alg, typ, val     string
-		meta, createdText string
-	)
-	v := &reg.Video
-	if err := r.Scan(&seq, &v.ID, &v.UploadID, &v.SessionID, &v.Bucket, &v.Key, &v.Filename, &v.Size,
-		&v.ContentType, &v.ETag, &alg, &typ, &val, &meta, &createdText, &v.Principal, &reg.SourceKey, &reg.RequestDigest); err != nil {
-		return Registration{}, 0, err
-	}
-	if alg != "" {
-		v.Checksum = &contract.Checksum{Algorithm: alg, Type: typ, Value: val}
-	}
-	if meta != "" && meta != "{}" {
-		if err := json.Unmarshal([]byte(meta), &v.Metadata); err != nil {
-			return Registration{}, 0, fmt.Errorf("video %s: metadata column: %w", v.ID, err)
-		}
-	}
-	created, err := parseTime(createdText)
-	if err != nil {
-		return Registration{}, 0, fmt.Errorf("video %s: %w", v.ID, err)
-	}
-	v.CreatedAt = created
-	return reg, seq, nil
-}
-
-// Times are stored as RFC 3339 text in UTC: readable in the sqlite3 shell and
-// portable to another database.
-func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
-
-func parseTime(s string) (time.Time, error) {
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("time column %q: %w", s, err)
-	}
-	return t.UTC(), nil
-}
+func (t sqlTx) commit(context.Context) error   { return t.tx.Commit() }
+func (t sqlTx) rollback(context.Context) error { return t.tx.Rollback() }

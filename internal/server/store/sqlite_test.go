@@ -3,11 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -96,105 +93,6 @@ func TestMigrationsReapplyAndKeepData(t *testing.T) {
 	}
 }
 
-func TestRegisterVideoOncePerUpload(t *testing.T) {
-	ctx := context.Background()
-	s, _ := openTemp(t)
-	seedSession(t, s, "s1", "u1")
-
-	first, created, err := s.RegisterVideo(ctx, video("v1", "u1", "s1"))
-	if err != nil || !created {
-		t.Fatalf("first register: created=%v err=%v", created, err)
-	}
-	// Concurrent replays with other video ids: the UNIQUE constraint must
-	// keep the first row and hand it back to every one of them.
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	for i := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			got, created, err := s.RegisterVideo(ctx, video(fmt.Sprintf("other-%d", i), "u1", "s1"))
-			switch {
-			case err != nil:
-				errs <- err
-			case created:
-				errs <- fmt.Errorf("replay %d created a row", i)
-			case got.Video.ID != first.Video.ID || got.RequestDigest != first.RequestDigest:
-				errs <- fmt.Errorf("replay %d got video %s (%s), want %s (%s)", i, got.Video.ID, got.RequestDigest, first.Video.ID, first.RequestDigest)
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	var n int
-	if err := s.db.QueryRow(`SELECT count(*) FROM videos WHERE upload_id = 'u1'`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	if n != 1 {
-		t.Fatalf("%d rows for upload u1, want 1", n)
-	}
-	got, err := s.Video(ctx, "v1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Checksum == nil || got.Checksum.Value != "AAAAAAAAAAA=" || got.Metadata["camera"] != "cam-3" || got.Principal != "cam-1" {
-		t.Fatalf("stored video lost fields: %+v", got)
-	}
-	if _, err := s.Video(ctx, "nope"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("unknown video: err = %v, want ErrNotFound", err)
-	}
-}
-
-func TestRegisterVideoNeedsKnownUpload(t *testing.T) {
-	s, _ := openTemp(t)
-	seedSession(t, s, "s1", "u1")
-	if _, _, err := s.RegisterVideo(context.Background(), video("v1", "unknown", "s1")); err == nil {
-		t.Fatal("a video of an unknown upload was stored; the foreign key must refuse it")
-	}
-}
-
-func TestListVideosPages(t *testing.T) {
-	ctx := context.Background()
-	s, _ := openTemp(t)
-	var ids []string
-	for i := range 5 {
-		ids = append(ids, fmt.Sprintf("u%d", i))
-	}
-	seedSession(t, s, "s1", ids...)
-	for i, u := range ids {
-		if _, _, err := s.RegisterVideo(ctx, video(fmt.Sprintf("v%d", i), u, "s1")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var got []string
-	var before int64
-	pages := 0
-	for {
-		page, next, err := s.ListVideos(ctx, "", before, 2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pages++
-		for _, v := range page {
-			got = append(got, v.ID)
-		}
-		if next == 0 {
-			break
-		}
-		before = next
-		if pages > 10 {
-			t.Fatal("pagination does not end")
-		}
-	}
-	want := []string{"v4", "v3", "v2", "v1", "v0"}
-	if fmt.Sprint(got) != fmt.Sprint(want) || pages != 3 {
-		t.Fatalf("pages=%d ids=%v, want 3 pages of %v", pages, got, want)
-	}
-}
-
 // A database of the first schema, with a session and a video, opens with
 // its rows owned by the default principal and still readable.
 func TestMigrationKeepsV1Database(t *testing.T) {
@@ -246,34 +144,6 @@ func TestMigrationKeepsV1Database(t *testing.T) {
 	left, err := s.UnregisteredUploads(ctx, "s1")
 	if err != nil || len(left) != 1 || left[0].ID != "u2" {
 		t.Fatalf("unregistered uploads = %+v, %v; want u2 only", left, err)
-	}
-}
-
-func TestListVideosOfOnePrincipal(t *testing.T) {
-	ctx := context.Background()
-	s, _ := openTemp(t)
-	seedSessionOf(t, s, "cam-1", "s1", "u1", "u2")
-	seedSessionOf(t, s, "cam-2", "s2", "u3")
-	for _, r := range []Registration{videoOf("cam-1", "v1", "u1", "s1"), videoOf("cam-2", "v3", "u3", "s2"), videoOf("cam-1", "v2", "u2", "s1")} {
-		if _, _, err := s.RegisterVideo(ctx, r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for principal, want := range map[string]string{"cam-1": "[v2 v1]", "cam-2": "[v3]", "nobody": "[]", "": "[v2 v3 v1]"} {
-		page, _, err := s.ListVideos(ctx, principal, 0, 10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ids []string
-		for _, v := range page {
-			ids = append(ids, v.ID)
-		}
-		if got := fmt.Sprint(ids); got != want {
-			t.Errorf("list of %q = %s, want %s", principal, got, want)
-		}
-	}
-	if _, _, err := s.RegisterVideo(ctx, videoOf("", "v9", "u9", "s1")); err == nil {
-		t.Fatal("a video without principal was stored")
 	}
 }
 

@@ -1,12 +1,16 @@
 // Package store keeps vidup serve's sessions, uploads and registered videos.
-// The server talks to the Store interface only, so that a database shared by
-// several API instances (PostgreSQL) can be added beside the embedded SQLite
-// one without touching the handlers.
+// The server talks to the Store interface only: SQLite is the embedded
+// database of one instance, PostgreSQL the one several API instances share.
+//
+// A registration and a status change record their webhook event, and
+// enqueue the job that delivers it, in the transaction that stores them
+// (design decision 15): no crash between the two can lose the webhook.
 package store
 
 import (
 	"context"
 	"errors"
+	"net/url"
 	"time"
 
 	"github.com/vidup/vidup/internal/contract"
@@ -22,6 +26,8 @@ type Session struct {
 	// what the session holds.
 	Principal string
 	CreatedAt time.Time
+	// ClosedAt is when the cleanup closed the session; zero while it is open.
+	ClosedAt time.Time
 }
 
 // Upload is one file of a session and the key the server chose for it.
@@ -46,6 +52,47 @@ type Registration struct {
 	RequestDigest string
 }
 
+// ErrTransition is returned by SetStatus for a change the status cycle
+// (registered, processing, ready or failed) does not allow.
+var ErrTransition = errors.New("status change not allowed")
+
+// NextStatusAllowed reports whether a video may go from one status to
+// another: forward only, and ready and failed are final.
+func NextStatusAllowed(from, to string) bool {
+	switch from {
+	case contract.StatusRegistered:
+		return to == contract.StatusProcessing || to == contract.StatusReady || to == contract.StatusFailed
+	case contract.StatusProcessing:
+		return to == contract.StatusReady || to == contract.StatusFailed
+	}
+	return false
+}
+
+// Event is a webhook to send: its id is the webhook-id, Payload the body
+// (a contract.WebhookEvent) as it was when the event happened.
+type Event struct {
+	ID        string
+	VideoID   string
+	Type      string
+	Status    string
+	Payload   []byte
+	CreatedAt time.Time
+}
+
+// Delivery is the outcome of an attempt to deliver an event.
+type Delivery struct {
+	State     string // contract.Delivery*
+	Attempts  int
+	LastError string
+	At        time.Time
+}
+
+// StaleSession is a session past its age with uploads never registered.
+type StaleSession struct {
+	Session Session
+	Uploads []Upload
+}
+
 // Store is what the server needs from a database.
 type Store interface {
 	// CreateSession stores a session and its uploads atomically.
@@ -60,8 +107,27 @@ type Store interface {
 	// RegisterVideo stores r unless a video with the same upload exists;
 	// either way it returns the stored registration, and created tells which
 	// case happened. The database, not a prior lookup, guarantees one video
-	// per upload.
+	// per upload. A created video has status registered and, when events
+	// are on, its video.registered event and job in the same transaction.
 	RegisterVideo(ctx context.Context, r Registration) (stored Registration, created bool, err error)
+	// SetStatus sets a video's status (errText with failed) and, when it
+	// changed and events are on, records its video.status event and job in
+	// the same transaction. Setting the status a video has is no change;
+	// a change NextStatusAllowed refuses is ErrTransition, returned with
+	// the video as it is.
+	SetStatus(ctx context.Context, id, status, errText string, at time.Time) (v contract.Video, changed bool, err error)
+	// Event returns a webhook event, or ErrNotFound.
+	Event(ctx context.Context, id string) (Event, error)
+	// MarkDelivery records the outcome of delivering an event.
+	MarkDelivery(ctx context.Context, eventID string, d Delivery) error
+	// Deliveries returns the webhooks of a video, oldest first.
+	Deliveries(ctx context.Context, videoID string) ([]contract.WebhookDelivery, error)
+	// StaleSessions returns at most limit open sessions created before
+	// cutoff, each with its unregistered uploads.
+	StaleSessions(ctx context.Context, cutoff time.Time, limit int) ([]StaleSession, error)
+	// CloseSession marks a session closed: it is never refreshed again and
+	// StaleSessions no longer returns it.
+	CloseSession(ctx context.Context, id string, at time.Time) error
 	// VideoByUpload returns the registration of an upload, or ErrNotFound.
 	VideoByUpload(ctx context.Context, uploadID string) (Registration, error)
 	// Video returns a video by its id, or ErrNotFound.
@@ -77,4 +143,28 @@ type Store interface {
 	// a read-only file fails it while Ping still answers.
 	CheckWrite(ctx context.Context) error
 	Close() error
+}
+
+// Open opens the database that dsn names: a postgres:// or postgresql://
+// URL is PostgreSQL, anything else a SQLite file.
+func Open(ctx context.Context, dsn string) (Store, error) {
+	if IsPostgresURL(dsn) {
+		return OpenPostgres(ctx, dsn)
+	}
+	return OpenSQLite(ctx, dsn)
+}
+
+// Redact returns dsn without the password of a PostgreSQL URL, for logs.
+func Redact(dsn string) string {
+	if !IsPostgresURL(dsn) {
+		return dsn
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "postgres://…"
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
 }

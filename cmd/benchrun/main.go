@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command benchrun is the driver of `make bench` (scripts/bench.sh installs
 // the tools and runs it): vidup and every available peer upload the same
 // files to a local MinIO, in turns, and it prints a Markdown table of
@@ -8,6 +10,9 @@
 // and 16 GiB), BENCH_SCENARIOS (http,https,many,latency,memory),
 // BENCH_CLIENTS (vidup,mc,s5cmd,rclone,aws), BENCH_MATCH_CONCURRENCY and
 // BENCH_MATCH_PART_SIZE (override what `vidup config show` says).
+//
+// It runs on Linux only: it reads the server's CPU time in /proc and peak
+// RSS from wait4's rusage, in Linux's units.
 package main
 
 import (
@@ -56,6 +61,9 @@ type settings struct {
 	clients   map[string]bool
 	bins      map[string]string
 	out       string
+	// baseline is an earlier vidup binary (BENCH_BASELINE) run beside
+	// this one as the peer "vidup-before".
+	baseline string
 }
 
 func main() {
@@ -100,6 +108,7 @@ func run(ctx context.Context) error {
 	s.large = os.Getenv("BENCH_LARGE") == "1"
 	s.scenarios = envSet("BENCH_SCENARIOS", "http,https,many,latency,memory")
 	s.clients = envSet("BENCH_CLIENTS", "vidup,mc,s5cmd,rclone,aws")
+	s.baseline = os.Getenv("BENCH_BASELINE")
 
 	b := &bencher{s: s, data: filepath.Join(s.root, ".tools", "bench-data")}
 	defer b.cleanup()
@@ -486,7 +495,17 @@ func (b *bencher) clients(ctx context.Context, t bench.Target, s3Endpoint, dir s
 		}
 		cs = append(cs, c)
 	}
-	add("vidup", b.vidup(ctx, t, s3Endpoint, dir))
+	v := b.vidup(ctx, t, s3Endpoint, dir)
+	add("vidup", v)
+	if base := b.s.baseline; base != "" && b.s.clients["vidup"] {
+		// An earlier vidup, against the same vidup serve, in the same
+		// turns: its row's ratio is the change's before/after.
+		help, _ := exec.Command(base, "upload", "--help").CombinedOutput()
+		bc := bench.NewVidup(base, v.Env, strings.Contains(string(help), "--recursive"))
+		bc.Name = "vidup-before"
+		bc.Unavailable = v.Unavailable
+		cs = append(cs, bc)
+	}
 	for _, tune := range []bench.Tuning{{}, b.tune} {
 		add("mc", bench.NewMC(b.s.bins["mc"], tune))
 		add("s5cmd", bench.NewS5cmd(b.s.bins["s5cmd"], tune))

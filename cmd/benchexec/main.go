@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command benchexec runs one program and writes its rusage (CPU and peak
 // RSS) as JSON to a file: benchexec RESULT PROGRAM [ARG...].
 //
@@ -5,7 +7,8 @@
 // exec: a client started straight from the driver (Go starts children
 // with vfork) reports at least the driver's own peak, tens of MiB after it
 // has generated test data. Started from this small program, a client's
-// peak can read no lower than benchexec's few MiB.
+// peak can read no lower than benchexec's few MiB. Linux only, like the
+// bench.
 package main
 
 import (
