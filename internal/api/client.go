@@ -30,6 +30,7 @@ import (
 
 	"github.com/vidup/vidup/internal/contract"
 	"github.com/vidup/vidup/internal/retry"
+	"github.com/vidup/vidup/internal/units"
 )
 
 // Names of the operations, as they appear in errors and in the onRetry hook.
@@ -132,6 +133,12 @@ func New(baseURL, token string, opts ...Option) (*Client, error) {
 	for _, o := range opts {
 		o(c)
 	}
+	// The contract (section 4) follows no redirect: the token must never
+	// travel to another host, port or scheme, and a 3xx is reported. A
+	// copy, so that the caller's client is left as it was.
+	hc := *c.http
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.http = &hc
 	return c, nil
 }
 
@@ -167,6 +174,8 @@ func (c *Client) RefreshCredentials(ctx context.Context, sessionID string) (cont
 		return contract.Credentials{}, fmt.Errorf("%s: no session id", OpRefreshCredentials)
 	}
 	var r contract.CredentialsResponse
+	// The session id is one path segment, escaped here once (endpoint
+	// does not escape again).
 	if _, err := c.call(ctx, OpRefreshCredentials, contract.CredentialsPath(url.PathEscape(sessionID)), nil, struct{}{}, &r); err != nil {
 		return contract.Credentials{}, err
 	}
@@ -195,9 +204,17 @@ func (c *Client) RegisterVideo(ctx context.Context, req contract.VideoRequest) (
 	return &out, status == http.StatusCreated, nil
 }
 
+// endpoint is the URL of path, a contract path whose segments are escaped
+// already (url.PathEscape of a session id): it is escaped no further, so
+// that "a b" travels as "a%20b", not "a%2520b", and "a/b" as "a%2Fb".
 func (c *Client) endpoint(path string) string {
 	u := *c.base
-	u.Path = c.base.Path + path
+	p, err := url.PathUnescape(path)
+	if err != nil {
+		p = path
+	}
+	u.Path = c.base.Path + p
+	u.RawPath = c.base.EscapedPath() + path
 	return u.String()
 }
 
@@ -261,6 +278,9 @@ func (c *Client) once(ctx context.Context, op, path string, hdr http.Header, pay
 	if len(data) > maxBody {
 		return 0, c.badAnswer(op, fmt.Sprintf("more than %d bytes (status %s)", maxBody, resp.Status))
 	}
+	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
+		return 0, c.redirectError(op, resp)
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return 0, c.statusError(op, resp, data)
 	}
@@ -271,6 +291,19 @@ func (c *Client) once(ctx context.Context, op, path string, hdr http.Header, pay
 		return 0, &BadAnswerError{Op: op, URL: c.BaseURL(), Problem: "invalid JSON: " + jsonProblem(err, data)}
 	}
 	return resp.StatusCode, nil
+}
+
+// redirectError reports a 3xx: no redirect is followed (contract section
+// 4), and where it pointed is named so that the user can fix the URL.
+func (c *Client) redirectError(op string, resp *http.Response) *StatusError {
+	e := &StatusError{Op: op, URL: c.BaseURL(), Status: resp.StatusCode, Redirect: true}
+	if loc := resp.Header.Get("Location"); loc != "" {
+		if u, err := resp.Request.URL.Parse(loc); err == nil {
+			loc = u.Redacted()
+		}
+		e.Location = units.Text(strings.ReplaceAll(firstLine(loc, 300), c.token, "[redacted]"))
+	}
+	return e
 }
 
 func (c *Client) statusError(op string, resp *http.Response, data []byte) *StatusError {
@@ -294,7 +327,9 @@ func (c *Client) statusError(op string, resp *http.Response, data []byte) *Statu
 	}
 	// A server may echo what it was sent; the token must not travel on in
 	// an error message.
-	e.Message = strings.ReplaceAll(e.Message, c.token, "[redacted]")
+	// It is also shown on a terminal: no control character or escape
+	// sequence of the server's reaches it unescaped.
+	e.Message = units.Text(strings.ReplaceAll(e.Message, c.token, "[redacted]"))
 	return e
 }
 

@@ -609,3 +609,90 @@ func TestErrorFacts(t *testing.T) {
 		t.Errorf("expired credentials: %T %v, want a *BadAnswerError with Clock", err, err)
 	}
 }
+
+// A 3xx is not followed, to another port or anywhere: the token stays with
+// the API URL, and the error names where the redirect pointed (contract
+// section 4).
+func TestRedirectsAreNotFollowed(t *testing.T) {
+	var elsewhere atomic.Int32
+	var leaked atomic.Value
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		leaked.Store(r.Header.Get("Authorization"))
+		reply(200, `{"credentials":`+credsJSON(future())+`}`)(w, r)
+	}))
+	t.Cleanup(other.Close)
+	for _, status := range []int{301, 302, 303, 307, 308} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			target := other.URL + "/api/v1/uploads/s1/credentials"
+			s := newServer(t, replyHeader(status, "Location", target, ""))
+			// A caller's own client, which would follow redirects, is no
+			// exception.
+			c := newClient(t, s.URL, WithHTTPClient(&http.Client{}))
+			_, err := c.RefreshCredentials(context.Background(), "s1")
+			var se *StatusError
+			if !errors.As(err, &se) || se.Status != status || !se.Redirect || se.Location != target {
+				t.Fatalf("err = %#v, want a redirect error naming %s", err, target)
+			}
+			if !strings.Contains(err.Error(), target) || !se.WrongURL() || Retryable(err) {
+				t.Errorf("error %q (wrong URL %v, retryable %v)", err, se.WrongURL(), Retryable(err))
+			}
+			if n := len(s.requests()); n != 1 {
+				t.Errorf("%d requests to the API, want 1 (a redirect is not retried)", n)
+			}
+		})
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Errorf("the redirect target got %d requests (token %v)", n, leaked.Load())
+	}
+}
+
+// The session id is one path segment, escaped once.
+func TestSessionIDEscapedOnce(t *testing.T) {
+	for id, want := range map[string]string{
+		"a b":   "/api/v1/uploads/a%20b/credentials",
+		"a/b":   "/api/v1/uploads/a%2Fb/credentials",
+		"50%":   "/api/v1/uploads/50%25/credentials",
+		"plain": "/api/v1/uploads/plain/credentials",
+	} {
+		var got atomic.Value
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			got.Store(r.RequestURI)
+			reply(200, `{"credentials":`+credsJSON(future())+`}`)(w, r)
+		}))
+		c := newClient(t, s.URL+"/prefix%20x/")
+		if _, err := c.RefreshCredentials(context.Background(), id); err != nil {
+			t.Fatalf("%q: %v", id, err)
+		}
+		s.Close()
+		if g := got.Load(); g != "/prefix%20x"+want {
+			t.Errorf("session %q: request URI %v, want %s", id, g, "/prefix%20x"+want)
+		}
+	}
+}
+
+// The server's text reaches the error, and so a terminal, with its control
+// characters and escape sequences shown, not obeyed.
+func TestServerTextIsMadePrintable(t *testing.T) {
+	for _, h := range []http.HandlerFunc{
+		reply(400, `{"error":"bad \u001b[31mred\u001b[0m\r\nvidup: clip.mp4: uploaded \u009b2J \u202etxt.exe"}`),
+		replyType(400, "text/plain", "bad \x1b]0;title\x07 \x1b[2J"),
+		replyHeader(302, "Location", "http://evil.example/\x1b[2J", ""),
+	} {
+		s := newServer(t, h)
+		c := newClient(t, s.URL)
+		_, err := c.RefreshCredentials(context.Background(), "s1")
+		if err == nil {
+			t.Fatal("no error")
+		}
+		msg := err.Error()
+		for _, bad := range []string{"\x1b", "\r", "\n", "\x07", "\u009b", "\u202e"} {
+			if strings.Contains(msg, bad) {
+				t.Errorf("error %q holds %q", msg, bad)
+			}
+		}
+		if !strings.Contains(msg, `\x1b`) && !strings.Contains(msg, `%1B`) {
+			t.Errorf("error %q does not show the escape it dropped", msg)
+		}
+	}
+}

@@ -39,6 +39,10 @@ type StatusError struct {
 	Message    string        // the server's `error` text, or a description of the body
 	RetryAfter time.Duration // from the Retry-After header; 0 when absent
 	HTML       bool          // the body was an HTML page: likely not the API at all
+	// Redirect: a 3xx, which the client does not follow (contract section
+	// 4); Location is where it pointed, made printable ("" when absent).
+	Redirect bool
+	Location string
 }
 
 func (e *StatusError) Error() string {
@@ -47,6 +51,10 @@ func (e *StatusError) Error() string {
 		msg = ": " + e.Message
 	}
 	switch {
+	case e.Redirect && e.Location != "":
+		return fmt.Sprintf("%s: the API at %s answered %d %s, a redirect to %s, which vidup does not follow (the token goes to the API URL only)", e.Op, e.URL, e.Status, http.StatusText(e.Status), e.Location)
+	case e.Redirect:
+		return fmt.Sprintf("%s: the API at %s answered %d %s, a redirect without Location, which vidup does not follow", e.Op, e.URL, e.Status, http.StatusText(e.Status))
 	case e.Status == http.StatusUnauthorized:
 		return fmt.Sprintf("%s: the API refused the token (401)%s", e.Op, msg)
 	case e.Status == http.StatusForbidden:
@@ -67,9 +75,10 @@ func (e *StatusError) AuthFailure() bool {
 }
 
 // WrongURL reports whether the answer suggests the URL points at something
-// other than the API's base URL: an HTML page, or a 404 outside refresh.
+// other than the API's base URL: an HTML page, a redirect, or a 404 outside
+// refresh.
 func (e *StatusError) WrongURL() bool {
-	return e.HTML || e.Status == http.StatusNotFound && e.Op != OpRefreshCredentials
+	return e.HTML || e.Redirect || e.Status == http.StatusNotFound && e.Op != OpRefreshCredentials
 }
 
 // Is makes a 404 on refresh match contract.ErrSessionGone.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/vidup/vidup/internal/units"
 	"io"
 	"strings"
 )
@@ -88,5 +89,12 @@ func printError(w io.Writer, err error) {
 	if errors.Is(err, errInterrupted) {
 		msg = "interrupted; run the same command again to continue where it stopped"
 	}
-	fmt.Fprintf(w, "vidup: %s\n", strings.TrimPrefix(msg, "vidup: "))
+	fmt.Fprintf(w, "vidup: %s\n", units.Lines(strings.TrimPrefix(msg, "vidup: ")))
+}
+
+// errText is a failure's message with its advice, safe for a terminal: the
+// text of a server or of S3 inside it has its control characters and escape
+// sequences escaped (units.Lines), in every output mode.
+func errText(err error) string {
+	return units.Lines(withAdvice(err).Error())
 }

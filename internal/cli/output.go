@@ -81,7 +81,7 @@ func newUploadDocument(entries []*runEntry, elapsed time.Duration, dry bool) upl
 			}
 			doc.Summary.Skipped++
 		case e.problem != nil:
-			f.Status, f.Error = string(transfer.StatusFailed), withAdvice(e.problem).Error()
+			f.Status, f.Error = string(transfer.StatusFailed), errText(e.problem)
 			doc.Summary.Failed++
 		case dry:
 			f.Status = statusWouldUpload
@@ -95,13 +95,13 @@ func newUploadDocument(entries []*runEntry, elapsed time.Duration, dry bool) upl
 			f.Status, f.Key, f.UploadID, f.SessionID = string(r.Status), r.Key, r.UploadID, r.SessionID
 			f.Size, f.ETag, f.Checksum, f.VideoID = r.Size, r.ETag, r.Checksum, r.VideoID
 			if r.Err != nil {
-				f.Error = withAdvice(r.Err).Error()
+				f.Error = errText(r.Err)
 			}
 			switch {
 			case r.Status == transfer.StatusUploaded && e.afterErr != nil:
 				// Uploaded and registered, but what was asked after it
 				// was not done: the run is not a success.
-				f.Error = e.afterErr.Error()
+				f.Error = units.Lines(e.afterErr.Error())
 				doc.Summary.Uploaded++
 				doc.Summary.Failed++
 				doc.Summary.Bytes += r.Size
@@ -149,7 +149,7 @@ func writeJSONDocument(w io.Writer, doc uploadDocument) error {
 func writeTextResults(w io.Writer, doc uploadDocument) {
 	for _, f := range doc.Files {
 		if f.Status == string(transfer.StatusUploaded) {
-			fmt.Fprintf(w, "%s\t%s\tvideo %s\t%s\n", f.Status, units.Path(f.Path), f.VideoID, f.Key)
+			fmt.Fprintf(w, "%s\t%s\tvideo %s\t%s\n", f.Status, units.Path(f.Path), units.Text(f.VideoID), units.Text(f.Key))
 		}
 	}
 }
@@ -170,7 +170,7 @@ func writeDryRunText(w io.Writer, doc uploadDocument) {
 			}
 			fmt.Fprintf(w, "would upload\t%s\t%s\n", units.Path(f.Path), size)
 		case string(transfer.StatusSkipped):
-			fmt.Fprintf(w, "skipped\t%s\t%s\n", units.Path(f.Path), f.Reason)
+			fmt.Fprintf(w, "skipped\t%s\t%s\n", units.Path(f.Path), units.Text(f.Reason))
 		default:
 			fmt.Fprintf(w, "failed\t%s\t%s\n", units.Path(f.Path), f.Error)
 		}

@@ -231,7 +231,13 @@ func TestKill9AtAnyMomentThenRerunFinishes(t *testing.T) {
 			heldOne(t)
 		}},
 		{name: "after Complete, before it is recorded and registered", inFlight: 0, state: journal.Uploading, arm: func(t *testing.T, state string, cmd *exec.Cmd) {
-			// MinIO completes the object; vidup never hears of it.
+			// MinIO completes the object; vidup never hears of it. The
+			// re-run finds it only through HeadObject, so the session
+			// policy grants s3:GetObject here; without it nothing confirms
+			// the object and the re-run uploads the file again (see
+			// TestCompletedButUnrecordedUpload in internal/resume).
+			k.api.Set(func(a *transfertest.API) { a.AllowRead = true })
+			t.Cleanup(func() { k.api.Set(func(a *transfertest.API) { a.AllowRead = false }) })
 			k.mu.Lock()
 			k.holdAnswer = true
 			k.mu.Unlock()

@@ -313,7 +313,7 @@ func runUploadsList(o *UploadsOptions) error {
 		w.Flush()
 		for _, r := range rows {
 			if r.LastError != "" {
-				fmt.Fprintf(o.IO.Out, "%s: last attempt: %s\n", r.ID, r.LastError)
+				fmt.Fprintf(o.IO.Out, "%s: last attempt: %s\n", r.ID, units.Lines(r.LastError))
 			}
 		}
 	}
@@ -347,18 +347,18 @@ func runUploadsResume(ctx context.Context, o *UploadsOptions) error {
 	pending := tr.Pending()
 	defer pending.Release()
 	if pending.ListErr != nil {
-		fmt.Fprintf(o.IO.ErrOut, "vidup: %v\n", withAdvice(pending.ListErr))
+		fmt.Fprintf(o.IO.ErrOut, "vidup: %s\n", errText(pending.ListErr))
 	}
 	for _, err := range pending.Problems {
 		var ce *resume.ClaimError
 		if errors.As(err, &ce) {
-			fmt.Fprintf(o.IO.ErrOut, "vidup: upload %s: %s: %v\n", ce.ID, units.Path(ce.Path), withAdvice(ce.Err))
+			fmt.Fprintf(o.IO.ErrOut, "vidup: upload %s: %s: %s\n", ce.ID, units.Path(ce.Path), errText(ce.Err))
 			continue
 		}
-		fmt.Fprintf(o.IO.ErrOut, "vidup: %v\n", withAdvice(err))
+		fmt.Fprintf(o.IO.ErrOut, "vidup: %s\n", errText(err))
 	}
 	for _, s := range pending.Skipped {
-		fmt.Fprintf(o.IO.ErrOut, "vidup: %s: skipped: %s\n", units.Path(s.Path), claimSkipReason(s.Skip))
+		fmt.Fprintf(o.IO.ErrOut, "vidup: %s: skipped: %s\n", units.Path(s.Path), units.Text(claimSkipReason(s.Skip)))
 	}
 	failed := len(pending.Problems)
 	files := pending.Files
@@ -390,7 +390,7 @@ func runUploadsResume(ctx context.Context, o *UploadsOptions) error {
 	results := eng.Upload(ctx, files)
 	obs.Close()
 	if err := tr.Err(); err != nil {
-		fmt.Fprintf(o.IO.ErrOut, "vidup: the journal could not record everything (a later run sends those parts again): %v\n", withAdvice(err))
+		fmt.Fprintf(o.IO.ErrOut, "vidup: the journal could not record everything (a later run sends those parts again): %s\n", errText(err))
 	}
 	return o.report(ctx, results, failed, o.clock().Sub(start))
 }
@@ -411,7 +411,7 @@ func (o *UploadsOptions) report(ctx context.Context, results []transfer.Result, 
 	for _, r := range results {
 		d := fileJSON{Path: r.Path, Status: string(r.Status), UploadID: r.UploadID, Key: r.Key, VideoID: r.VideoID}
 		if r.Err != nil {
-			d.Error = withAdvice(r.Err).Error()
+			d.Error = errText(r.Err)
 			fmt.Fprintf(o.IO.ErrOut, "vidup: %s\n", d.Error)
 			failed++
 			var af authFailure
@@ -421,7 +421,7 @@ func (o *UploadsOptions) report(ctx context.Context, results []transfer.Result, 
 		} else {
 			uploaded++
 			if o.Output == "text" {
-				fmt.Fprintf(o.IO.Out, "%s\t%s\tvideo %s\t%s\n", r.Status, units.Path(r.Path), r.VideoID, r.Key)
+				fmt.Fprintf(o.IO.Out, "%s\t%s\tvideo %s\t%s\n", r.Status, units.Path(r.Path), units.Text(r.VideoID), units.Text(r.Key))
 			}
 		}
 		docs = append(docs, d)
@@ -484,18 +484,18 @@ func runUploadsAbort(ctx context.Context, o *UploadsOptions) error {
 	for _, e := range targets {
 		out, err := tr.Abort(ctx, eng, e)
 		if err != nil {
-			fmt.Fprintf(o.IO.ErrOut, "vidup: upload %s (%s): %v\n", e.ID, units.Path(entryPath(e)), withAdvice(err))
+			fmt.Fprintf(o.IO.ErrOut, "vidup: upload %s (%s): %s\n", e.ID, units.Path(entryPath(e)), errText(err))
 			failed++
 			continue
 		}
 		if !o.Quiet {
-			fmt.Fprintf(o.IO.ErrOut, "vidup: upload %s (%s): %s\n", e.ID, units.Path(entryPath(e)), abortOutcome(out, e))
+			fmt.Fprintf(o.IO.ErrOut, "vidup: upload %s (%s): %s\n", e.ID, units.Path(entryPath(e)), units.Text(abortOutcome(out, e)))
 		}
 	}
 	if o.All && o.OlderThan > 0 {
 		n, err := tr.Prune(o.OlderThan)
 		if err != nil {
-			fmt.Fprintf(o.IO.ErrOut, "vidup: pruning the journal: %v\n", withAdvice(err))
+			fmt.Fprintf(o.IO.ErrOut, "vidup: pruning the journal: %s\n", errText(err))
 			failed++
 		}
 		if n > 0 && !o.Quiet {

@@ -152,3 +152,43 @@ func validate(c contract.Credentials) error {
 	}
 	return nil
 }
+
+// SkewAllowance is how near their Expiration credentials count as expiring
+// when S3 refuses them: a store's clock and this machine's may disagree by
+// minutes, and an API may overstate the lifetime it granted.
+const SkewAllowance = 5 * time.Minute
+
+// Expiry follows the Expiration of the temporary credentials an upload
+// session holds, as the API handed them out, so that a refusal of its key
+// can be told apart from a key that was never good: MinIO answers
+// InvalidAccessKeyId, not ExpiredToken, for an expired temporary key. It is
+// safe for concurrent use; the zero Expiry knows nothing (never expiring).
+type Expiry struct {
+	mu        sync.Mutex
+	at        time.Time // zero for static keys
+	refreshed time.Time // when the last credentials arrived
+}
+
+// Record notes credentials handed out at now (the first ones or a refresh).
+func (x *Expiry) Record(c contract.Credentials, now time.Time) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.at = time.Time{}
+	if !c.Static() {
+		x.at = c.Expiration
+	}
+	x.refreshed = now
+}
+
+// Expiring reports whether a request sent at sent and refused at now may
+// have carried expired credentials: the ones held are within SkewAllowance
+// of their Expiration or past it, or they were replaced after the request
+// was sent (it carried the ones before). Static keys never expire.
+func (x *Expiry) Expiring(sent, now time.Time) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.at.IsZero() {
+		return false
+	}
+	return !now.Before(x.at.Add(-SkewAllowance)) || x.refreshed.After(sent)
+}

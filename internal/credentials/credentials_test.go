@@ -294,3 +294,35 @@ func TestNewValidates(t *testing.T) {
 		t.Error("New accepted a nil refresh function")
 	}
 }
+
+func TestExpiry(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var zero Expiry
+	if zero.Expiring(now, now) {
+		t.Error("the zero Expiry says expiring")
+	}
+	for _, tc := range []struct {
+		name  string
+		left  time.Duration // from now to Expiration
+		sent  time.Duration // from now to when the request was sent
+		after time.Duration // from now to when credentials were last recorded
+		want  bool
+	}{
+		{"an hour left", time.Hour, 0, -time.Minute, false},
+		{"just over the allowance", SkewAllowance + time.Second, 0, -time.Minute, false},
+		{"within the allowance", SkewAllowance - time.Second, 0, -time.Minute, true},
+		{"past", -time.Minute, 0, -time.Hour, true},
+		{"replaced after the request was sent", time.Hour, -time.Second, 0, true},
+	} {
+		var x Expiry
+		x.Record(contract.Credentials{AccessKeyID: "a", SecretAccessKey: "s", SessionToken: "t", Expiration: now.Add(tc.left)}, now.Add(tc.after))
+		if got := x.Expiring(now.Add(tc.sent), now); got != tc.want {
+			t.Errorf("%s: Expiring = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	var static Expiry
+	static.Record(contract.Credentials{AccessKeyID: "a", SecretAccessKey: "s"}, now)
+	if static.Expiring(now.Add(-time.Hour), now.Add(time.Hour)) {
+		t.Error("static keys say expiring")
+	}
+}

@@ -56,7 +56,9 @@ func writeTemp(path string, data []byte) (tmp string, err error) {
 // writeFileSync creates (or truncates) path with data, 0600, and fsyncs it
 // and its folder.
 func writeFileSync(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	// O_RDWR, not O_WRONLY: a FIFO planted at path must not block the
+	// open before openRegular refuses it.
+	f, err := openRegular(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}

@@ -337,7 +337,7 @@ func (s *Store) writeHeader(e *Entry, replace bool) error {
 }
 
 func (s *Store) readHeader(id string) (*Entry, error) {
-	data, err := os.ReadFile(s.headerPath(id))
+	data, err := readRegular(s.headerPath(id))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, &EntryError{ID: id, Path: s.headerPath(id), Problem: EntryMissing, Err: ErrNotFound}
 	}

@@ -13,7 +13,7 @@ import (
 // waiting; ok is false when another open file holds it.
 func lockFile(path string) (f *os.File, ok bool, err error) {
 	for {
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		f, err := openRegular(path, os.O_RDWR|os.O_CREATE, 0o600)
 		if err != nil {
 			return nil, false, err
 		}
@@ -52,7 +52,7 @@ func sameFile(f *os.File, path string) (bool, error) {
 	if err := unix.Fstat(int(f.Fd()), &a); err != nil {
 		return false, err
 	}
-	if err := unix.Stat(path, &b); err != nil {
+	if err := unix.Lstat(path, &b); err != nil {
 		if errors.Is(err, unix.ENOENT) {
 			return false, nil
 		}

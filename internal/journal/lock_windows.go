@@ -29,7 +29,7 @@ func lockFile(path string) (*os.File, bool, error) {
 	var f *os.File
 	var err error
 	for tries := 0; ; tries++ {
-		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		f, err = openRegular(path, os.O_RDWR|os.O_CREATE, 0o600)
 		if err == nil {
 			break
 		}

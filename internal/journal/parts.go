@@ -78,7 +78,7 @@ func parseParts(data []byte) []asset.Part {
 }
 
 func (s *Store) loadParts(id string) ([]asset.Part, error) {
-	data, err := os.ReadFile(s.partsPath(id))
+	data, err := readRegular(s.partsPath(id))
 	if errors.Is(err, fs.ErrNotExist) {
 		// Create writes the log before the header, so only a hand-removed
 		// log gets here: no part is recorded, the upload sends them again.
@@ -119,7 +119,7 @@ func (s *Store) AddPart(id string, p asset.Part) error {
 
 	// Without O_CREATE: an entry that was never created or was deleted has
 	// no parts log, and its parts must not resurrect it.
-	f, err := os.OpenFile(s.partsPath(id), os.O_RDWR|os.O_APPEND, 0)
+	f, err := openRegular(s.partsPath(id), os.O_RDWR|os.O_APPEND, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("journal: record part %d of upload %s: %w", p.Number, id, ErrNotFound)
 	}

@@ -17,14 +17,16 @@ import (
 //
 //   - Skip: rec is registered and the file unchanged; nothing to do.
 //   - Restart: the file changed since rec was recorded, or the API forgot
-//     its session, or S3 no longer has its multipart upload.
+//     its session, or S3 no longer has its multipart upload nor its object.
 //   - Register: rec is complete and verified on S3; only its registration
 //     is missing (the outbox). S3 need not be asked.
 //   - Resume: rec is in progress and the file unchanged. Before S3 was
 //     asked it means "ask S3, then decide again"; after, send the parts S3
 //     does not hold.
-//   - Complete: S3 no longer lists the multipart upload, but the journal
-//     has every part: the Complete that ended it was never recorded.
+//   - Complete: S3 no longer lists the multipart upload, the journal has
+//     every part, and S3 shows their object (s3.Object): the Complete that
+//     ended it was never recorded. Without the object it was aborted:
+//     Restart.
 //   - Fail: the API or S3 could not be asked; the upload stays for later.
 func Decide(rec *journal.Entry, local journal.Identity, s3 transfer.S3State) transfer.Decision {
 	if !rec.Source.Same(local) {
@@ -43,7 +45,9 @@ func Decide(rec *journal.Entry, local journal.Identity, s3 transfer.S3State) tra
 		return transfer.Decision{Action: transfer.Restart,
 			Reason: fmt.Sprintf("the API no longer knows upload session %s (404), so its upload cannot continue; starting a new upload", rec.SessionID)}
 	case transfer.S3UploadGone:
-		if allParts(rec.Parts, local.Size, rec.PartSize) {
+		// Every part in the journal is not enough: an upload aborted after
+		// its last part has them all too. Only the object S3 shows is.
+		if s3.Object && allParts(rec.Parts, local.Size, rec.PartSize) {
 			return transfer.Decision{Action: transfer.Complete, Reason: "S3 completed the upload already; verifying and registering it"}
 		}
 		return transfer.Decision{Action: transfer.Restart,

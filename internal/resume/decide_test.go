@@ -46,12 +46,14 @@ func TestDecide(t *testing.T) {
 		{"uploading, another file at the path", rec(journal.Uploading), moved, transfer.S3State{}, transfer.Restart, "another file at the same path"},
 		{"S3 holds some parts", rec(journal.Uploading, part(1, ps)), local, listed, transfer.Resume, "1 parts (5MiB) are on S3 already"},
 		{"session gone", rec(journal.Uploading, part(1, ps)), local, transfer.S3State{Status: transfer.S3SessionGone}, transfer.Restart, "no longer knows upload session sess-1"},
-		{"upload gone, journal has every part", rec(journal.Uploading, every...), local, transfer.S3State{Status: transfer.S3UploadGone}, transfer.Complete, "completed the upload already"},
+		{"upload gone, object there, journal has every part", rec(journal.Uploading, every...), local, transfer.S3State{Status: transfer.S3UploadGone, Object: true}, transfer.Complete, "completed the upload already"},
+		{"upload aborted after every part", rec(journal.Uploading, every...), local, transfer.S3State{Status: transfer.S3UploadGone}, transfer.Restart, "s3://b/k/clip.mp4 is gone from S3"},
+		{"object there, a part missing from the journal", rec(journal.Uploading, every[:2]...), local, transfer.S3State{Status: transfer.S3UploadGone, Object: true}, transfer.Restart, "gone from S3"},
 		{"upload gone, a part missing", rec(journal.Uploading, every[:2]...), local, transfer.S3State{Status: transfer.S3UploadGone}, transfer.Restart, "s3://b/k/clip.mp4 is gone from S3"},
 		{"upload gone, a part without checksum", rec(journal.Uploading, part(1, ps), part(2, ps), asset.Part{Number: 3, Size: 1, ETag: `"e"`}), local, transfer.S3State{Status: transfer.S3UploadGone}, transfer.Restart, "gone from S3"},
 		{"upload gone, parts of another size", rec(journal.Uploading, part(1, ps), part(2, ps), part(3, 2)), local, transfer.S3State{Status: transfer.S3UploadGone}, transfer.Restart, "gone from S3"},
 		{"S3 cannot be asked", rec(journal.Uploading, part(1, ps)), local, transfer.S3State{Status: transfer.S3Failed, Err: s3Err}, transfer.Fail, "access denied"},
-		{"file changed outweighs S3", rec(journal.Uploading, every...), grown, transfer.S3State{Status: transfer.S3UploadGone}, transfer.Restart, "the file changed"},
+		{"file changed outweighs S3", rec(journal.Uploading, every...), grown, transfer.S3State{Status: transfer.S3UploadGone, Object: true}, transfer.Restart, "the file changed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := Decide(tc.rec, tc.local, tc.s3)

@@ -206,7 +206,15 @@ type session struct {
 	*contract.Session
 	store objectStore
 	creds *aws.CredentialsCache
-	mode  *checksumMode
+	// expiry is when the credentials held expire, as the API said.
+	expiry *credentials.Expiry
+	mode   *checksumMode
+}
+
+// expiring reports whether a request of the session sent at sent may have
+// carried expired credentials (retryHooks.expiring).
+func (s *session) expiring(sent time.Time) bool {
+	return s.expiry != nil && s.expiry.Expiring(sent, time.Now())
 }
 
 func (e *Engine) openSession(ctx context.Context, files []*asset.Item) (*session, error) {
@@ -228,8 +236,14 @@ func (e *Engine) openSession(ctx context.Context, files []*asset.Item) (*session
 // resumed one, whose journal record and fresh credentials) is s.
 func (e *Engine) newSession(s *contract.Session) (*session, error) {
 	id := s.SessionID
+	expiry := &credentials.Expiry{}
+	expiry.Record(s.Credentials, time.Now())
 	refresh := func(ctx context.Context) (contract.Credentials, error) {
-		return e.opts.API.RefreshCredentials(ctx, id)
+		c, err := e.opts.API.RefreshCredentials(ctx, id)
+		if err == nil {
+			expiry.Record(c, time.Now())
+		}
+		return c, err
 	}
 	onRefresh := func() {
 		e.opts.Observer.Event(Event{Kind: CredentialsRefreshed, Time: time.Now(), SessionID: id})
@@ -258,7 +272,7 @@ func (e *Engine) newSession(s *contract.Session) (*session, error) {
 			o.HTTPClient = sendfileClient{o.HTTPClient}
 		}
 	})
-	return &session{Session: s, store: s3Store{client: client, bucket: s.Bucket}, creds: creds, mode: e.newChecksumMode(s)}, nil
+	return &session{Session: s, store: s3Store{client: client, bucket: s.Bucket}, creds: creds, expiry: expiry, mode: e.newChecksumMode(s)}, nil
 }
 
 // Upload uploads files and returns one Result per file, in order. Files an

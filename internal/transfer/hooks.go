@@ -56,8 +56,9 @@ const (
 	// registration is missing (the outbox).
 	Register
 	// Complete: S3 completed the multipart upload already (the run that sent
-	// CompleteMultipartUpload died before recording it) and the journal has
-	// every part: verify the object and register it.
+	// CompleteMultipartUpload died before recording it): the journal has
+	// every part and HeadObject shows their object (S3State.Object). Verify
+	// it and register it.
 	Complete
 	// Resume: continue the multipart upload; send only the parts S3 does not
 	// hold. Before S3 was asked, it means "ask S3, then decide again".
@@ -98,7 +99,8 @@ const (
 	S3Listed
 	// S3SessionGone: the API no longer knows the upload's session.
 	S3SessionGone
-	// S3UploadGone: S3 no longer has the multipart upload (NoSuchUpload).
+	// S3UploadGone: S3 no longer has the multipart upload (NoSuchUpload);
+	// S3State.Object says whether its object is there.
 	S3UploadGone
 	// S3Failed: the API or S3 could not be asked (S3State.Err says why).
 	S3Failed
@@ -108,6 +110,12 @@ const (
 type S3State struct {
 	Status S3Status
 	Kept   []asset.Part
+	// Object (S3UploadGone only): HeadObject shows at the upload's key an
+	// object of the file's size with the checksum, or the multipart ETag,
+	// of the recorded parts: the Complete that ended the upload went
+	// through. Without it the upload was aborted, whatever the journal
+	// holds.
+	Object bool
 	Err    error
 }
 
@@ -185,6 +193,10 @@ func Resumable(err error) bool {
 		return true
 	case errors.Is(err, errFileChanged):
 		return false
+	}
+	var xe *expiringKeyError
+	if errors.As(err, &xe) {
+		return true
 	}
 	var ae smithy.APIError
 	if errors.As(err, &ae) {

@@ -216,7 +216,8 @@ func (e *Engine) hooks(f *asset.Item) Hooks {
 // retryHooks reports retries of part (0 for whole-object calls) of f.
 func (e *Engine) retryHooks(sess *session, f *asset.Item, ref *UploadRef, part int) retryHooks {
 	return retryHooks{
-		refresh: sess.creds.Invalidate,
+		refresh:  sess.creds.Invalidate,
+		expiring: sess.expiring,
 		onRetry: func(attempt int, wait time.Duration, err error) {
 			e.opts.Observer.Event(Event{Kind: PartRetried, Time: time.Now(), Path: f.Path, Name: f.Name, Size: f.Size,
 				SessionID: ref.SessionID, UploadID: ref.UploadID, Key: ref.Key,

@@ -105,7 +105,17 @@ func (e *Engine) askS3(ctx context.Context, f *asset.Item, p *Prior, sessions ma
 	kept, err := e.reconcile(ctx, sess, f, &p.Ref, p)
 	switch {
 	case errorCode(err) == "NoSuchUpload":
-		return sess, S3State{Status: S3UploadGone, Err: err}
+		// Gone: completed by a run that died before recording it, or
+		// aborted (by hand, by a lifecycle rule, by someone else). Only an
+		// object S3 shows at the key tells them apart.
+		found, herr := e.completedObject(ctx, sess, f, p)
+		if herr != nil {
+			if ctx.Err() != nil {
+				herr = stopped(ctx)
+			}
+			return sess, S3State{Status: S3Failed, Err: s3Error(herr, "resume s3://%s/%s (look for its object)", p.Ref.Bucket, p.Ref.Key)}
+		}
+		return sess, S3State{Status: S3UploadGone, Object: found, Err: err}
 	case err != nil:
 		if ctx.Err() != nil {
 			err = stopped(ctx)
@@ -113,6 +123,41 @@ func (e *Engine) askS3(ctx context.Context, f *asset.Item, p *Prior, sessions ma
 		return sess, S3State{Status: S3Failed, Err: s3Error(err, "resume s3://%s/%s (list its parts)", p.Ref.Bucket, p.Ref.Key)}
 	}
 	return sess, S3State{Status: S3Listed, Kept: kept}
+}
+
+// completedObject reports whether S3 holds at p's key the object that
+// completing p's recorded parts makes: the file's size, and the checksum or
+// the multipart ETag of those parts. An object S3 does not show (404), or
+// will not show (access denied), is not confirmed; the error is for a
+// HeadObject that could not be asked at all (network, S3 failing).
+func (e *Engine) completedObject(ctx context.Context, sess *session, f *asset.Item, p *Prior) (bool, error) {
+	if len(p.Parts) == 0 {
+		return false, nil
+	}
+	a, err := checksumOf(&p.Ref)
+	if err != nil {
+		return false, err
+	}
+	var head headAnswer
+	err = e.opts.Retry.do(ctx, e.retryHooks(sess, f, &p.Ref, 0), func(ctx context.Context) error {
+		var err error
+		head, err = sess.store.head(ctx, p.Ref.Key, a)
+		return err
+	})
+	switch {
+	case err == nil:
+	case isAccessDenied(err), httpStatus(err) == 404, errorCode(err) == "NoSuchKey", errorCode(err) == "NotFound":
+		return false, nil
+	default:
+		return false, s3Failed(err, OpHeadObject, sess.Bucket, p.Ref.Key, 0)
+	}
+	if head.size != f.Size {
+		return false, nil
+	}
+	if head.checksum != "" {
+		return head.checksum == objectChecksum(a, p.Parts) || head.checksum == a.compositeOf(p.Parts), nil
+	}
+	return head.etag != "" && head.etag == multipartETag(p.Parts), nil
 }
 
 // resumeSession rebuilds the session of an earlier upload from its record

@@ -80,6 +80,30 @@ func classify(err error) class {
 	return permanent
 }
 
+// keyRefused reports whether S3 refused the request's credentials: what
+// MinIO and S3 answer for a key that expired (InvalidAccessKeyId,
+// ExpiredToken, AccessDenied, a signature of a key it no longer knows) as
+// well as for one that was never good. Which of the two it is, classify
+// cannot know; the session's Expiry hook (retryHooks.expiring) can.
+func keyRefused(err error) bool {
+	switch errorCode(err) {
+	case "InvalidAccessKeyId", "AccessDenied", "Forbidden", "ExpiredToken", "ExpiredTokenException",
+		"SignatureDoesNotMatch", "InvalidToken", "TokenRefreshRequired":
+		return true
+	}
+	return false
+}
+
+// expiringKeyError is a refusal of credentials that were near or past
+// their expiry, which refreshing did not cure within the retries: the
+// upload is kept for a later run (Resumable), never aborted.
+type expiringKeyError struct{ error }
+
+func (e *expiringKeyError) Error() string {
+	return e.error.Error() + " (the session's credentials were near or past their expiry)"
+}
+func (e *expiringKeyError) Unwrap() error { return e.error }
+
 // retryAfter is the wait S3 (or a proxy) asked for, if any.
 func retryAfter(err error) time.Duration {
 	var re *smithyhttp.ResponseError
@@ -102,6 +126,13 @@ func (e afterError) Unwrap() error             { return e.error }
 type retryHooks struct {
 	// refresh invalidates the credentials after ExpiredToken.
 	refresh func()
+	// expiring is the classifier's second opinion on a refused key
+	// (keyRefused), kept apart from classify: it reports whether the
+	// credentials of a request sent at sent may have expired (near or past
+	// their Expiration, allowing for clock skew, or replaced since). Then
+	// the refusal means refresh and retry, and at worst keep the upload;
+	// never abort it. Nil: no such knowledge (static keys, tests).
+	expiring func(sent time.Time) bool
 	// onRetry is called before each wait.
 	onRetry func(attempt int, wait time.Duration, err error)
 }
@@ -111,8 +142,14 @@ type retryHooks struct {
 // returned it.
 func (r Retry) do(ctx context.Context, h retryHooks, op func(ctx context.Context) error) error {
 	refreshed := 0
+	var sent time.Time
+	expiredKey := false
 	classifier := retry.ClassifierFunc(func(err error) retry.Class {
-		switch classify(err) {
+		c := classify(err)
+		if keyRefused(err) && h.expiring != nil && h.expiring(sent) {
+			c, expiredKey = refreshCredentials, true
+		}
+		switch c {
 		case transient:
 			return retry.Transient
 		case refreshCredentials:
@@ -127,6 +164,7 @@ func (r Retry) do(ctx context.Context, h retryHooks, op func(ctx context.Context
 		return retry.Permanent
 	})
 	err := retry.Policy(r).Do(ctx, classifier, h.onRetry, func(ctx context.Context) error {
+		sent = time.Now()
 		err := op(ctx)
 		if ra := retryAfter(err); ra > 0 {
 			return afterError{err, ra}
@@ -142,6 +180,9 @@ func (r Retry) do(ctx context.Context, h retryHooks, op func(ctx context.Context
 	var ae afterError
 	if errors.As(err, &ae) {
 		err = ae.error
+	}
+	if err != nil && expiredKey && keyRefused(err) {
+		err = &expiringKeyError{err}
 	}
 	return err
 }

@@ -2,7 +2,10 @@ package transfer
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -35,11 +38,6 @@ func (e *Engine) transfer(ctx context.Context, sess *session, f *asset.Item, ref
 		}
 		ref.PartSize = partSize
 	}
-	if rs != nil && rs.complete {
-		// S3 completed it in a run that died before recording it.
-		e.opts.Observer.Progress(f.Path, f.Size)
-		return e.verify(ctx, sess, f, ref, objectChecksum(a, rs.parts), rs.parts, s3Answer{etag: multipartETag(rs.parts)})
-	}
 	h, err := os.Open(f.Path)
 	if err != nil {
 		return stored{}, err
@@ -47,6 +45,20 @@ func (e *Engine) transfer(ctx context.Context, sess *session, f *asset.Item, ref
 	defer h.Close()
 	if err := checkOpen(f, h); err != nil {
 		return stored{}, err
+	}
+	if rs != nil && rs.complete {
+		// S3 completed it in a run that died before recording it. The
+		// object is the recorded parts: it is the file's only if every
+		// part still reads the same from the file.
+		good, err := keptParts(ctx, h, a, f.Size, ref.PartSize, rs.parts)
+		if err != nil {
+			return stored{}, err
+		}
+		if len(good) != len(rs.parts) {
+			return stored{}, errFileChanged
+		}
+		e.opts.Observer.Progress(f.Path, f.Size)
+		return e.verify(ctx, sess, f, ref, objectChecksum(a, rs.parts), rs.parts, s3Answer{etag: multipartETag(rs.parts)})
 	}
 	u := &upload{sess: sess, f: f, ref: ref, a: a}
 	var want string
@@ -61,7 +73,14 @@ func (e *Engine) transfer(ctx context.Context, sess *session, f *asset.Item, ref
 		src := newFileParts(h, f.Size, ref.PartSize)
 		var kept []Part
 		if rs != nil {
-			kept = src.skip(rs.kept)
+			// A part S3 holds is the file's only if the file still reads
+			// the same there: an edit in place may keep size and mtime.
+			// Parts that differ are sent again.
+			good, err := keptParts(ctx, h, a, f.Size, ref.PartSize, rs.kept)
+			if err != nil {
+				return stored{}, err
+			}
+			kept = src.skip(good)
 		}
 		want, answer, err = e.multipart(ctx, u, src, kept)
 	}
@@ -107,6 +126,54 @@ func (e *Engine) reconcile(ctx context.Context, sess *session, f *asset.Item, re
 	return kept, nil
 }
 
+// keptParts returns the parts of parts that the file h (of size, in parts
+// of partSize) still holds: each is read again and its checksum compared
+// with the one recorded, which S3 listed (reconcile). A part recorded
+// without a checksum (mode none) is compared by MD5 with its ETag when the
+// ETag is one; otherwise it is not trusted and is sent again. The cost is
+// one read of the kept parts.
+func keptParts(ctx context.Context, h *os.File, a *checksumAlgorithm, size, partSize int64, parts []Part) ([]Part, error) {
+	var good []Part
+	for _, p := range parts {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		off := int64(p.Number-1) * partSize
+		if p.Number < 1 || off >= size || p.Size != min(partSize, size-off) {
+			continue
+		}
+		same, err := partMatches(h, a, off, p)
+		if err != nil {
+			return nil, fmt.Errorf("read part %d of %s again: %w", p.Number, h.Name(), err)
+		}
+		if same {
+			good = append(good, p)
+		}
+	}
+	return good, nil
+}
+
+func partMatches(h *os.File, a *checksumAlgorithm, off int64, p Part) (bool, error) {
+	r := io.NewSectionReader(h, off, p.Size)
+	if !a.none && p.Checksum != "" {
+		crc, n, err := a.of(r)
+		if err != nil {
+			return false, err
+		}
+		return n == p.Size && a.base64(crc) == p.Checksum, nil
+	}
+	etag := strings.Trim(p.ETag, `"`)
+	if len(etag) != 2*md5.Size {
+		return false, nil
+	}
+	m := md5.New()
+	n, err := io.Copy(m, r)
+	if err != nil {
+		return false, err
+	}
+	return n == p.Size && hex.EncodeToString(m.Sum(nil)) == strings.ToLower(etag), nil
+}
+
 // maxListPages bounds the ListParts pages of one upload: 10,000 parts at
 // S3's 1,000 a page are 10 pages; a store that pages smaller still ends.
 const maxListPages = contract.MaxParts
@@ -142,7 +209,7 @@ func (e *Engine) abortSoon(ctx context.Context, sess *session, ref UploadRef) {
 // abortMultipart aborts ref's multipart upload so S3 frees its parts. An
 // upload S3 no longer has is not an error.
 func (e *Engine) abortMultipart(ctx context.Context, sess *session, ref UploadRef, r Retry) error {
-	err := r.do(ctx, retryHooks{refresh: sess.creds.Invalidate}, func(ctx context.Context) error {
+	err := r.do(ctx, retryHooks{refresh: sess.creds.Invalidate, expiring: sess.expiring}, func(ctx context.Context) error {
 		err := sess.store.abort(ctx, ref.Key, ref.S3UploadID)
 		if errorCode(err) == "NoSuchUpload" {
 			return nil

@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/vidup/vidup/internal/units"
 )
 
 // objectStore is all the engine asks of S3, one request per call: the
@@ -229,7 +231,9 @@ func (e *S3Error) Error() string {
 	default:
 		doing = e.Op + " " + obj
 	}
-	return fmt.Sprintf("%s: %s: %v", doing, e.what(), e.Err)
+	// S3's message is the store's text (any store the API names): shown,
+	// never obeyed, and on one line.
+	return fmt.Sprintf("%s: %s: %s", doing, e.what(), units.Text(e.Err.Error()))
 }
 
 func (e *S3Error) Unwrap() error { return e.Err }

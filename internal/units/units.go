@@ -223,3 +223,66 @@ func Path(p string) string {
 	}
 	return p
 }
+
+// Text makes message text from elsewhere (a server's error, an S3 answer)
+// safe to print on a terminal or in a log line: control characters (C0,
+// C1, DEL, newlines included), invalid UTF-8 and the bidirectional
+// overrides are shown as Go escapes ("\x1b", "\u202e") instead of being
+// obeyed; the rest is kept as it is.
+func Text(s string) string {
+	if !needsEscape(s, false) {
+		return s
+	}
+	return escape(s, false)
+}
+
+// Lines is Text for a message of several lines of vidup's own (a list of
+// problems): the newlines between them stay, everything else Text escapes
+// is escaped.
+func Lines(s string) string {
+	if !needsEscape(s, true) {
+		return s
+	}
+	return escape(s, true)
+}
+
+func needsEscape(s string, keepNewline bool) bool {
+	for i, r := range s {
+		if unsafeRune(r) && !(keepNewline && r == '\n') {
+			return true
+		}
+		if r == utf8.RuneError {
+			if _, size := utf8.DecodeRuneInString(s[i:]); size <= 1 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func escape(s string, keepNewline bool) string {
+	var b strings.Builder
+	for len(s) > 0 {
+		r, size := utf8.DecodeRuneInString(s)
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			fmt.Fprintf(&b, `\x%02x`, s[0])
+		case r == '\n' && keepNewline:
+			b.WriteByte('\n')
+		case unsafeRune(r):
+			q := strconv.QuoteRuneToASCII(r) // '\x1b', '\u202e'
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteString(s[:size])
+		}
+		s = s[size:]
+	}
+	return b.String()
+}
+
+// unsafeRune: a rune a terminal may obey rather than show.
+func unsafeRune(r rune) bool {
+	return unicode.IsControl(r) || // C0, DEL, C1 (U+009B is a CSI)
+		r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 || // bidi embeddings, overrides, isolates
+		r == 0x200e || r == 0x200f || r == 0x061c // bidi marks
+}
