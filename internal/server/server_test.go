@@ -362,9 +362,15 @@ func TestSessionCredentialsScope(t *testing.T) {
 			t.Errorf("put on %s (s3://%s/%s): err = %v, want 403", tt.name, tt.bucket, tt.key, err)
 		}
 	}
-	// Writing is all they may do: no reading, listing or deleting.
-	if _, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(h.bucket), Key: aws.String(own)}); httpStatus(err) != http.StatusForbidden {
-		t.Errorf("get own key: err = %v, want 403", err)
+	// Writing their own keys, and reading them back to confirm an upload,
+	// is all they may do: no reading elsewhere, listing or deleting.
+	if _, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(h.bucket), Key: aws.String(own)}); err != nil && httpStatus(err) != http.StatusNotFound {
+		t.Errorf("head own key: err = %v, want it allowed", err)
+	}
+	for _, key := range []string{server.SealedPrefix + "x/clip.mp4", own + ".extra", "clip.mp4"} {
+		if _, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(h.bucket), Key: aws.String(key)}); httpStatus(err) != http.StatusForbidden {
+			t.Errorf("get s3://%s/%s: err = %v, want 403", h.bucket, key, err)
+		}
 	}
 	if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(h.bucket), Key: aws.String(own)}); httpStatus(err) != http.StatusForbidden {
 		t.Errorf("delete own key: err = %v, want 403", err)

@@ -31,10 +31,14 @@ const (
 // Ceph RGW take (AssumeRole's Policy parameter: 2,048 characters).
 const MaxSessionPolicyBytes = 2048
 
-// SessionActions are the only S3 actions session credentials allow: what a
-// multipart upload (and a single PutObject) needs, and listing the parts of
-// an upload to resume it.
-var SessionActions = []string{"s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}
+// SessionActions are the only S3 actions session credentials allow, on the
+// session's unregistered keys: what a multipart upload (and a single
+// PutObject) needs, listing the parts of an upload to resume it, and
+// reading its own upload back (HeadObject), so that a client that was killed
+// after S3 completed an upload, but before it recorded that, can confirm the
+// object instead of sending it again. A registered video is sealed under a
+// prefix no session policy names: nothing here reaches it.
+var SessionActions = []string{"s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}
 
 // SessionPrefix is the key prefix of a session's uploads.
 func SessionPrefix(sessionID string) string { return "uploads/" + sessionID + "/" }
