@@ -130,4 +130,3 @@ func (t *tailBuffer) LastLines(n int) string {
 	}
 	return strings.Join(keep, " / ")
 }
-
