@@ -24,10 +24,12 @@ func asUnprivileged(t *testing.T, fn func() (Result, error)) (Result, error) {
 		res Result
 		err error
 	}
+	// Files are opened by Expand's workers: drop root's rights in each.
+	testWorkerStart = dropRoot
+	defer func() { testWorkerStart = nil }()
 	done := make(chan out)
 	go func() {
-		runtime.LockOSThread() // never unlocked: see above
-		if err := syscall.Setfsuid(65534); err != nil {
+		if err := dropRootErr(); err != nil {
 			done <- out{err: err}
 			return
 		}
@@ -36,6 +38,21 @@ func asUnprivileged(t *testing.T, fn func() (Result, error)) (Result, error) {
 	}()
 	o := <-done
 	return o.res, o.err
+}
+
+// dropRootErr makes this goroutine's thread check file permissions as
+// nobody, for good: see asUnprivileged.
+func dropRootErr() error {
+	runtime.LockOSThread() // never unlocked
+	return syscall.Setfsuid(65534)
+}
+
+// dropRoot is dropRootErr for Expand's workers, which cannot report an
+// error: it panics instead.
+func dropRoot() {
+	if err := dropRootErr(); err != nil {
+		panic(err)
+	}
 }
 
 func TestUnreadable(t *testing.T) {
