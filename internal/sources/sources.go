@@ -117,6 +117,12 @@ type Options struct {
 	// sample), so that no one opens the file again before it is uploaded.
 	// info is the handle's stat. An error makes the file a Problem.
 	Inspect func(f *os.File, info fs.FileInfo, it *asset.Item) error
+	// Workers is how many files are opened and inspected at once, while
+	// the walk goes on. 0 and 1 mean one at a time, so Inspect needs no
+	// locking; with more, Inspect is called from several goroutines at
+	// once and must allow it. DefaultWorkers is a good value. The result
+	// is the same either way.
+	Workers int
 }
 
 // Skip is a file found but deliberately not uploaded. Path is the raw name:

@@ -58,7 +58,8 @@ func BenchmarkExpandTree(b *testing.B) {
 // (the small-file case) with an Inspect that does what the upload's
 // does: probe the media and sample the content for the journal. The files
 // are real MP4s when ffmpeg is installed, bytes that are not media otherwise
-// (the probe gives up early on those). It reports the time per file.
+// (the probe gives up early on those). It reports the time per file, with
+// one worker (as before Options.Workers) and with DefaultWorkers.
 //
 //	go test ./internal/sources -run '^$' -bench ExpandInspect -benchtime 3x
 func BenchmarkExpandInspect(b *testing.B) {
@@ -100,15 +101,17 @@ func BenchmarkExpandInspect(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		b.Run(kind, func(b *testing.B) {
-			opts := Options{Args: []string{root}, Recursive: true, Inspect: inspect}
-			for b.Loop() {
-				res, err := Expand(context.Background(), opts)
-				if err != nil || len(res.Files) != files {
-					b.Fatalf("got %d files, %d problems, err %v; want %d", len(res.Files), len(res.Problems), err, files)
+		for _, workers := range []int{1, DefaultWorkers()} {
+			b.Run(fmt.Sprintf("%s/workers=%d", kind, workers), func(b *testing.B) {
+				opts := Options{Args: []string{root}, Recursive: true, Inspect: inspect, Workers: workers}
+				for b.Loop() {
+					res, err := Expand(context.Background(), opts)
+					if err != nil || len(res.Files) != files {
+						b.Fatalf("got %d files, %d problems, err %v; want %d", len(res.Files), len(res.Problems), err, files)
+					}
 				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*files), "ns/file")
-		})
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*files), "ns/file")
+			})
+		}
 	}
 }

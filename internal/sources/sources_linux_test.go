@@ -82,7 +82,7 @@ func TestUnreadable(t *testing.T) {
 
 	t.Run("found while walking: problems, the rest goes on", func(t *testing.T) {
 		res, err := asUnprivileged(t, func() (Result, error) {
-			return Expand(ctx, Options{Args: []string{"root"}, Recursive: true})
+			return Expand(ctx, Options{Args: []string{"root"}, Recursive: true, Workers: 8})
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -96,6 +96,7 @@ func TestUnreadable(t *testing.T) {
 
 	usage := func(t *testing.T, opts Options) []string {
 		t.Helper()
+		opts.Workers = 8
 		_, err := asUnprivileged(t, func() (Result, error) { return Expand(ctx, opts) })
 		ue, ok := err.(*UsageError)
 		if !ok {

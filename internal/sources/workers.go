@@ -35,8 +35,10 @@ type event struct {
 	problem *Problem
 }
 
-// workers is how many files are opened and inspected at once.
-func workers() int {
+// DefaultWorkers is a good Options.Workers: enough files at once to hide
+// the latency of opening and reading them, not so many that they compete
+// for the processors probing them.
+func DefaultWorkers() int {
 	return min(8, 2*runtime.GOMAXPROCS(0))
 }
 
@@ -45,7 +47,7 @@ var testWorkerStart func()
 
 // start starts the workers that open the candidates sent to e.work.
 func (e *expander) start() {
-	n := workers()
+	n := max(1, e.opts.Workers)
 	e.work = make(chan *candidate, 4*n)
 	e.done.Add(n)
 	for range n {
