@@ -107,7 +107,7 @@ func (e *expander) expandPattern(pat string) {
 	if prefix == "" && strings.HasPrefix(pat, "/") {
 		prefix = "/"
 	}
-	problems := len(e.res.Problems)
+	met := len(e.events)
 	var matches []globMatch
 	e.globDir(prefix, "", splitPattern(strings.Join(segs[i:], "/")), nil, &matches)
 	if e.ctx.Err() != nil {
@@ -115,10 +115,15 @@ func (e *expander) expandPattern(pat string) {
 	}
 	if len(matches) == 0 {
 		// What could not be read explains why nothing matched.
-		for _, p := range e.res.Problems[problems:] {
-			e.usageErr(p.Path, p.Err)
+		kept := e.events[:met]
+		for _, ev := range e.events[met:] {
+			if ev.problem != nil {
+				e.usageErr(ev.problem.Path, ev.problem.Err)
+			} else {
+				kept = append(kept, ev)
+			}
 		}
-		e.res.Problems = e.res.Problems[:problems]
+		e.events = kept
 		e.usageErr(pat, fmt.Errorf("pattern %q matches no files; check it, and quote it so that vidup expands it rather than the shell", pat))
 		return
 	}

@@ -80,6 +80,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vidup/vidup/internal/asset"
@@ -116,6 +117,12 @@ type Options struct {
 	// sample), so that no one opens the file again before it is uploaded.
 	// info is the handle's stat. An error makes the file a Problem.
 	Inspect func(f *os.File, info fs.FileInfo, it *asset.Item) error
+	// Workers is how many files are opened and inspected at once, while
+	// the walk goes on. 0 and 1 mean one at a time, so Inspect needs no
+	// locking; with more, Inspect is called from several goroutines at
+	// once and must allow it. DefaultWorkers is a good value. The result
+	// is the same either way.
+	Workers int
 }
 
 // Skip is a file found but deliberately not uploaded. Path is the raw name:
@@ -176,6 +183,7 @@ func Expand(ctx context.Context, opts Options) (Result, error) {
 		return Result{}, err
 	}
 	roots := e.plan()
+	e.start()
 	if len(e.usage) > 0 {
 		// Files named explicitly are opened only when expanded: check
 		// them too, so that every argument problem is reported at once.
@@ -185,14 +193,16 @@ func Expand(ctx context.Context, opts Options) (Result, error) {
 				e.file(r.path, r.rel, r.from, true)
 			}
 		}
+		e.finish()
 		return Result{}, e.usageError()
 	}
 	for _, r := range roots {
-		if err := ctx.Err(); err != nil {
-			return Result{}, err
+		if ctx.Err() != nil {
+			break
 		}
 		e.expandRoot(r)
 	}
+	e.finish()
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
 	}
@@ -232,6 +242,15 @@ type expander struct {
 	exclude []pattern
 	res     Result
 	seen    map[fileID]struct{}
+	// events are the files to open and what else the walk met, in the
+	// order met; finish turns them into res in that order.
+	events []event
+	work   chan *candidate
+	done   sync.WaitGroup
+	mu     sync.Mutex
+	// claimed is the first candidate (by n) reached for each file
+	// identity, so that workers do not inspect duplicates.
+	claimed map[fileID]int
 	usage   []Problem
 	// usageAt is the argument of each usage problem, and at the one being
 	// planned or expanded: problems are reported in argument order.
@@ -240,7 +259,7 @@ type expander struct {
 }
 
 func newExpander(ctx context.Context, opts Options) (*expander, error) {
-	e := &expander{ctx: ctx, opts: opts, now: opts.Now, seen: make(map[fileID]struct{})}
+	e := &expander{ctx: ctx, opts: opts, now: opts.Now, seen: make(map[fileID]struct{}), claimed: make(map[fileID]int)}
 	if e.now == nil {
 		e.now = time.Now
 	}
@@ -392,7 +411,7 @@ func (e *expander) expandRoot(r root) {
 	e.at = r.at
 	switch r.kind {
 	case rootStdin:
-		e.res.Files = append(e.res.Files, &asset.Item{Path: asset.StdinPath, Rel: r.rel, Name: r.rel, Stdin: true, Size: asset.UnknownSize})
+		e.events = append(e.events, event{stdin: &asset.Item{Path: asset.StdinPath, Rel: r.rel, Name: r.rel, Stdin: true, Size: asset.UnknownSize}})
 	case rootPattern:
 		e.expandPattern(r.path)
 	case rootPath:
@@ -404,70 +423,109 @@ func (e *expander) expandRoot(r root) {
 	}
 }
 
-// file checks one file candidate: filters, readability (by opening it),
-// duplicates and age. Failures of explicit paths are usage errors.
+// file queues one file candidate for a worker to open and inspect, after
+// the filters (which need only its name).
 func (e *expander) file(p, rel, from string, explicit bool) {
 	if !e.keep(rel) {
 		e.res.Filtered++
 		return
 	}
-	fail := func(err error) {
-		if explicit {
-			e.usageErr(p, err)
-		} else {
-			e.res.Problems = append(e.res.Problems, Problem{Path: p, Err: err})
-		}
+	c := &candidate{path: p, rel: rel, from: from, explicit: explicit, at: e.at, n: len(e.events)}
+	e.events = append(e.events, event{file: c})
+	e.work <- c
+}
+
+// open checks one candidate, in a worker: readability (by opening it),
+// duplicates reached before it, age, then Inspect on the same handle.
+func (e *expander) open(c *candidate) {
+	if e.ctx.Err() != nil {
+		return // Expand returns ctx's error; nothing is opened any more
 	}
-	h, err := os.OpenFile(p, openFlags, 0)
+	h, err := os.OpenFile(c.path, openFlags, 0)
 	if err != nil {
-		fail(readError(p, err, from))
+		c.fail = readError(c.path, err, c.from)
 		return
 	}
 	defer h.Close()
 	info, err := h.Stat()
 	if err != nil {
-		fail(readError(p, err, from))
+		c.fail = readError(c.path, err, c.from)
 		return
 	}
 	if !info.Mode().IsRegular() {
 		// Replaced between listing and opening.
-		fail(notRegular(p, info.Mode(), from))
+		c.fail = notRegular(c.path, info.Mode(), c.from)
 		return
 	}
-	abs := e.abs(p)
-	id := idOf(info, abs)
-	if _, dup := e.seen[id]; dup {
-		return
+	c.abs = e.abs(c.path)
+	c.id = idOf(info, c.abs)
+	c.opened = true
+	e.mu.Lock()
+	first, dup := e.claimed[c.id]
+	if !dup || c.n < first {
+		e.claimed[c.id] = c.n
 	}
-	e.seen[id] = struct{}{}
+	e.mu.Unlock()
+	if dup && first < c.n {
+		return // finish drops it: the earlier one is listed
+	}
 	if e.opts.MinAge > 0 {
 		if age := e.now().Sub(info.ModTime()); age < e.opts.MinAge {
-			why := &TooRecentError{Age: age, MinAge: e.opts.MinAge}
+			c.tooRecent = &TooRecentError{Age: age, MinAge: e.opts.MinAge}
 			if age < 0 {
-				why.Age, why.Future = -age, true
+				c.tooRecent.Age, c.tooRecent.Future = -age, true
 			}
-			e.skipFor(p, why)
 			return
 		}
 	}
 	it := &asset.Item{
-		Path:    p,
-		Abs:     abs,
-		Rel:     rel,
-		Name:    filepath.Base(p),
+		Path:    c.path,
+		Abs:     c.abs,
+		Rel:     c.rel,
+		Name:    filepath.Base(c.path),
 		Info:    info,
 		Size:    info.Size(),
 		ModTime: info.ModTime(),
 	}
 	if e.opts.Inspect != nil {
 		if err := e.opts.Inspect(h, info, it); err != nil {
-			// Not a usage error even when named: the file is there and
-			// readable, but cannot be uploaded now (say, it is changing).
-			e.res.Problems = append(e.res.Problems, Problem{Path: p, Err: err})
+			c.inspectErr = err
 			return
 		}
 	}
-	e.res.Files = append(e.res.Files, it)
+	c.item = it
+}
+
+// settle adds what a worker found of c to the result, in the walk's order:
+// the first candidate of each file identity counts, the others are
+// dropped. Failures of explicit paths are usage errors.
+func (e *expander) settle(c *candidate) {
+	if c.fail != nil {
+		if c.explicit {
+			e.at = c.at
+			e.usageErr(c.path, c.fail)
+		} else {
+			e.res.Problems = append(e.res.Problems, Problem{Path: c.path, Err: c.fail})
+		}
+		return
+	}
+	if !c.opened {
+		return // cancelled before it was opened
+	}
+	if _, dup := e.seen[c.id]; dup {
+		return
+	}
+	e.seen[c.id] = struct{}{}
+	switch {
+	case c.tooRecent != nil:
+		e.res.Skipped = append(e.res.Skipped, Skip{Path: c.path, Reason: c.tooRecent.Error(), Why: c.tooRecent})
+	case c.inspectErr != nil:
+		// Not a usage error even when named: the file is there and
+		// readable, but cannot be uploaded now (say, it is changing).
+		e.res.Problems = append(e.res.Problems, Problem{Path: c.path, Err: c.inspectErr})
+	case c.item != nil:
+		e.res.Files = append(e.res.Files, c.item)
+	}
 }
 
 // checkReadable opens p to prove it can be read, and returns the
@@ -521,17 +579,19 @@ func (e *expander) abs(p string) string {
 	return filepath.Join(e.cwd, p)
 }
 
+// skip, skipFor and problem record what the walk meets in order with the
+// files it queues; finish adds them to res.
 func (e *expander) skip(p, reason string) {
-	e.res.Skipped = append(e.res.Skipped, Skip{Path: p, Reason: reason})
+	e.events = append(e.events, event{skip: &Skip{Path: p, Reason: reason}})
 }
 
 // skipFor skips p for a reason the caller may advise on.
 func (e *expander) skipFor(p string, why error) {
-	e.res.Skipped = append(e.res.Skipped, Skip{Path: p, Reason: why.Error(), Why: why})
+	e.events = append(e.events, event{skip: &Skip{Path: p, Reason: why.Error(), Why: why}})
 }
 
 func (e *expander) problem(p string, err error) {
-	e.res.Problems = append(e.res.Problems, Problem{Path: p, Err: err})
+	e.events = append(e.events, event{problem: &Problem{Path: p, Err: err}})
 }
 
 func baseOf(slashPath string) string {

@@ -24,10 +24,12 @@ func asUnprivileged(t *testing.T, fn func() (Result, error)) (Result, error) {
 		res Result
 		err error
 	}
+	// Files are opened by Expand's workers: drop root's rights in each.
+	testWorkerStart = dropRoot
+	defer func() { testWorkerStart = nil }()
 	done := make(chan out)
 	go func() {
-		runtime.LockOSThread() // never unlocked: see above
-		if err := syscall.Setfsuid(65534); err != nil {
+		if err := dropRootErr(); err != nil {
 			done <- out{err: err}
 			return
 		}
@@ -36,6 +38,21 @@ func asUnprivileged(t *testing.T, fn func() (Result, error)) (Result, error) {
 	}()
 	o := <-done
 	return o.res, o.err
+}
+
+// dropRootErr makes this goroutine's thread check file permissions as
+// nobody, for good: see asUnprivileged.
+func dropRootErr() error {
+	runtime.LockOSThread() // never unlocked
+	return syscall.Setfsuid(65534)
+}
+
+// dropRoot is dropRootErr for Expand's workers, which cannot report an
+// error: it panics instead.
+func dropRoot() {
+	if err := dropRootErr(); err != nil {
+		panic(err)
+	}
 }
 
 func TestUnreadable(t *testing.T) {
@@ -65,7 +82,7 @@ func TestUnreadable(t *testing.T) {
 
 	t.Run("found while walking: problems, the rest goes on", func(t *testing.T) {
 		res, err := asUnprivileged(t, func() (Result, error) {
-			return Expand(ctx, Options{Args: []string{"root"}, Recursive: true})
+			return Expand(ctx, Options{Args: []string{"root"}, Recursive: true, Workers: 8})
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -79,6 +96,7 @@ func TestUnreadable(t *testing.T) {
 
 	usage := func(t *testing.T, opts Options) []string {
 		t.Helper()
+		opts.Workers = 8
 		_, err := asUnprivileged(t, func() (Result, error) { return Expand(ctx, opts) })
 		ue, ok := err.(*UsageError)
 		if !ok {

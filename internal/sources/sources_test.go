@@ -65,19 +65,65 @@ func skipped(res Result) []string {
 	return out
 }
 
+// expand expands opts one file at a time and with several workers, and
+// checks that both give the same result. Stdin can be read once: with
+// Stdin set, only the workers run.
 func expand(t *testing.T, opts Options) Result {
 	t.Helper()
-	res, err := Expand(context.Background(), opts)
+	if opts.Stdin != nil {
+		opts.Workers = 8
+		res, err := Expand(context.Background(), opts)
+		if err != nil {
+			t.Fatalf("Expand: %v", err)
+		}
+		return res
+	}
+	one := opts
+	one.Workers = 1
+	res, err := Expand(context.Background(), one)
 	if err != nil {
 		t.Fatalf("Expand: %v", err)
+	}
+	many := opts
+	many.Workers = 8
+	again, err := Expand(context.Background(), many)
+	if err != nil {
+		t.Fatalf("Expand with 8 workers: %v", err)
+	}
+	if a, b := summary(res), summary(again); a != b {
+		t.Fatalf("one worker found\n%s\n8 workers found\n%s", a, b)
 	}
 	return res
 }
 
-// usageErr expands opts expecting a usage error and returns its messages.
+// summary is what a Result lists, in order, for comparing results.
+func summary(res Result) string {
+	var b strings.Builder
+	for _, f := range res.Files {
+		fmt.Fprintf(&b, "file %q %q %q %d\n", f.Path, f.Abs, f.Rel, f.Size)
+	}
+	for _, s := range res.Skipped {
+		fmt.Fprintf(&b, "skip %q %q\n", s.Path, s.Reason)
+	}
+	for _, p := range res.Problems {
+		fmt.Fprintf(&b, "problem %q %q\n", p.Path, p.Err)
+	}
+	fmt.Fprintf(&b, "filtered %d\n", res.Filtered)
+	return b.String()
+}
+
+// usageErr expands opts expecting a usage error and returns its messages,
+// checking that one worker gives the same.
 func usageErr(t *testing.T, opts Options) []string {
 	t.Helper()
+	opts.Workers = 8
 	_, err := Expand(context.Background(), opts)
+	if opts.Stdin == nil { // stdin can be read once
+		opts.Workers = 1
+		if _, one := Expand(context.Background(), opts); fmt.Sprint(one) != fmt.Sprint(err) {
+			t.Errorf("with 8 workers: %v\nwith one: %v", err, one)
+		}
+	}
 	var ue *UsageError
 	if !errors.As(err, &ue) {
 		t.Fatalf("Expand: got error %v, want a *UsageError", err)
