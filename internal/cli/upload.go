@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -90,8 +91,10 @@ type UploadOptions struct {
 	stdin   *asset.Item
 	bwlimit int64
 	// probed is what the probe read of each file inspect saw, for the
-	// gate; validation drops it once the plan is made.
-	probed map[*asset.Item]*media.Info
+	// gate; validation drops it once the plan is made. Inspect runs on
+	// several files at once (sources' workers): probedMu guards it.
+	probedMu *sync.Mutex
+	probed   map[*asset.Item]*media.Info
 
 	// Tests shorten the waits between retries here; production keeps the
 	// defaults of transfer.DefaultRetry and api.DefaultRetryPolicy.
@@ -307,12 +310,12 @@ func (o *UploadOptions) validate(ctx context.Context) error {
 		o.StateDir = journal.DefaultDir()
 	}
 
-	o.probed = map[*asset.Item]*media.Info{}
+	o.probed, o.probedMu = map[*asset.Item]*media.Info{}, &sync.Mutex{}
 	defer func() { o.probed = nil }()
 	res, err := sources.Expand(ctx, sources.Options{
 		Args: o.Paths, Recursive: o.Recursive, FollowSymlinks: o.FollowSymlinks,
 		FilesFrom: o.FilesFrom, NullSeparated: o.Null, Include: o.Include, Exclude: o.Exclude,
-		MinAge: o.MinAge, Stdin: o.IO.In, StdinName: o.Name, Inspect: o.inspect,
+		MinAge: o.MinAge, Stdin: o.IO.In, StdinName: o.Name, Inspect: o.inspect, Workers: sources.DefaultWorkers(),
 	})
 	var ue *sources.UsageError
 	switch {
@@ -372,8 +375,10 @@ func (o *UploadOptions) inspect(h *os.File, info fs.FileInfo, it *asset.Item) er
 	if err != nil {
 		return fmt.Errorf("%s: %w", units.Path(it.Path), err)
 	}
-	if o.probed != nil {
+	if o.probedMu != nil {
+		o.probedMu.Lock()
 		o.probed[it] = p
+		o.probedMu.Unlock()
 	}
 	it.Media = itemMedia(p)
 	it.ContentType = o.ContentType
