@@ -74,7 +74,10 @@ func TestInvalidAccessKeyNearExpiryRefreshes(t *testing.T) {
 				if aborts != 0 {
 					t.Errorf("%d aborts of an upload whose credentials were expiring", aborts)
 				}
-				if ents := e.entries(); len(ents) != 1 || ents[0].State != journal.Uploading || len(ents[0].Parts) == 0 {
+				// Kept for a later run: the entry and its multipart upload.
+				// How many other parts finished before part 2 stopped the
+				// upload depends on the machine's load, so none may have.
+				if ents := e.entries(); len(ents) != 1 || ents[0].State != journal.Uploading || ents[0].S3UploadID == "" {
 					t.Fatalf("journal lost the upload: %+v", ents)
 				}
 				if open := e.api.OpenUploads(t); len(open) != 1 {
