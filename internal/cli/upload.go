@@ -168,16 +168,15 @@ as the journal in --state-dir records) is skipped without asking the API;
 --force uploads it again. A file another vidup run is uploading right now is
 skipped too, so overlapping cron runs never upload a file twice.
 
---wait then follows each video this run registered until the company's
+With --wait, vidup follows each video this run registered until the company's
 pipeline marks it ready or failed (up to --wait-timeout), showing each
 change of state; against an API that does not report processing status it
 says so and does not wait.
 
-Exit codes: 0 all uploaded or skipped (and, with --wait, ready), 1 some file
-failed (the others are done; run again to continue), 2 usage or
-configuration error, 3 the API refused the token, 4 with --wait, a video
-failed processing, 5 with --wait, --wait-timeout ran out first, 130
-interrupted.`,
+Exit codes: 0 all uploaded or skipped, 1 some file failed (the others are
+done; run again to continue), 2 usage or configuration error, 3 the API
+refused the token, 4 a video failed processing (--wait), 5 --wait-timeout
+ran out before every video was processed, 130 interrupted.`,
 		Example: `  export VIDUP_API_URL=https://videos.example.com VIDUP_API_TOKEN=...
   vidup upload clip.mp4
   vidup upload --concurrency 16 --metadata camera=cam-3 *.mov
