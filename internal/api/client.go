@@ -38,6 +38,7 @@ const (
 	OpCreateSession      = "open upload session"
 	OpRefreshCredentials = "refresh credentials"
 	OpRegisterVideo      = "register video"
+	OpGetVideo           = "get video"
 )
 
 // maxBody bounds what is read of any answer: the contract's answers are a
@@ -157,7 +158,7 @@ func (c *Client) CreateSession(ctx context.Context, req contract.SessionRequest)
 			OpCreateSession, len(req.Files), contract.MaxFilesPerSession)
 	}
 	var s contract.Session
-	if _, err := c.call(ctx, OpCreateSession, contract.PathUploads, nil, req, &s); err != nil {
+	if _, err := c.call(ctx, http.MethodPost, OpCreateSession, contract.PathUploads, nil, req, &s); err != nil {
 		return nil, err
 	}
 	if err := c.checkSession(&s, len(req.Files)); err != nil {
@@ -176,7 +177,7 @@ func (c *Client) RefreshCredentials(ctx context.Context, sessionID string) (cont
 	var r contract.CredentialsResponse
 	// The session id is one path segment, escaped here once (endpoint
 	// does not escape again).
-	if _, err := c.call(ctx, OpRefreshCredentials, contract.CredentialsPath(url.PathEscape(sessionID)), nil, struct{}{}, &r); err != nil {
+	if _, err := c.call(ctx, http.MethodPost, OpRefreshCredentials, contract.CredentialsPath(url.PathEscape(sessionID)), nil, struct{}{}, &r); err != nil {
 		return contract.Credentials{}, err
 	}
 	if err := c.checkCredentials(OpRefreshCredentials, r.Credentials); err != nil {
@@ -194,7 +195,7 @@ func (c *Client) RegisterVideo(ctx context.Context, req contract.VideoRequest) (
 	}
 	hdr := http.Header{contract.IdempotencyKeyHeader: []string{req.UploadID}}
 	var out contract.Video
-	status, err := c.call(ctx, OpRegisterVideo, contract.PathVideos, hdr, req, &out)
+	status, err := c.call(ctx, http.MethodPost, OpRegisterVideo, contract.PathVideos, hdr, req, &out)
 	if err != nil {
 		return nil, false, err
 	}
@@ -202,6 +203,25 @@ func (c *Client) RegisterVideo(ctx context.Context, req contract.VideoRequest) (
 		return nil, false, c.badAnswer(OpRegisterVideo, "a registered video without id")
 	}
 	return &out, status == http.StatusCreated, nil
+}
+
+// GetVideo reads a registered video (GET /api/v1/videos/{id}), retried like
+// every call. Its Status is empty when the server does not report
+// processing status (a plain v1 server, contract section 5).
+func (c *Client) GetVideo(ctx context.Context, videoID string) (*contract.Video, error) {
+	if videoID == "" {
+		return nil, fmt.Errorf("%s: no video id", OpGetVideo)
+	}
+	var out contract.Video
+	// The id is one path segment, escaped here once (endpoint does not
+	// escape again).
+	if _, err := c.call(ctx, http.MethodGet, OpGetVideo, contract.PathVideos+"/"+url.PathEscape(videoID), nil, nil, &out); err != nil {
+		return nil, err
+	}
+	if out.ID != "" && out.ID != videoID {
+		return nil, c.badAnswer(OpGetVideo, fmt.Sprintf("video %q for a request of video %q", units.Text(out.ID), units.Text(videoID)))
+	}
+	return &out, nil
 }
 
 // endpoint is the URL of path, a contract path whose segments are escaped
@@ -218,12 +238,16 @@ func (c *Client) endpoint(path string) string {
 	return u.String()
 }
 
-// call POSTs body as JSON to path, retrying transient failures, and decodes
-// a 2xx answer into out. It returns the final status.
-func (c *Client) call(ctx context.Context, op, path string, hdr http.Header, body, out any) (int, error) {
-	payload, err := json.Marshal(body)
-	if err != nil {
-		return 0, fmt.Errorf("%s: encode request: %w", op, err)
+// call sends body as JSON to path with method (a GET sends no body),
+// retrying transient failures, and decodes a 2xx answer into out. It
+// returns the final status.
+func (c *Client) call(ctx context.Context, method, op, path string, hdr http.Header, body, out any) (int, error) {
+	var payload []byte
+	if method != http.MethodGet {
+		var err error
+		if payload, err = json.Marshal(body); err != nil {
+			return 0, fmt.Errorf("%s: encode request: %w", op, err)
+		}
 	}
 	var status int
 	var last error
@@ -234,9 +258,9 @@ func (c *Client) call(ctx context.Context, op, path string, hdr http.Header, bod
 			c.onRetry(op, attempt, err, wait)
 		}
 	}
-	err = c.retry.Do(ctx, classifier, onRetry, func(ctx context.Context) error {
+	err := c.retry.Do(ctx, classifier, onRetry, func(ctx context.Context) error {
 		waiting = false
-		status, last = c.once(ctx, op, path, hdr, payload, out)
+		status, last = c.once(ctx, method, op, path, hdr, payload, out)
 		return last
 	})
 	if err == nil {
@@ -252,13 +276,19 @@ func (c *Client) call(ctx context.Context, op, path string, hdr http.Header, bod
 }
 
 // once makes one attempt.
-func (c *Client) once(ctx context.Context, op, path string, hdr http.Header, payload []byte, out any) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint(path), bytes.NewReader(payload))
+func (c *Client) once(ctx context.Context, method, op, path string, hdr http.Header, payload []byte, out any) (int, error) {
+	var body io.Reader
+	if payload != nil {
+		body = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.endpoint(path), body)
 	if err != nil {
 		return 0, fmt.Errorf("%s: build request: %w", op, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Content-Type", "application/json")
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.userAgent)
 	for k, vs := range hdr {

@@ -696,3 +696,46 @@ func TestServerTextIsMadePrintable(t *testing.T) {
 		}
 	}
 }
+
+func TestGetVideo(t *testing.T) {
+	s := newServer(t, reply(503, `{"error":"db busy"}`),
+		reply(200, `{"id":"v 1","status":"failed","error":"ffmpeg: no video stream"}`))
+	c := newClient(t, s.URL)
+	v, err := c.GetVideo(context.Background(), "v 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Status != contract.StatusFailed || v.Error != "ffmpeg: no video stream" {
+		t.Errorf("video = %+v", v)
+	}
+	reqs := s.requests()
+	if len(reqs) != 2 {
+		t.Fatalf("%d requests, want 2 (one retry of the 503)", len(reqs))
+	}
+	for _, r := range reqs {
+		if r.method != http.MethodGet || r.path != "/api/v1/videos/v 1" || r.auth != "Bearer "+testToken || len(r.body) != 0 || r.contentType != "" {
+			t.Errorf("request = %+v", r)
+		}
+	}
+
+	// A plain v1 server: no status in the answer.
+	s = newServer(t, reply(200, `{"id":"v-2"}`))
+	if v, err := newClient(t, s.URL).GetVideo(context.Background(), "v-2"); err != nil || v.Status != "" {
+		t.Errorf("v1 answer: %+v, %v", v, err)
+	}
+	// Another video than the one asked for is a bad answer.
+	s = newServer(t, reply(200, `{"id":"v-3","status":"ready"}`))
+	if _, err := newClient(t, s.URL).GetVideo(context.Background(), "v-2"); err == nil || !strings.Contains(err.Error(), OpGetVideo) {
+		t.Errorf("other video: %v", err)
+	}
+	// 404 is not retried and says so.
+	s = newServer(t, reply(404, `{"error":"no such video"}`))
+	_, err = newClient(t, s.URL).GetVideo(context.Background(), "v-4")
+	var se *StatusError
+	if !errors.As(err, &se) || se.Status != 404 || len(s.requests()) != 1 {
+		t.Errorf("404: %v after %d requests", err, len(s.requests()))
+	}
+	if _, err := newClient(t, s.URL).GetVideo(context.Background(), ""); err == nil {
+		t.Error("GetVideo of no id: no error")
+	}
+}

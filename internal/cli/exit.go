@@ -11,10 +11,16 @@ import (
 
 // Exit codes: the uploader's promise to scripts (docs/exit-codes in design.md).
 const (
-	ExitOK          = 0
-	ExitFailed      = 1
-	ExitUsage       = 2
-	ExitAuth        = 3
+	ExitOK     = 0
+	ExitFailed = 1
+	ExitUsage  = 2
+	ExitAuth   = 3
+	// ExitProcessingFailed: with --wait, every file was uploaded and
+	// registered but the pipeline marked at least one video failed.
+	ExitProcessingFailed = 4
+	// ExitWaitTimeout: with --wait, --wait-timeout ran out before every
+	// video was ready or failed (none failed so far).
+	ExitWaitTimeout = 5
 	ExitInterrupted = 130
 )
 

@@ -46,6 +46,37 @@ type uploadFileJSON struct {
 	// registration's media object, contract v1.1 section 3); null for a
 	// file not recognised as media.
 	Media *contract.Media `json:"media"`
+	// Processing is, with --wait, the video's processing status when the
+	// wait ended (contract v1.1 section 5); null without --wait, for a
+	// file not registered in this run, or when the API does not report it.
+	Processing *processingJSON `json:"processing"`
+}
+
+// processingJSON is a video's processing status as --wait saw it last:
+// registered, processing, ready or failed, and the pipeline's error text
+// when failed.
+type processingJSON struct {
+	Status string `json:"status"`
+	Error  string `json:"error"`
+}
+
+// videoStatusEvent is the --output ndjson line of a change of a video's
+// processing status under --wait.
+func videoStatusEvent(t *waitTarget) any {
+	path := t.entry.item.Path
+	ev := struct {
+		Type    string `json:"type"`
+		Time    string `json:"time"`
+		Path    string `json:"path"`
+		PathB64 string `json:"path_b64,omitempty"`
+		VideoID string `json:"video_id"`
+		Status  string `json:"status"`
+		Error   string `json:"error,omitempty"`
+	}{"video_status", time.Now().UTC().Format(time.RFC3339Nano), path, "", t.videoID, t.status, t.err}
+	if !utf8.ValidString(path) {
+		ev.PathB64 = base64.StdEncoding.EncodeToString([]byte(path))
+	}
+	return ev
 }
 
 // statusWouldUpload is a file's status under --dry-run.
@@ -69,7 +100,7 @@ func newUploadDocument(entries []*runEntry, elapsed time.Duration, dry bool) upl
 	doc := uploadDocument{Files: make([]uploadFileJSON, 0, len(entries))}
 	for _, e := range entries {
 		path := e.item.Path
-		f := uploadFileJSON{Path: path, MovedTo: e.movedTo, Media: transfer.RegistrationMedia(e.item.Media)}
+		f := uploadFileJSON{Path: path, MovedTo: e.movedTo, Media: transfer.RegistrationMedia(e.item.Media), Processing: e.processing}
 		if !utf8.ValidString(path) {
 			f.PathB64 = base64.StdEncoding.EncodeToString([]byte(path))
 		}

@@ -37,7 +37,8 @@ var update = flag.Bool("update", false, "rewrite the golden files of testdata/")
 // Go tests (kill -9, SIGINT, the terminal, bulk) run it; nothing is built.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"vidup": func() { os.Exit(Main()) },
+		"vidup":     func() { os.Exit(Main()) },
+		"setstatus": func() { os.Exit(setStatusMain()) },
 	})
 }
 
@@ -162,13 +163,24 @@ func (s *scriptServer) log() string {
 
 const scriptToken = "script-dev-token"
 
+// scriptPipelineToken is the token of the pipeline role (the encoding
+// step) that serve -pipeline adds, for setstatus.
+const scriptPipelineToken = "script-pipeline-token"
+
 // cmdServe starts `vidup serve` on SQLite in $WORK, with a dev token, over a
 // fresh bucket of the test MinIO, and points the script's vidup at it:
 // VIDUP_API_URL, VIDUP_API_TOKEN and BUCKET are set. Extra arguments go to
 // serve. The server is stopped with SIGTERM when the script ends.
+//
+// serve -pipeline also gives the server a token of the pipeline role (in a
+// --tokens-file), which setstatus uses.
 func cmdServe(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
 		ts.Fatalf("unsupported: ! serve")
+	}
+	pipeline := len(args) > 0 && args[0] == "-pipeline"
+	if pipeline {
+		args = args[1:]
 	}
 	m, err := testenv.LookupMinIO()
 	ts.Check(err)
@@ -181,6 +193,11 @@ func cmdServe(ts *testscript.TestScript, neg bool, args []string) {
 
 	dir := ts.MkAbs(".serve")
 	ts.Check(os.MkdirAll(dir, 0o755))
+	if pipeline {
+		tokens := filepath.Join(dir, "pipeline.tokens")
+		ts.Check(os.WriteFile(tokens, []byte(scriptPipelineToken+" encoder pipeline\n"), 0o600))
+		args = append([]string{"--tokens-file", tokens}, args...)
+	}
 	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0",
 		"--db", filepath.Join(dir, "vidup.db"), "--s3-endpoint", m.Endpoint, "--path-style",
 		"--bucket", bucket, "--region", m.Region}, args...)...)
@@ -587,4 +604,103 @@ func cmdAwaitSize(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// setStatusMain is the setstatus program of the scripts: it plays the
+// encoding pipeline (serve -pipeline). It waits (up to a minute) until a
+// video of that filename is registered on VIDUP_API_URL, then sets its
+// statuses in turn, as the pipeline role does (contract v1.1 section 5).
+// A program, not a script command, so that it can run in the background
+// while vidup upload --wait runs in the foreground under exits:
+//
+//	exec setstatus clip.mp4 processing failed:no-video-stream &
+//	exits 4 vidup upload --wait clip.mp4
+//	wait
+func setStatusMain() int {
+	if len(os.Args) < 3 {
+		fmt.Fprintln(os.Stderr, "usage: setstatus FILENAME STATUS[:ERROR]...")
+		return 2
+	}
+	if err := setStatuses(os.Getenv("VIDUP_API_URL"), os.Args[1], os.Args[2:]); err != nil {
+		fmt.Fprintln(os.Stderr, "setstatus:", err)
+		return 1
+	}
+	return 0
+}
+
+func setStatuses(apiURL, filename string, statuses []string) error {
+	base := strings.TrimRight(apiURL, "/")
+	do := func(method, path string, body any) (int, []byte, error) {
+		var r io.Reader
+		if body != nil {
+			b, err := json.Marshal(body)
+			if err != nil {
+				return 0, nil, err
+			}
+			r = bytes.NewReader(b)
+		}
+		req, err := http.NewRequest(method, base+path, r)
+		if err != nil {
+			return 0, nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+scriptPipelineToken)
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, nil, err
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		return resp.StatusCode, data, err
+	}
+	id := ""
+	deadline := time.Now().Add(time.Minute)
+	for id == "" {
+		code, data, err := do(http.MethodGet, "/api/v1/videos", nil)
+		if err != nil {
+			return err
+		}
+		if code != http.StatusOK {
+			return fmt.Errorf("GET /api/v1/videos as the pipeline: %d\n%s", code, data)
+		}
+		var list struct {
+			Videos []struct {
+				ID       string `json:"id"`
+				Filename string `json:"filename"`
+			} `json:"videos"`
+		}
+		if err := json.Unmarshal(data, &list); err != nil {
+			return err
+		}
+		for _, v := range list.Videos {
+			if v.Filename == filename {
+				id = v.ID
+			}
+		}
+		if id != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no video %s registered within a minute", filename)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, st := range statuses {
+		status, reason, _ := strings.Cut(st, ":")
+		req := map[string]string{"status": status}
+		if reason != "" {
+			req["error"] = reason
+		}
+		code, data, err := do(http.MethodPost, "/api/v1/videos/"+id+"/status", req)
+		if err != nil {
+			return err
+		}
+		if code != http.StatusOK {
+			return fmt.Errorf("set status of %s to %s: %d\n%s", filename, status, code, data)
+		}
+		fmt.Printf("%s %s\n", id, st)
+	}
+	return nil
 }

@@ -73,6 +73,10 @@ type UploadOptions struct {
 	Force       bool
 	DryRun      bool
 	StateDir    string
+	// Wait follows each registered video's processing status (contract
+	// v1.1 section 5) until it is ready or failed, for up to WaitTimeout.
+	Wait        bool
+	WaitTimeout time.Duration
 
 	// The completeness gate (docs/media.md): incomplete and empty files
 	// are refused, and -r leaves out files that are not media, unless
@@ -99,6 +103,8 @@ type UploadOptions struct {
 	// Tests shorten the waits between retries here; production keeps the
 	// defaults of transfer.DefaultRetry and api.DefaultRetryPolicy.
 	retryDelays *retryDelays
+	// waitPoll is how often --wait asks; nil is defaultWaitPoll.
+	waitPoll *waitPoll
 	// openRun opens the resume module; nil is the journal (openRun).
 	openRun func(dir string) (resume.Run, error)
 	now     func() time.Time
@@ -165,16 +171,23 @@ as the journal in --state-dir records) is skipped without asking the API;
 --force uploads it again. A file another vidup run is uploading right now is
 skipped too, so overlapping cron runs never upload a file twice.
 
+With --wait, vidup follows each video this run registered until the company's
+pipeline marks it ready or failed (up to --wait-timeout), showing each
+change of state; against an API that does not report processing status it
+says so and does not wait.
+
 Exit codes: 0 all uploaded or skipped, 1 some file failed (the others are
 done; run again to continue), 2 usage or configuration error, 3 the API
-refused the token, 130 interrupted.`,
+refused the token, 4 a video failed processing (--wait), 5 --wait-timeout
+ran out before every video was processed, 130 interrupted.`,
 		Example: `  export VIDUP_API_URL=https://videos.example.com VIDUP_API_TOKEN=...
   vidup upload clip.mp4
   vidup upload --concurrency 16 --metadata camera=cam-3 *.mov
   vidup upload -r /srv/ingest --min-age 5m --move-to /srv/done --output ndjson
   find /mnt/cards -name '*.mxf' -print0 | vidup upload --files-from - -0
   ffmpeg -i rtsp://cam/stream -f mpegts - | vidup upload - --name cam.ts
-  vidup upload --dry-run -r day1/`,
+  vidup upload --dry-run -r day1/
+  vidup upload --wait --wait-timeout 30m take-7.mxf`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if _, err := resolveSettings(io, cmd, uploadSpec); err != nil {
 				return err
@@ -220,6 +233,8 @@ refused the token, 130 interrupted.`,
 	f.BoolVar(&opts.AllowIncomplete, "allow-incomplete", false, "upload files whose container is incomplete (not finalised, cut short, still being written)")
 	f.BoolVar(&opts.AllowEmpty, "allow-empty", false, "upload empty files")
 	f.BoolVar(&opts.AllFiles, "all-files", false, "with -r, upload every file found, not only media and their sidecars")
+	f.BoolVar(&opts.Wait, "wait", false, "after the upload, wait until each registered video is processed (ready or failed)")
+	f.DurationVar(&opts.WaitTimeout, "wait-timeout", defaultWaitTimeout, "longest time --wait waits, e.g. 30m")
 	return cmd
 }
 
@@ -261,6 +276,9 @@ func (o *UploadOptions) validate(ctx context.Context) error {
 	}
 	if err := o.RetryOptions.validate(); err != nil {
 		return err
+	}
+	if o.Wait && o.WaitTimeout <= 0 {
+		return usageErrorf("--wait-timeout %s: must be more than 0", o.WaitTimeout)
 	}
 	switch o.Progress {
 	case "auto", "bar", "plain", "none":
@@ -531,11 +549,26 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 		uploading[k].result = &results[k]
 	}
 	elapsed := now().Sub(start)
-	doc := newUploadDocument(entries, elapsed, false)
 	out.close()
 
-	if err := out.finish(entries, doc); err != nil {
-		return err
+	// With --wait, text results and the summary come first (the video
+	// ids are worth having while waiting); the JSON document and the
+	// NDJSON summary end the run, so they come after the wait.
+	var waitErr error
+	waiting := o.Wait && ctx.Err() == nil
+	if waiting && o.Output == "text" {
+		if err := out.finish(entries, newUploadDocument(entries, elapsed, false)); err != nil {
+			return err
+		}
+	}
+	if waiting {
+		waitErr = out.wait(ctx, client, entries)
+	}
+	doc := newUploadDocument(entries, elapsed, false)
+	if !waiting || o.Output != "text" {
+		if err := out.finish(entries, doc); err != nil {
+			return err
+		}
 	}
 	var authErr error
 	for _, e := range entries {
@@ -555,7 +588,7 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 	case doc.Summary.Failed > 0:
 		return &exitError{code: ExitFailed, err: fmt.Errorf("%d of %d files failed", doc.Summary.Failed, doc.Summary.Files), silent: true}
 	}
-	return nil
+	return waitErr
 }
 
 // runEntry is one input of a run, from validation to the output: its item,
@@ -574,6 +607,9 @@ type runEntry struct {
 	// has returned.
 	afterErr error  // --move-to or --delete-after failed
 	movedTo  string // where --move-to put it
+	// processing is what --wait saw last of the video's status; nil
+	// without --wait or when the API does not report it.
+	processing *processingJSON
 }
 
 // runDryRun lists what a run would upload or skip, and why. It contacts
@@ -673,6 +709,48 @@ func (r *runOutput) Event(e transfer.Event) { r.emit(e) }
 
 // Progress implements transfer.Observer.
 func (r *runOutput) Progress(path string, delta int64) { r.display.Progress(path, delta) }
+
+// wait is --wait: it follows the videos this run registered, shows each
+// change of state (a plain line on stderr; with --output ndjson, a
+// video_status event on stdout too) and records the last state in the
+// entries for the JSON document. It returns the exit of the wait.
+func (r *runOutput) wait(ctx context.Context, g videoGetter, entries []*runEntry) error {
+	o := r.o
+	targets := waitTargets(entries)
+	if len(targets) == 0 {
+		return nil
+	}
+	poll := defaultWaitPoll
+	if o.waitPoll != nil {
+		poll = *o.waitPoll
+	}
+	if !o.Quiet {
+		fmt.Fprintf(o.IO.ErrOut, "vidup: waiting up to %s for %d %s to be processed\n", o.WaitTimeout, len(targets), plural(len(targets), "video", "videos"))
+	}
+	show := func(t *waitTarget) {
+		t.entry.processing = &processingJSON{Status: t.status, Error: t.err}
+		if !o.Quiet || t.status == contract.StatusFailed {
+			fmt.Fprintln(o.IO.ErrOut, waitLine(t))
+		}
+		if r.ndjson != nil {
+			r.ndjson.WriteSummary(videoStatusEvent(t))
+		}
+	}
+	res, err := waitForVideos(ctx, g, targets, o.WaitTimeout, poll, show)
+	if err != nil {
+		return err
+	}
+	if res.unreported {
+		for _, t := range targets {
+			t.entry.processing = nil
+		}
+		if !o.Quiet {
+			fmt.Fprintln(o.IO.ErrOut, "vidup: the API does not report processing status (contract v1.1 section 5); the upload is done, --wait has nothing to wait for")
+		}
+		return nil
+	}
+	return waitError(res, o.WaitTimeout)
+}
 
 func (r *runOutput) close() {
 	r.display.Close()

@@ -132,6 +132,10 @@ func TestUploadFlags(t *testing.T) {
 		{"missing token file", nil, []string{"--token-file", filepath.Join(dir, "nope")}, ExitUsage, "token file", nil},
 		{"content type", nil, []string{"--content-type", "video/x-test"}, 0, "", func(o *UploadOptions) bool { return o.plan[0].item.ContentType == "video/x-test" }},
 		{"detected content type", nil, nil, 0, "", func(o *UploadOptions) bool { return o.plan[0].item.ContentType == "video/mp4" }},
+		{"no wait", nil, nil, 0, "", func(o *UploadOptions) bool { return !o.Wait && o.WaitTimeout == time.Hour }},
+		{"wait", nil, []string{"--wait", "--wait-timeout", "90s"}, 0, "", func(o *UploadOptions) bool { return o.Wait && o.WaitTimeout == 90*time.Second }},
+		{"wait from env", map[string]string{"VIDUP_WAIT": "true", "VIDUP_WAIT_TIMEOUT": "2m"}, nil, 0, "", func(o *UploadOptions) bool { return o.Wait && o.WaitTimeout == 2*time.Minute }},
+		{"zero wait timeout", nil, []string{"--wait", "--wait-timeout", "0s"}, ExitUsage, "--wait-timeout 0s", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
