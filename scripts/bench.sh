@@ -14,6 +14,8 @@
 #   BENCH_CLIENTS=...       vidup,mc,s5cmd,rclone,aws (all by default)
 #   BENCH_BASELINE=PATH     an earlier vidup binary, run in the same turns as the
 #                           peer "vidup-before": before and after a change, side by side
+#   BENCH_NO_PROBE=1        add vidup with --no-probe (peer "vidup-no-probe"): what the
+#                           media probe and completeness gate cost
 #
 # A tool that cannot be installed shows as "unavailable (reason)" in the
 # table; the bench never stops for it.

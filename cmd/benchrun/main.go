@@ -64,6 +64,9 @@ type settings struct {
 	// baseline is an earlier vidup binary (BENCH_BASELINE) run beside
 	// this one as the peer "vidup-before".
 	baseline string
+	// noProbe adds vidup with VIDUP_NO_PROBE=true (BENCH_NO_PROBE=1) as
+	// the peer "vidup-no-probe".
+	noProbe bool
 }
 
 func main() {
@@ -109,6 +112,7 @@ func run(ctx context.Context) error {
 	s.scenarios = envSet("BENCH_SCENARIOS", "http,https,many,latency,memory")
 	s.clients = envSet("BENCH_CLIENTS", "vidup,mc,s5cmd,rclone,aws")
 	s.baseline = os.Getenv("BENCH_BASELINE")
+	s.noProbe = os.Getenv("BENCH_NO_PROBE") == "1"
 
 	b := &bencher{s: s, data: filepath.Join(s.root, ".tools", "bench-data")}
 	defer b.cleanup()
@@ -505,6 +509,15 @@ func (b *bencher) clients(ctx context.Context, t bench.Target, s3Endpoint, dir s
 		bc.Name = "vidup-before"
 		bc.Unavailable = v.Unavailable
 		cs = append(cs, bc)
+	}
+	if b.s.noProbe && b.s.clients["vidup"] {
+		// The same vidup with its media probe and gate off: the row's
+		// ratio is what reading the containers costs.
+		help, _ := exec.Command(v.Bin, "upload", "--help").CombinedOutput()
+		np := bench.NewVidup(v.Bin, append(append([]string(nil), v.Env...), "VIDUP_NO_PROBE=true"), strings.Contains(string(help), "--recursive"))
+		np.Name = "vidup-no-probe"
+		np.Unavailable = v.Unavailable
+		cs = append(cs, np)
 	}
 	for _, tune := range []bench.Tuning{{}, b.tune} {
 		add("mc", bench.NewMC(b.s.bins["mc"], tune))

@@ -82,8 +82,11 @@ type UploadOptions struct {
 	// are refused, and -r leaves out files that are not media, unless
 	// these say otherwise.
 	AllowIncomplete bool
-	AllowEmpty      bool
-	AllFiles        bool
+	// NoProbe skips reading the container: no gate, no media facts (the
+	// opt-out of design decision 12).
+	NoProbe    bool
+	AllowEmpty bool
+	AllFiles   bool
 
 	// Filled by validation.
 	metadata map[string]string
@@ -233,6 +236,7 @@ ran out before every video was processed, 130 interrupted.`,
 	f.BoolVar(&opts.AllowIncomplete, "allow-incomplete", false, "upload files whose container is incomplete (not finalised, cut short, still being written)")
 	f.BoolVar(&opts.AllowEmpty, "allow-empty", false, "upload empty files")
 	f.BoolVar(&opts.AllFiles, "all-files", false, "with -r, upload every file found, not only media and their sidecars")
+	f.BoolVar(&opts.NoProbe, "no-probe", false, "do not read the containers: no completeness gate, no media facts in the registration")
 	f.BoolVar(&opts.Wait, "wait", false, "after the upload, wait until each registered video is processed (ready or failed)")
 	f.DurationVar(&opts.WaitTimeout, "wait-timeout", defaultWaitTimeout, "longest time --wait waits, e.g. 30m")
 	return cmd
@@ -389,19 +393,30 @@ func (o *UploadOptions) validate(ctx context.Context) error {
 // identity in the resume journal. The file is not opened again before it is
 // uploaded.
 func (o *UploadOptions) inspect(h *os.File, info fs.FileInfo, it *asset.Item) error {
-	p, err := media.Probe(h, info.Size(), it.Path)
-	if err != nil {
-		return fmt.Errorf("%s: %w", units.Path(it.Path), err)
-	}
-	if o.probedMu != nil {
-		o.probedMu.Lock()
-		o.probed[it] = p
-		o.probedMu.Unlock()
-	}
-	it.Media = itemMedia(p)
 	it.ContentType = o.ContentType
-	if it.ContentType == "" {
-		it.ContentType = p.ContentType
+	if o.NoProbe {
+		if it.ContentType == "" {
+			head := make([]byte, 512)
+			n, err := h.ReadAt(head, 0)
+			if err != nil && !errors.Is(err, io.EOF) {
+				return fmt.Errorf("%s: read: %w", units.Path(it.Path), err)
+			}
+			it.ContentType = media.ContentType(it.Path, head[:n])
+		}
+	} else {
+		p, err := media.Probe(h, info.Size(), it.Path)
+		if err != nil {
+			return fmt.Errorf("%s: %w", units.Path(it.Path), err)
+		}
+		if o.probedMu != nil {
+			o.probedMu.Lock()
+			o.probed[it] = p
+			o.probedMu.Unlock()
+		}
+		it.Media = itemMedia(p)
+		if it.ContentType == "" {
+			it.ContentType = p.ContentType
+		}
 	}
 	if o.DryRun && o.Force {
 		return nil // nothing asks the journal
