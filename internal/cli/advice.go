@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"slices"
 
 	"github.com/vidup/vidup/internal/api"
 	"github.com/vidup/vidup/internal/media"
@@ -29,6 +30,17 @@ var adviceTable = []struct {
 	{as(func(*api.BadAnswerError) bool { return true }), "check --api-url / VIDUP_API_URL (it must point at a server that follows the vidup upload contract)"},
 	{as(func(e *api.NetworkError) bool { return !e.Reading }), "check --api-url / VIDUP_API_URL"},
 
+	{is(transfer.ErrUnknownAlgorithm), "upload the file again with --force"},
+	{s3Code("AccessDenied", "Forbidden"), "check that the API's role and session policy allow writing this key"},
+	{s3Code("InvalidAccessKeyId"), "check that the API hands out credentials for this S3 endpoint"},
+	{s3Code("SignatureDoesNotMatch"), "check the session's secret key and region on the API"},
+	{s3Code("NoSuchBucket"), "check the API's bucket setting"},
+	{s3Code("NoSuchUpload"), "upload the file again"},
+	{s3Code("ExpiredToken"), "check the API's credentials refresh"},
+	{s3Code("EntityTooLarge", "EntityTooSmall"), "choose another --part-size"},
+	{as((*transfer.S3Error).NotImplemented), "choose a --checksum mode the store supports (docs/providers.md)"},
+	{as(func(e *transfer.S3Error) bool { return e.Transient }), "check the network, or raise --retries/--retry-budget"},
+
 	{is(sources.ErrDirectory), "use -r to upload what it contains"},
 	{is(sources.ErrLinkNotFollowed), "not followed without --follow-symlinks"},
 	{is(sources.ErrLinkedFolderNotFollowed), "** does not follow it without --follow-symlinks"},
@@ -43,6 +55,11 @@ var adviceTable = []struct {
 	{as(func(e *media.Incomplete) bool { return e.Reason == media.ReasonEmpty }), "pass --allow-empty to upload it anyway"},
 	{as(func(e *media.Incomplete) bool { return true }), "or pass --allow-incomplete to upload it as it is"},
 	{as(func(*notMediaError) bool { return true }), "--all-files uploads it"},
+}
+
+// s3Code matches S3 failures with one of codes.
+func s3Code(codes ...string) func(error) bool {
+	return as(func(e *transfer.S3Error) bool { return slices.Contains(codes, e.Code) })
 }
 
 // option matches errors about one option of sources.Options.

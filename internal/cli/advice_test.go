@@ -37,6 +37,12 @@ func TestAdviceTable(t *testing.T) {
 		{"still writing", &media.Incomplete{Reason: media.ReasonStillWriting, Detail: "x"}, "or pass --allow-incomplete to upload it as it is"},
 		{"empty", &media.Incomplete{Reason: media.ReasonEmpty, Detail: "the file is empty"}, "pass --allow-empty to upload it anyway"},
 		{"not media", &notMediaError{contentType: "text/plain"}, "--all-files uploads it"},
+		{"s3 access denied", fmt.Errorf("clip.mp4: %w", &transfer.S3Error{Op: transfer.OpUploadPart, Code: "AccessDenied", Err: errors.New("403")}), "check that the API's role and session policy allow writing this key"},
+		{"s3 part size", &transfer.S3Error{Op: transfer.OpUploadPart, Code: "EntityTooSmall", Err: errors.New("400")}, "choose another --part-size"},
+		{"s3 501", &transfer.S3Error{Op: transfer.OpCreateMultipartUpload, Code: "NotImplemented", Err: errors.New("501")}, "choose a --checksum mode the store supports (docs/providers.md)"},
+		{"s3 retries ran out", &transfer.S3Error{Op: transfer.OpUploadPart, Code: "SlowDown", Transient: true, Err: errors.New("503")}, "check the network, or raise --retries/--retry-budget"},
+		{"s3 refused for good", &transfer.S3Error{Op: transfer.OpUploadPart, Code: "InvalidRequest", Err: errors.New("400")}, ""},
+		{"unknown algorithm", fmt.Errorf("upload u1: %w", transfer.ErrUnknownAlgorithm), "upload the file again with --force"},
 		{"other", errors.New("disk full"), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -66,6 +72,9 @@ func TestFlagNamesLiveInTheCLI(t *testing.T) {
 		&api.StatusError{Op: api.OpCreateSession, URL: "http://api", Status: 404},
 		&api.BadAnswerError{Op: api.OpCreateSession, URL: "http://api", Problem: "x"},
 		&api.NetworkError{Op: api.OpCreateSession, URL: "http://api", Err: errors.New("refused")},
+		&transfer.S3Error{Op: transfer.OpCreateMultipartUpload, Bucket: "b", Key: "k", Code: "NotImplemented", Err: errors.New("501")},
+		&transfer.S3Error{Op: transfer.OpUploadPart, Bucket: "b", Key: "k", Code: "SlowDown", Transient: true, Err: errors.New("503")},
+		fmt.Errorf("x: %w", transfer.ErrUnknownAlgorithm),
 	} {
 		if m := err.Error(); strings.Contains(m, "--") || strings.Contains(m, "VIDUP_") {
 			t.Errorf("%T says %q", err, m)

@@ -304,8 +304,8 @@ func (o *ServeOptions) validate() error {
 			errs = append(errs, err)
 		}
 	}
-	if _, err := serveChecksum(o.Checksum); err != nil {
-		add("--checksum %q: %v", o.Checksum, err)
+	if _, err := contract.ParseChecksumMode(o.Checksum); err != nil {
+		add("--checksum: %v", err)
 	}
 	switch o.Credentials {
 	case "sts":
@@ -364,23 +364,6 @@ func (o *ServeOptions) readStaticKeys() error {
 		return fmt.Errorf("--credentials static: principal(s) %s upload but have no static key; add a line to --static-keys-file for each", strings.Join(missing, ", "))
 	}
 	return nil
-}
-
-// serveChecksum is the session checksum of --checksum; nil when not set.
-func serveChecksum(s string) (*contract.ChecksumMode, error) {
-	switch strings.ToLower(s) {
-	case "":
-		return nil, nil
-	case "crc32c":
-		return &contract.ChecksumMode{Algorithm: contract.AlgorithmCRC32C, Type: contract.TypeFullObject}, nil
-	case "crc64nvme":
-		return &contract.ChecksumMode{Algorithm: contract.AlgorithmCRC64NVME, Type: contract.TypeFullObject}, nil
-	case "crc32c-composite":
-		return &contract.ChecksumMode{Algorithm: contract.AlgorithmCRC32C, Type: contract.TypeComposite}, nil
-	case "none":
-		return &contract.ChecksumMode{Algorithm: contract.AlgorithmNone}, nil
-	}
-	return nil, errors.New("use crc32c, crc64nvme, crc32c-composite or none")
 }
 
 func checkEndpoint(s string) error {
@@ -487,7 +470,7 @@ func runServe(ctx context.Context, o *ServeOptions) error {
 			return asUsage(fmt.Errorf("%w; check --sts-endpoint and --role-arn, or use --credentials static for a store without STS (docs/providers.md)", err))
 		}
 	}
-	checksum, _ := serveChecksum(o.Checksum)
+	checksum, _ := contract.ParseChecksumMode(o.Checksum)
 	metrics := server.NewMetrics()
 	if o.WebhookURL != "" || o.CleanupEvery > 0 {
 		cfg := jobs.Config{

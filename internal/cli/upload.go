@@ -310,9 +310,9 @@ func (o *UploadOptions) validate(ctx context.Context) error {
 			return usageErrorf("--ca-bundle %s: %v", o.CABundle, unwrapPath(err))
 		}
 	}
-	checksum, err := transfer.ParseChecksum(o.Checksum)
+	checksum, err := contract.ParseChecksumMode(o.Checksum)
 	if err != nil {
-		return usageErrorf("%v", err)
+		return usageErrorf("--checksum: %v", err)
 	}
 	o.checksum = checksum
 	rate, err := units.ParseRate(o.BWLimit)

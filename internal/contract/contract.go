@@ -4,6 +4,8 @@ package contract
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -55,6 +57,26 @@ func (c Credentials) Static() bool { return c.Expiration.IsZero() }
 type ChecksumMode struct {
 	Algorithm string `json:"algorithm"`
 	Type      string `json:"type,omitempty"`
+}
+
+// ParseChecksumMode reads a checksum mode as vidup's flags name them:
+// crc32c, crc64nvme, crc32c-composite or none; "" and "auto" are nil (no
+// mode forced: the store's, or the client's default with fallback). Both
+// `vidup upload --checksum` and `vidup serve --checksum` take these names.
+func ParseChecksumMode(s string) (*ChecksumMode, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "auto":
+		return nil, nil
+	case "crc32c":
+		return &ChecksumMode{Algorithm: AlgorithmCRC32C, Type: TypeFullObject}, nil
+	case "crc64nvme":
+		return &ChecksumMode{Algorithm: AlgorithmCRC64NVME, Type: TypeFullObject}, nil
+	case "crc32c-composite":
+		return &ChecksumMode{Algorithm: AlgorithmCRC32C, Type: TypeComposite}, nil
+	case "none":
+		return &ChecksumMode{Algorithm: AlgorithmNone}, nil
+	}
+	return nil, fmt.Errorf("checksum mode %q is not one of auto, crc32c, crc64nvme, crc32c-composite or none", s)
 }
 
 // Checksum algorithms and types of the contract.

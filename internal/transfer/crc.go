@@ -3,11 +3,11 @@ package transfer
 import (
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"hash/crc64"
 	"io"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -95,6 +95,11 @@ func (a *checksumAlgorithm) label() string {
 	return a.name + " " + a.typ()
 }
 
+// ErrUnknownAlgorithm is wrapped by the error of an upload recorded with a
+// checksum algorithm this version does not know (a newer vidup's journal):
+// it cannot be continued, only uploaded again.
+var ErrUnknownAlgorithm = errors.New("not a checksum algorithm this vidup knows (CRC32C, CRC64NVME)")
+
 // checksumOf is the algorithm of ref. An empty name is CRC64NVME, the only
 // one before uploads recorded theirs.
 func checksumOf(ref *UploadRef) (*checksumAlgorithm, error) {
@@ -108,26 +113,7 @@ func checksumOf(ref *UploadRef) (*checksumAlgorithm, error) {
 	case noChecksum.name:
 		return noChecksum, nil
 	}
-	return nil, fmt.Errorf("checksum algorithm %q of upload %s is not one vidup knows (CRC32C, CRC64NVME); upload the file again with --force", ref.ChecksumAlgorithm, ref.UploadID)
-}
-
-// ParseChecksum reads a --checksum value: auto (""), crc32c, crc64nvme,
-// crc32c-composite or none. nil means auto: the session's mode or the
-// default, with fallback.
-func ParseChecksum(s string) (*contract.ChecksumMode, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "", "auto":
-		return nil, nil
-	case "crc32c":
-		return &contract.ChecksumMode{Algorithm: contract.AlgorithmCRC32C, Type: contract.TypeFullObject}, nil
-	case "crc64nvme":
-		return &contract.ChecksumMode{Algorithm: contract.AlgorithmCRC64NVME, Type: contract.TypeFullObject}, nil
-	case "crc32c-composite":
-		return &contract.ChecksumMode{Algorithm: contract.AlgorithmCRC32C, Type: contract.TypeComposite}, nil
-	case "none":
-		return &contract.ChecksumMode{Algorithm: contract.AlgorithmNone}, nil
-	}
-	return nil, fmt.Errorf("--checksum %q: use auto, crc32c, crc64nvme, crc32c-composite or none", s)
+	return nil, fmt.Errorf("checksum algorithm %q of upload %s: %w", ref.ChecksumAlgorithm, ref.UploadID, ErrUnknownAlgorithm)
 }
 
 // modeOf is the algorithm of a contract checksum mode; nil when vidup

@@ -63,7 +63,7 @@ type Options struct {
 	// (vidup upload's --bwlimit shares one budget over all of them).
 	WrapHTTPClient func(aws.HTTPClient) aws.HTTPClient
 	// Checksum, when set, forces the checksum mode of new uploads (vidup
-	// upload --checksum; see ParseChecksum): no fallback. nil negotiates:
+	// upload --checksum; see contract.ParseChecksumMode): no fallback. nil negotiates:
 	// the session's mode, or the default, falling back when the store
 	// refuses it.
 	Checksum *contract.ChecksumMode

@@ -33,7 +33,7 @@ func ChoosePartSize(size, requested int64) (int64, error) {
 		}
 		if size > 0 && ceilDiv(size, requested) > MaxParts {
 			need, _ := ChoosePartSize(size, 0)
-			return 0, fmt.Errorf("part size %s would need more than %d parts for %s; use --part-size %s or more, or leave it automatic",
+			return 0, fmt.Errorf("part size %s would need more than %d parts for %s; use a part size of %s or more, or leave it automatic",
 				units.Size(requested).String(), MaxParts, units.Size(size).String(), units.Size(need).String())
 		}
 		return requested, nil

@@ -2,6 +2,7 @@ package transfer_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -134,14 +135,15 @@ func TestForcedChecksumRefusedFailsWithAdvice(t *testing.T) {
 	e := newEnv(t)
 	proxy := behind(t, e, faultproxy.RefuseFullObjectMultipart("CRC32C"))
 	files := openAll(t, writeFile(t, t.TempDir(), "big.mov", 2*transfer.MinPartSize+1, 3))
-	forced, err := transfer.ParseChecksum("crc32c")
+	forced, err := contract.ParseChecksumMode("crc32c")
 	if err != nil {
 		t.Fatal(err)
 	}
 	results := e.engine(t, newRecorder(t, files), func(o *transfer.Options) { o.Checksum = forced }).Upload(context.Background(), files)
 	r := results[0]
-	if r.Status != transfer.StatusFailed || !strings.Contains(r.Err.Error(), "501 NotImplemented") || !strings.Contains(r.Err.Error(), "--checksum") {
-		t.Fatalf("%s: %v; want a failure naming the 501 and --checksum", r.Status, r.Err)
+	var se *transfer.S3Error
+	if r.Status != transfer.StatusFailed || !strings.Contains(r.Err.Error(), "501 NotImplemented") || !errors.As(r.Err, &se) || !se.NotImplemented() {
+		t.Fatalf("%s: %v; want a failure naming the 501, an S3Error the advice table can tell (--checksum)", r.Status, r.Err)
 	}
 	if n := proxy.Stats().Requests[faultproxy.KindCreateMultipartUpload]; n != 1 {
 		t.Errorf("%d CreateMultipartUpload, want 1: a 501 is not retried", n)

@@ -238,6 +238,12 @@ func (e *S3Error) Error() string {
 
 func (e *S3Error) Unwrap() error { return e.Err }
 
+// NotImplemented reports a store that does not implement the request (501):
+// typically a checksum mode it does not support.
+func (e *S3Error) NotImplemented() bool {
+	return e.Code == "NotImplemented" || httpStatus(e.Err) == 501
+}
+
 // what says in words what happened, no more.
 func (e *S3Error) what() string {
 	switch e.Code {
@@ -256,8 +262,8 @@ func (e *S3Error) what() string {
 	case "EntityTooLarge", "EntityTooSmall":
 		return "S3 refused the part size"
 	}
-	if e.Code == "NotImplemented" || httpStatus(e.Err) == 501 {
-		return "the store does not implement this request (501 NotImplemented), and retrying will not change that; see docs/providers.md for the settings of this store, e.g. --checksum"
+	if e.NotImplemented() {
+		return "the store does not implement this request (501 NotImplemented), and retrying will not change that"
 	}
 	if e.Transient {
 		return "S3 kept failing after every retry"
