@@ -39,6 +39,9 @@ const (
 	OpRefreshCredentials = "refresh credentials"
 	OpRegisterVideo      = "register video"
 	OpGetVideo           = "get video"
+	OpCreatePackage      = "open package session"
+	OpRegisterPackage    = "register package"
+	OpRegisterBatch      = "register videos"
 )
 
 // maxBody bounds what is read of any answer: the contract's answers are a
@@ -165,6 +168,81 @@ func (c *Client) CreateSession(ctx context.Context, req contract.SessionRequest)
 		return nil, err
 	}
 	return &s, nil
+}
+
+// CreatePackageSession opens one session for a package (contract v1.1
+// section 1b): many files, one asset. The answer carries Package (upload id
+// and key prefix) in place of Uploads.
+func (c *Client) CreatePackageSession(ctx context.Context, pkg contract.PackageRequest) (*contract.Session, error) {
+	if len(pkg.Files) == 0 {
+		return nil, fmt.Errorf("%s %s: no files in the package", OpCreatePackage, pkg.Name)
+	}
+	if len(pkg.Files) > contract.MaxFilesPerPackage {
+		return nil, fmt.Errorf("%s %s: %d files; the contract allows at most %d in one package",
+			OpCreatePackage, pkg.Name, len(pkg.Files), contract.MaxFilesPerPackage)
+	}
+	var s contract.Session
+	if _, err := c.call(ctx, http.MethodPost, OpCreatePackage, contract.PathUploads, nil, contract.SessionRequest{Package: &pkg}, &s); err != nil {
+		return nil, err
+	}
+	if err := c.checkSession(&s, -1); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// RegisterPackage registers a package (contract v1.1 section 3b), with its
+// upload id as the Idempotency-Key. created is false on a replay (200).
+func (c *Client) RegisterPackage(ctx context.Context, req contract.VideoRequest) (v *contract.Video, created bool, err error) {
+	if req.Package == nil || req.Package.UploadID == "" {
+		return nil, false, fmt.Errorf("%s: no package upload id, which the registration needs as its idempotency key", OpRegisterPackage)
+	}
+	hdr := http.Header{contract.IdempotencyKeyHeader: []string{req.Package.UploadID}}
+	var out contract.Video
+	status, err := c.call(ctx, http.MethodPost, OpRegisterPackage, contract.PathVideos, hdr, req, &out)
+	if err != nil {
+		return nil, false, err
+	}
+	if out.ID == "" {
+		return nil, false, c.badAnswer(OpRegisterPackage, "a registered package without id")
+	}
+	return &out, status == http.StatusCreated, nil
+}
+
+// ErrNoBatch means the server does not offer batch registration (a v1
+// server answered 404 or 405 on the batch endpoint): register one video per
+// call instead (contract v1.1 section 3c).
+var ErrNoBatch = errors.New("the API does not offer batch registration")
+
+// RegisterBatch registers several uploads of one session in one call
+// (contract v1.1 section 3c). The answer has one entry per request, in
+// order, each with the status its single call would have had. A server
+// without the endpoint gives an error matching errors.Is(err, ErrNoBatch).
+func (c *Client) RegisterBatch(ctx context.Context, sessionID string, reqs []contract.VideoRequest) ([]contract.BatchEntry, error) {
+	if sessionID == "" {
+		return nil, fmt.Errorf("%s: no session id", OpRegisterBatch)
+	}
+	if len(reqs) == 0 {
+		return nil, nil
+	}
+	var out contract.BatchResponse
+	_, err := c.call(ctx, http.MethodPost, OpRegisterBatch, contract.BatchPath(url.PathEscape(sessionID)), nil, contract.BatchRequest{Videos: reqs}, &out)
+	if err != nil {
+		var se *StatusError
+		if errors.As(err, &se) && (se.Status == http.StatusNotFound || se.Status == http.StatusMethodNotAllowed) {
+			return nil, fmt.Errorf("%w: %w", ErrNoBatch, err)
+		}
+		return nil, err
+	}
+	if len(out.Videos) != len(reqs) {
+		return nil, c.badAnswer(OpRegisterBatch, fmt.Sprintf("%d entries for %d registrations", len(out.Videos), len(reqs)))
+	}
+	for i, e := range out.Videos {
+		if (e.Status == http.StatusCreated || e.Status == http.StatusOK) && (e.Video == nil || e.Video.ID == "") {
+			return nil, c.badAnswer(OpRegisterBatch, fmt.Sprintf("entry %d registered without a video id", i+1))
+		}
+	}
+	return out.Videos, nil
 }
 
 // RefreshCredentials asks for new credentials for a session. When the
@@ -384,6 +462,17 @@ func (c *Client) checkSession(s *contract.Session, files int) error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return bad("whose endpoint %q is not an absolute http(s) URL", s.Endpoint)
 		}
+	}
+	if files < 0 { // a package (section 1b)
+		switch {
+		case s.Package == nil:
+			return bad("without package for a package request")
+		case s.Package.UploadID == "":
+			return bad("whose package has no upload_id")
+		case s.Package.Prefix == "":
+			return bad("whose package has no prefix")
+		}
+		return c.checkCredentials(OpCreatePackage, s.Credentials)
 	}
 	if len(s.Uploads) != files {
 		return bad("with %d uploads for %d files", len(s.Uploads), files)

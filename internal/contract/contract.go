@@ -33,9 +33,44 @@ type FileRequest struct {
 	ContentType string `json:"content_type,omitempty"`
 }
 
-// SessionRequest is the body of POST /api/v1/uploads.
+// SessionRequest is the body of POST /api/v1/uploads: Files for 1 to 100
+// independent files, or (v1.1 section 1b) Package for one asset made of
+// many files. Exactly one of the two is set.
 type SessionRequest struct {
-	Files []FileRequest `json:"files"`
+	Files   []FileRequest   `json:"files,omitempty"`
+	Package *PackageRequest `json:"package,omitempty"`
+}
+
+// Kinds of package (v1.1 section 1b).
+const (
+	KindHLS    = "hls"
+	KindDASH   = "dash"
+	KindFolder = "folder" // a camera clip with sidecars, a card's clip folder: any tree
+)
+
+// MaxFilesPerPackage is the largest package one session may cover.
+const MaxFilesPerPackage = 100000
+
+// PackageRequest is a session request for a package (v1.1 section 1b).
+type PackageRequest struct {
+	Name  string        `json:"name"`
+	Kind  string        `json:"kind"`
+	Files []PackageFile `json:"files"`
+}
+
+// PackageFile is one file of a package: Path is relative to the package,
+// "/"-separated, with no empty, "." or ".." segment.
+type PackageFile struct {
+	Path        string `json:"path"`
+	Size        int64  `json:"size"`
+	ContentType string `json:"content_type,omitempty"`
+}
+
+// PackageUpload is the server's answer for a package: each file's key is
+// Prefix + its path.
+type PackageUpload struct {
+	UploadID string `json:"upload_id"`
+	Prefix   string `json:"prefix"`
 }
 
 // Credentials has the shape of AWS STS Credentials. (v1.1) For stores
@@ -118,7 +153,10 @@ type Session struct {
 	// default, with fallback when the store refuses it.
 	Checksum    *ChecksumMode `json:"checksum,omitempty"`
 	Credentials Credentials   `json:"credentials"`
-	Uploads     []Upload      `json:"uploads"`
+	Uploads     []Upload      `json:"uploads,omitempty"`
+	// Package (v1.1 section 1b) answers a package request, in place of
+	// Uploads.
+	Package *PackageUpload `json:"package,omitempty"`
 }
 
 // CredentialsResponse is the 200 answer of the refresh endpoint.
@@ -147,6 +185,54 @@ type VideoRequest struct {
 	Checksum    *Checksum         `json:"checksum,omitempty"`
 	Metadata    map[string]string `json:"metadata,omitempty"`
 	Media       *Media            `json:"media,omitempty"` // v1.1
+	// Package (v1.1 section 3b) registers a package, in place of the
+	// single-object fields above (UploadID and SessionID stay empty; the
+	// package carries them). Metadata may go with it.
+	Package *PackageRegistration `json:"package,omitempty"`
+}
+
+// PackageRegistration is the package part of a registration (v1.1 section
+// 3b): every object of the package, each verified by the server.
+type PackageRegistration struct {
+	UploadID  string          `json:"upload_id"`
+	SessionID string          `json:"session_id"`
+	Name      string          `json:"name"`
+	Kind      string          `json:"kind"`
+	Objects   []PackageObject `json:"objects"`
+}
+
+// PackageObject is one object of a registered package.
+type PackageObject struct {
+	Path     string    `json:"path"`
+	Size     int64     `json:"size"`
+	ETag     string    `json:"etag,omitempty"`
+	Checksum *Checksum `json:"checksum,omitempty"`
+	// Key is where the object is (in the server's answer).
+	Key string `json:"key,omitempty"`
+}
+
+// BatchPath is the batch registration endpoint of a session (v1.1 3c).
+func BatchPath(sessionID string) string {
+	return PathUploads + "/" + sessionID + "/videos"
+}
+
+// BatchRequest is the body of POST /api/v1/uploads/{session_id}/videos.
+type BatchRequest struct {
+	Videos []VideoRequest `json:"videos"`
+}
+
+// BatchResponse answers a batch: one entry per request, in order.
+type BatchResponse struct {
+	Videos []BatchEntry `json:"videos"`
+}
+
+// BatchEntry is the outcome of one registration of a batch: Status is the
+// HTTP status the single call would have answered (201, 200, 404, 409,
+// 422…), with Video on success and Error otherwise.
+type BatchEntry struct {
+	Status int    `json:"status"`
+	Video  *Video `json:"video,omitempty"`
+	Error  string `json:"error,omitempty"`
 }
 
 // Video is a registered asset. The contract requires only ID; the rest is what
@@ -174,6 +260,12 @@ type Video struct {
 	Error  string `json:"error,omitempty"`
 	// StatusAt is when Status was last set (vidup serve's extension).
 	StatusAt *time.Time `json:"status_at,omitempty"`
+	// Kind, Objects and Entry describe a package (v1.1 section 3b): its
+	// kind, every object, and the key of its entry point (the master
+	// playlist or the MPD; empty for a folder).
+	Kind    string          `json:"kind,omitempty"`
+	Objects []PackageObject `json:"objects,omitempty"`
+	Entry   string          `json:"entry,omitempty"`
 	// Webhooks is the delivery state of the webhooks that announced this
 	// video, oldest first (vidup serve's extension; on GET of one video).
 	Webhooks []WebhookDelivery `json:"webhooks,omitempty"`
