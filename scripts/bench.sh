@@ -10,7 +10,8 @@
 #   BENCH_RUNS=3            runs per client and scenario (the median is shown)
 #   BENCH_SIZE_SCALE=1      shrink every file, e.g. 0.05 for a quick try
 #   BENCH_LARGE=1           add the 8 GiB and 16 GiB files
-#   BENCH_SCENARIOS=...     http,https,many,latency,memory (all by default)
+#   BENCH_SCENARIOS=...     http,https,many,package,latency,memory (all by default;
+#                           package needs ffmpeg, installed here, for its HLS ladder)
 #   BENCH_CLIENTS=...       vidup,mc,s5cmd,rclone,aws (all by default)
 #   BENCH_BASELINE=PATH     an earlier vidup binary, run in the same turns as the
 #                           peer "vidup-before": before and after a change, side by side
@@ -82,6 +83,9 @@ apt_tool() {
 }
 
 scripts/minio.sh install
+# ffmpeg makes the package scenario's HLS ladder; without it that scenario
+# says so in the table.
+scripts/deps.sh ffmpeg || log "ffmpeg could not be installed: the package scenario will be skipped"
 install_mc
 install_s5cmd
 apt_tool rclone rclone

@@ -7,7 +7,7 @@
 //
 // Settings come from the environment: BENCH_RUNS (3), BENCH_SIZE_SCALE (1;
 // e.g. 0.05 shrinks every file for a quick try), BENCH_LARGE=1 (adds 8 GiB
-// and 16 GiB), BENCH_SCENARIOS (http,https,many,latency,memory),
+// and 16 GiB), BENCH_SCENARIOS (http,https,many,package,latency,memory),
 // BENCH_CLIENTS (vidup,mc,s5cmd,rclone,aws), BENCH_MATCH_CONCURRENCY and
 // BENCH_MATCH_PART_SIZE (override what `vidup config show` says).
 //
@@ -109,7 +109,7 @@ func run(ctx context.Context) error {
 		}
 	}
 	s.large = os.Getenv("BENCH_LARGE") == "1"
-	s.scenarios = envSet("BENCH_SCENARIOS", "http,https,many,latency,memory")
+	s.scenarios = envSet("BENCH_SCENARIOS", "http,https,many,package,latency,memory")
 	s.clients = envSet("BENCH_CLIENTS", "vidup,mc,s5cmd,rclone,aws")
 	s.baseline = os.Getenv("BENCH_BASELINE")
 	s.noProbe = os.Getenv("BENCH_NO_PROBE") == "1"
@@ -163,7 +163,7 @@ func (b *bencher) all(ctx context.Context) (string, error) {
 	b.sc = map[string][]*bench.Scenario{}
 	b.matchTuning()
 
-	httpNeeded := b.s.scenarios["http"] || b.s.scenarios["many"] || b.s.scenarios["latency"] || b.s.scenarios["memory"]
+	httpNeeded := b.s.scenarios["http"] || b.s.scenarios["many"] || b.s.scenarios["package"] || b.s.scenarios["latency"] || b.s.scenarios["memory"]
 	if httpNeeded {
 		if err := b.phase(ctx, false); err != nil {
 			return "", err
@@ -184,7 +184,7 @@ func (b *bencher) all(ctx context.Context) (string, error) {
 		fmt.Fprintf(&w, "- %s\n", v)
 	}
 	fmt.Fprintln(&w)
-	for _, id := range []string{"http", "https", "many", "latency", "memory"} {
+	for _, id := range []string{"http", "https", "many", "package", "latency", "memory"} {
 		for _, sc := range b.sc[id] {
 			sc.WriteMarkdown(&w, "vidup")
 		}
@@ -242,6 +242,14 @@ func (b *bencher) phase(ctx context.Context, https bool) error {
 		b.scenario(ctx, "many", many(500, b.size(4*mib), "500 files of 4 MiB (an HLS package)"), t, clients, admin, pid)
 		b.scenario(ctx, "many", many(5000, b.size(64*kib), "5,000 files of 64 KiB"), t, clients, admin, pid)
 	}
+	if b.s.scenarios["package"] {
+		// vidup uploads each as one package (one session, manifests
+		// last, one registration); the peers copy the folder as files.
+		b.scenario(ctx, "package", spec{name: "an HLS ladder made by ffmpeg (3 renditions, 2 s segments, 3 min) as one package",
+			ladder: 180, pkg: true}, t, clients, admin, pid)
+		b.scenario(ctx, "package", spec{name: "5,000 files of 64 KiB as one package", count: 5000, size: b.size(64 * kib), pkg: true},
+			t, clients, admin, pid)
+	}
 	if b.s.scenarios["memory"] {
 		defaults := onlyDefaults(clients)
 		sizes := []int64{1 * gib, 4 * gib}
@@ -273,6 +281,11 @@ type spec struct {
 	name  string
 	count int // 0: one file
 	size  int64
+	// ladder, when set, is the length in seconds of an ffmpeg-made HLS
+	// ladder that is the scenario's data (count and size are unused).
+	ladder int
+	// pkg: the folder is one asset, uploaded by vidup with --package.
+	pkg bool
 }
 
 func single(size int64, name string) spec { return spec{name: name, size: size} }
@@ -294,7 +307,7 @@ func onlyDefaults(cs []*bench.Client) []*bench.Client {
 // machine falls on all of them alike.
 func (b *bencher) scenario(ctx context.Context, id string, sp spec, t bench.Target, clients []*bench.Client, admin *s3.Client, minioPID int) {
 	total := sp.size * int64(max(sp.count, 1))
-	if b.s.scale != 1 {
+	if b.s.scale != 1 && sp.ladder == 0 {
 		sp.name += fmt.Sprintf(" (scaled to %s per file)", humanSize(sp.size))
 	}
 	sc := &bench.Scenario{Name: sp.name, Bytes: total, Files: max(sp.count, 1)}
@@ -303,31 +316,11 @@ func (b *bencher) scenario(ctx context.Context, id string, sp spec, t bench.Targ
 		sc.Skipped = "interrupted"
 		return
 	}
-	var job bench.Job
-	var path string
-	if sp.count == 0 {
-		path = filepath.Join(b.data, fmt.Sprintf("file-%d.bin", sp.size))
-	} else {
-		path = filepath.Join(b.data, fmt.Sprintf("set-%dx%d", sp.count, sp.size))
-	}
-	if why := b.diskShort(path, total); why != "" {
+	job := bench.Job{Package: sp.pkg}
+	if why := b.prepare(sp, total, sc, &job); why != "" {
 		sc.Skipped = why
 		b.logf("%s: skipped: %s", sp.name, why)
 		return
-	}
-	b.logf("%s: preparing data in %s", sp.name, path)
-	if sp.count == 0 {
-		if err := bench.EnsureFile(path, sp.size, uint64(sp.size)); err != nil {
-			sc.Skipped = "cannot write the test file: " + err.Error()
-			return
-		}
-		job.Files = []string{path}
-	} else {
-		if _, err := bench.EnsureFileSet(path, sp.count, sp.size); err != nil {
-			sc.Skipped = "cannot write the test files: " + err.Error()
-			return
-		}
-		job.Dir = path
 	}
 	results := make([]bench.Result, len(clients))
 	for i, c := range clients {
@@ -365,6 +358,46 @@ func (b *bencher) scenario(ctx context.Context, id string, sp spec, t bench.Targ
 	sc.Results = results
 }
 
+// prepare makes the data of sp (reusing what an earlier run made) and
+// points job at it; it says why when it cannot.
+func (b *bencher) prepare(sp spec, total int64, sc *bench.Scenario, job *bench.Job) string {
+	switch {
+	case sp.ladder > 0:
+		path := filepath.Join(b.data, fmt.Sprintf("hls-ladder-%ds", sp.ladder))
+		b.logf("%s: making the ladder with ffmpeg in %s (minutes the first time)", sp.name, path)
+		if err := bench.EnsureHLSLadder(path, sp.ladder); err != nil {
+			return err.Error()
+		}
+		n, files, err := dirStats(path)
+		if err != nil {
+			return err.Error()
+		}
+		sc.Bytes, sc.Files = n, files
+		job.Dir = path
+	case sp.count == 0:
+		path := filepath.Join(b.data, fmt.Sprintf("file-%d.bin", sp.size))
+		if why := b.diskShort(path, total); why != "" {
+			return why
+		}
+		b.logf("%s: preparing data in %s", sp.name, path)
+		if err := bench.EnsureFile(path, sp.size, uint64(sp.size)); err != nil {
+			return "cannot write the test file: " + err.Error()
+		}
+		job.Files = []string{path}
+	default:
+		path := filepath.Join(b.data, fmt.Sprintf("set-%dx%d", sp.count, sp.size))
+		if why := b.diskShort(path, total); why != "" {
+			return why
+		}
+		b.logf("%s: preparing data in %s", sp.name, path)
+		if _, err := bench.EnsureFileSet(path, sp.count, sp.size); err != nil {
+			return "cannot write the test files: " + err.Error()
+		}
+		job.Dir = path
+	}
+	return ""
+}
+
 func (b *bencher) once(ctx context.Context, c *bench.Client, t bench.Target, job bench.Job, minioPID int) (bench.Sample, error) {
 	home, err := os.MkdirTemp("", "vidup-bench-home-")
 	if err != nil {
@@ -399,6 +432,23 @@ func (b *bencher) diskShort(path string, total int64) string {
 		return fmt.Sprintf("the disk has %.1f GiB free, the scenario needs %.1f GiB", float64(free)/float64(gib), float64(need)/float64(gib))
 	}
 	return ""
+}
+
+// dirStats returns the bytes and the number of files under path.
+func dirStats(path string) (int64, int, error) {
+	var n int64
+	files := 0
+	err := filepath.Walk(path, func(_ string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if !fi.IsDir() {
+			n += fi.Size()
+			files++
+		}
+		return nil
+	})
+	return n, files, err
 }
 
 func dirSize(path string) (int64, error) {

@@ -29,6 +29,10 @@ type Job struct {
 	Files  []string
 	Dir    string
 	Prefix string // destination key prefix, fresh for every run
+	// Package: Dir is one asset (an HLS ladder, a clip folder). vidup
+	// uploads it with --package, as one session and one registration;
+	// the peers, which know no packages, copy the folder as files.
+	Package bool
 }
 
 // Tuning matches a peer's concurrency and part size to vidup's; the zero
@@ -232,7 +236,9 @@ func NewVidup(bin string, env []string, recursive bool) *Client {
 	return &Client{Name: "vidup", Tool: "vidup", Bin: bin, Env: env,
 		Command: func(c *Client, t Target, j Job, home string) (*exec.Cmd, error) {
 			args := []string{"upload", "--progress", "none", "--output", "json"}
-			if j.Dir != "" && recursive {
+			if j.Dir != "" && j.Package {
+				args = append(args, "--package", j.Dir)
+			} else if j.Dir != "" && recursive {
 				args = append(args, "-r", j.Dir)
 			} else if j.Dir != "" {
 				entries, err := os.ReadDir(j.Dir)

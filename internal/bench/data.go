@@ -7,7 +7,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 )
 
 // EnsureFile makes path hold size bytes of incompressible data from seed,
@@ -75,4 +77,67 @@ func EnsureFileSet(dir string, count int, size int64) ([]string, error) {
 		}
 	}
 	return paths, nil
+}
+
+// ladderVersion names how EnsureHLSLadder makes its package: a folder made
+// by another recipe is made again.
+const ladderVersion = "hls-ladder v1: testsrc2 3 renditions 2 s segments"
+
+// EnsureHLSLadder makes dir hold an HLS ladder made with ffmpeg: three
+// renditions (360p, 480p, 720p) of seconds of test picture and tone, in
+// 2-second MPEG-TS segments, with their media playlists in one folder each
+// and a master playlist at the top, as a packager lays out a video for a
+// CDN. A folder made before by the same recipe is kept.
+func EnsureHLSLadder(dir string, seconds int) error {
+	// The stamp sits beside the folder: every client uploads what is in it.
+	stamp := dir + ".made"
+	want := fmt.Sprintf("%s, %d s\n", ladderVersion, seconds)
+	if got, err := os.ReadFile(stamp); err == nil && string(got) == want {
+		return nil
+	}
+	ffmpeg, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		return fmt.Errorf("ffmpeg makes the HLS ladder and is not installed (scripts/deps.sh ffmpeg): %w", err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	os.Remove(stamp)
+	renditions := []struct {
+		name          string
+		width, height int
+		rate          string
+	}{{"360p", 640, 360, "800k"}, {"480p", 854, 480, "1400k"}, {"720p", 1280, 720, "2800k"}}
+	args := []string{"-hide_banner", "-loglevel", "error", "-y",
+		"-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=1280x720:rate=25:duration=%d", seconds),
+		"-f", "lavfi", "-i", fmt.Sprintf("sine=frequency=440:duration=%d", seconds)}
+	var split strings.Builder
+	fmt.Fprintf(&split, "[0:v]split=%d", len(renditions))
+	for i := range renditions {
+		fmt.Fprintf(&split, "[v%d]", i)
+	}
+	for i, r := range renditions {
+		fmt.Fprintf(&split, ";[v%d]scale=%d:%d[out%d]", i, r.width, r.height, i)
+	}
+	args = append(args, "-filter_complex", split.String())
+	var streamMap []string
+	for i, r := range renditions {
+		args = append(args, "-map", fmt.Sprintf("[out%d]", i), "-map", "1:a",
+			fmt.Sprintf("-c:v:%d", i), "libx264", fmt.Sprintf("-b:v:%d", i), r.rate,
+			fmt.Sprintf("-c:a:%d", i), "aac", fmt.Sprintf("-b:a:%d", i), "96k")
+		streamMap = append(streamMap, fmt.Sprintf("v:%d,a:%d,name:%s", i, i, r.name))
+	}
+	args = append(args, "-preset", "ultrafast", "-g", "50", "-keyint_min", "50", "-sc_threshold", "0",
+		"-f", "hls", "-hls_time", "2", "-hls_playlist_type", "vod", "-hls_flags", "independent_segments",
+		"-hls_segment_filename", filepath.Join(dir, "%v", "seg-%05d.ts"),
+		"-master_pl_name", "master.m3u8", "-var_stream_map", strings.Join(streamMap, " "),
+		filepath.Join(dir, "%v", "index.m3u8"))
+	cmd := exec.Command(ffmpeg, args...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("ffmpeg could not make the HLS ladder: %w: %s", err, strings.TrimSpace(string(out)))
+	}
+	return os.WriteFile(stamp, []byte(want), 0o644)
 }
