@@ -37,8 +37,10 @@ type Objects interface {
 	Stat(ctx context.Context, bucket, key string) (ObjectInfo, error)
 	// Copy copies src to dst in the bucket on the S3 side, on condition
 	// that src still has the ETag of info (else ErrObjectChanged).
-	// algorithm, when not empty, asks S3 to keep that checksum of dst.
-	Copy(ctx context.Context, bucket, src, dst string, info ObjectInfo, algorithm string) error
+	// algorithm, when not empty, asks S3 to keep that checksum of dst. It
+	// returns what S3 answered of dst: its ETag and the checksums S3
+	// computed of it (its Size is info's, which the condition binds).
+	Copy(ctx context.Context, bucket, src, dst string, info ObjectInfo, algorithm string) (ObjectInfo, error)
 	// Delete removes an object; a missing object is no error.
 	Delete(ctx context.Context, bucket, key string) error
 	// List returns every object whose key starts with prefix, in key order:
@@ -144,12 +146,13 @@ func copySource(bucket, key string) string {
 // Copy copies with CopyObject up to CopyThreshold, part by part above it.
 // Every request carries x-amz-copy-source-if-match, so the bytes copied are
 // those of the verified object or none: a 412 becomes ErrObjectChanged.
-func (o S3Objects) Copy(ctx context.Context, bucket, src, dst string, info ObjectInfo, algorithm string) error {
+func (o S3Objects) Copy(ctx context.Context, bucket, src, dst string, info ObjectInfo, algorithm string) (ObjectInfo, error) {
 	threshold := o.CopyThreshold
 	if threshold <= 0 {
 		threshold = MaxCopyObjectSize
 	}
 	var err error
+	got := ObjectInfo{Size: info.Size, Checksums: map[string]string{}}
 	if info.Size <= threshold {
 		in := &s3.CopyObjectInput{
 			Bucket:            aws.String(bucket),
@@ -160,19 +163,32 @@ func (o S3Objects) Copy(ctx context.Context, bucket, src, dst string, info Objec
 		if algorithm != "" {
 			in.ChecksumAlgorithm = types.ChecksumAlgorithm(algorithm)
 		}
-		_, err = o.Client.CopyObject(ctx, in)
+		var out *s3.CopyObjectOutput
+		out, err = o.Client.CopyObject(ctx, in)
+		if err == nil && out.CopyObjectResult != nil {
+			r := out.CopyObjectResult
+			got.ETag, got.ChecksumType = aws.ToString(r.ETag), string(r.ChecksumType)
+			for alg, v := range map[string]*string{
+				"CRC64NVME": r.ChecksumCRC64NVME, "CRC32C": r.ChecksumCRC32C, "CRC32": r.ChecksumCRC32,
+				"SHA1": r.ChecksumSHA1, "SHA256": r.ChecksumSHA256,
+			} {
+				if v != nil && *v != "" {
+					got.Checksums[alg] = *v
+				}
+			}
+		}
 	} else {
 		err = o.copyParts(ctx, bucket, src, dst, info)
 	}
 	switch {
 	case err == nil:
-		return nil
+		return got, nil
 	case isStatus(err, http.StatusPreconditionFailed):
-		return ErrObjectChanged
+		return ObjectInfo{}, ErrObjectChanged
 	case isStatus(err, http.StatusNotFound):
-		return ErrObjectNotFound
+		return ObjectInfo{}, ErrObjectNotFound
 	}
-	return fmt.Errorf("copy s3://%s/%s to %s: %w", bucket, src, dst, err)
+	return ObjectInfo{}, fmt.Errorf("copy s3://%s/%s to %s: %w", bucket, src, dst, err)
 }
 
 func (o S3Objects) copyParts(ctx context.Context, bucket, src, dst string, info ObjectInfo) (err error) {

@@ -282,22 +282,34 @@ func named(names []string) string {
 	return strings.Join(names[:maxNamed], ", ") + fmt.Sprintf(" and %d more", len(names)-maxNamed)
 }
 
-// verified is one object of a package, checked.
+// verified is one object of a package: what the listing (or a HEAD) said
+// of the uploaded object, then what the copy answered.
 type verified struct {
 	obj  contract.PackageObject
-	info ObjectInfo
+	info ObjectInfo // the uploaded object; its ETag conditions the copy
 	ck   *contract.Checksum
+	etag string // the sealed copy's
 }
 
-// verifyAndSealPackage checks every object of a package against S3, seals
-// them all under videos/<id>/ and registers the package. Like
-// verifyAndSeal, it runs on when the client stops waiting.
+// verifyAndSealPackage checks and seals every object of a package, then
+// registers it. One listing proves every object is there with its size;
+// each object is then copied under videos/<id>/ on condition that it is
+// still the object listed, with S3 computing the copy's checksum, which
+// must equal the request's: the checksum is verified on the sealed bytes
+// themselves, in the request that seals them, so a package costs one S3
+// request per object rather than a HEAD and a copy (a HEAD of the copy is
+// the fallback when a store does not answer the checksum; a COMPOSITE
+// checksum, which a copy cannot reproduce, is checked by a HEAD of the
+// upload first). Like verifyAndSeal, it runs on when the client stops
+// waiting.
 func (s *Server) verifyAndSealPackage(rctx context.Context, req contract.VideoRequest, up store.Upload, digest string) (contract.Video, bool, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(rctx), s.cfg.SealTimeout)
 	defer cancel()
 	defer func(start time.Time) { s.cfg.Metrics.verification.Observe(time.Since(start).Seconds()) }(time.Now())
 	bucket := s.cfg.Bucket
-	objs, err := s.verifyPackage(ctx, req, up, digest)
+	start := time.Now()
+	objs, err := s.listPackage(ctx, req, up, digest)
+	listed := time.Since(start)
 	var elsewhere *registered
 	if errors.As(err, &elsewhere) {
 		return elsewhere.v, false, elsewhere.err
@@ -317,13 +329,11 @@ func (s *Server) verifyAndSealPackage(rctx context.Context, req contract.VideoRe
 			s.log.WarnContext(ctx, "deleting unused sealed copies failed", "prefix", sealedPrefix, "err", err)
 		}
 	}
+	mismatch := make([]string, len(objs))
 	err = parallel(ctx, len(objs), func(ctx context.Context, i int) error {
-		o := objs[i]
-		alg := ""
-		if o.ck != nil && o.ck.Type == contract.TypeFullObject {
-			alg = o.ck.Algorithm
-		}
-		return s.cfg.Objects.Copy(ctx, bucket, up.Key+o.obj.Path, sealedPrefix+o.obj.Path, o.info, alg)
+		msg, err := s.sealObject(ctx, &objs[i], up.Key, sealedPrefix)
+		mismatch[i] = msg
+		return err
 	})
 	switch {
 	case errors.Is(err, ErrObjectChanged), errors.Is(err, ErrObjectNotFound):
@@ -332,15 +342,25 @@ func (s *Server) verifyAndSealPackage(rctx context.Context, req contract.VideoRe
 			return v, false, err
 		}
 		return contract.Video{}, false, errorf(http.StatusUnprocessableEntity,
-			"an object of package %q changed while it was being registered; upload it again", up.ID)
+			"an object of package %q changed or went away while it was being registered; upload it again", up.ID)
 	case err != nil:
 		discard()
 		s.log.ErrorContext(ctx, "sealing copy of a package failed", "upload_id", up.ID, "err", err)
 		return contract.Video{}, false, errorf(http.StatusBadGateway, "the server could not copy the package's objects in S3; retry later")
 	}
-	// Every copy is there, with its size: one listing, not a HEAD each.
-	// The condition on each source's ETag already bound the copy to the
-	// object verified.
+	sealed := time.Since(start)
+	var wrong []string
+	for _, m := range mismatch {
+		if m != "" {
+			wrong = append(wrong, m)
+		}
+	}
+	if len(wrong) > 0 {
+		discard()
+		return contract.Video{}, false, errorf(http.StatusUnprocessableEntity, "package %q under s3://%s/%s: %d objects differ from the request: %s; upload those files again before registering",
+			up.ID, bucket, up.Key, len(wrong), strings.Join(wrong[:min(len(wrong), maxNamed)], "; "))
+	}
+	// Every copy is there, with its size: one listing per 1,000 objects.
 	copies, err := s.cfg.Objects.List(ctx, bucket, sealedPrefix)
 	if err != nil {
 		discard()
@@ -395,6 +415,8 @@ func (s *Server) verifyAndSealPackage(rctx context.Context, req contract.VideoRe
 		discard()
 		return replay(stored, digest)
 	}
+	s.log.InfoContext(ctx, "package registered", "video_id", videoID, "upload_id", up.ID, "objects", len(objects), "bytes", total,
+		"list_s", listed.Seconds(), "copy_s", (sealed - listed).Seconds(), "total_s", time.Since(start).Seconds())
 	// The uploaded objects go, strays the client wrote under the prefix
 	// included.
 	if listed, err := s.cfg.Objects.List(ctx, bucket, up.Key); err != nil {
@@ -411,10 +433,63 @@ func (s *Server) verifyAndSealPackage(rctx context.Context, req contract.VideoRe
 	return stored.Video, true, nil
 }
 
-// verifyPackage lists the package's prefix, compares every object with the
-// listing, and HEADs (in parallel) each one with a checksum to compare it.
-// Mismatches are a 422 that names the first of them.
-func (s *Server) verifyPackage(ctx context.Context, req contract.VideoRequest, up store.Upload, digest string) ([]verified, error) {
+// sealObject copies one object of a package under sealedPrefix and checks
+// its checksum. A mismatch is returned as text for the 422 (the copy is
+// discarded with the others); an error stops the whole package.
+func (s *Server) sealObject(ctx context.Context, o *verified, uploadPrefix, sealedPrefix string) (mismatch string, err error) {
+	bucket := s.cfg.Bucket
+	src, dst := uploadPrefix+o.obj.Path, sealedPrefix+o.obj.Path
+	want := o.obj.Checksum
+	if want != nil && want.Type == contract.TypeComposite {
+		// A composite checksum depends on the upload's part sizes, which a
+		// copy does not keep: compare it on the upload.
+		info, err := s.cfg.Objects.Stat(ctx, bucket, src)
+		if err != nil {
+			return "", err
+		}
+		ck, err := s.verify(contract.VideoRequest{Size: o.obj.Size, Checksum: want}, src, info)
+		if err != nil {
+			return o.obj.Path + ": " + err.Error(), nil
+		}
+		o.info, o.ck = info, ck
+		got, err := s.cfg.Objects.Copy(ctx, bucket, src, dst, info, "")
+		o.etag = got.ETag
+		return "", err
+	}
+	alg := ""
+	if want != nil {
+		alg = want.Algorithm
+	}
+	got, err := s.cfg.Objects.Copy(ctx, bucket, src, dst, o.info, alg)
+	if err != nil || want == nil {
+		o.etag = got.ETag
+		return "", err
+	}
+	o.etag = got.ETag
+	v, ok := got.Checksums[alg]
+	if !ok {
+		// The store did not answer the copy's checksum: ask for it.
+		info, err := s.cfg.Objects.Stat(ctx, bucket, dst)
+		if err != nil {
+			return "", err
+		}
+		if v, ok = info.Checksums[alg]; !ok {
+			return fmt.Sprintf("%s: S3 holds no %s checksum of it; upload with that checksum algorithm", o.obj.Path, alg), nil
+		}
+	}
+	if v != want.Value {
+		return fmt.Sprintf("%s: its %s checksum is %s, the request says %s", o.obj.Path, alg, v, want.Value), nil
+	}
+	ck := *want
+	ck.Type = contract.TypeFullObject
+	o.ck = &ck
+	return "", nil
+}
+
+// listPackage lists the package's prefix and compares every object of the
+// request with the listing: each must be there with its size, else a 422
+// that names the first of them.
+func (s *Server) listPackage(ctx context.Context, req contract.VideoRequest, up store.Upload, digest string) ([]verified, error) {
 	bucket := s.cfg.Bucket
 	listed, err := s.cfg.Objects.List(ctx, bucket, up.Key)
 	if err != nil {
@@ -442,40 +517,6 @@ func (s *Server) verifyPackage(ctx context.Context, req contract.VideoRequest, u
 		// uploaded objects meanwhile.
 		if v, ok, err := s.registeredElsewhere(ctx, up.ID, digest); ok {
 			return nil, &registered{v, err}
-		}
-	}
-	if len(missing) == 0 && len(wrong) == 0 {
-		errs := make([]error, len(objs))
-		err = parallel(ctx, len(objs), func(ctx context.Context, i int) error {
-			o := &objs[i]
-			if o.obj.Checksum == nil {
-				return nil
-			}
-			key := up.Key + o.obj.Path
-			info, err := s.cfg.Objects.Stat(ctx, bucket, key)
-			switch {
-			case errors.Is(err, ErrObjectNotFound):
-				errs[i] = fmt.Errorf("%s is gone", o.obj.Path)
-				return nil
-			case err != nil:
-				return err
-			}
-			ck, err := s.verify(contract.VideoRequest{Size: o.obj.Size, Checksum: o.obj.Checksum}, key, info)
-			if err != nil {
-				errs[i] = err
-				return nil
-			}
-			o.info, o.ck = info, ck
-			return nil
-		})
-		if err != nil {
-			s.log.ErrorContext(ctx, "head object failed", "bucket", bucket, "prefix", up.Key, "err", err)
-			return nil, errorf(http.StatusBadGateway, "the server could not read the package's objects from S3; retry later")
-		}
-		for _, e := range errs {
-			if e != nil {
-				wrong = append(wrong, e.Error())
-			}
 		}
 	}
 	var problems []string

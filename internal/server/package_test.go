@@ -250,8 +250,9 @@ func TestPackageRegistration(t *testing.T) {
 		t.Logf("uploaded %d objects in %s", len(rest), time.Since(start).Round(time.Millisecond))
 		reg := packageRegistration(s, pkg, data)
 
-		// A missing object, a wrong size, a wrong checksum, a file left
-		// out, a file the session never listed: 422, naming the paths.
+		// A missing object, a wrong size, a file left out, a file the
+		// session never listed: 422, naming the paths, before anything is
+		// copied. (A wrong checksum: TestPackageStaticCredentials.)
 		r := h.registerPackage(camToken, reg)
 		if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.errorText(t), gone) {
 			t.Fatalf("registration with a missing object: %d %s, want 422 naming %s", r.status, r.body, gone)
@@ -259,8 +260,6 @@ func TestPackageRegistration(t *testing.T) {
 		putAll(t, c, s, map[string][]byte{gone: data[gone]})
 		wrongSize := cloneRegistration(reg)
 		wrongSize.Package.Objects[3].Size++
-		wrongSum := cloneRegistration(reg)
-		wrongSum.Package.Objects[5].Checksum = &contract.Checksum{Algorithm: "CRC64NVME", Type: "FULL_OBJECT", Value: crc64Base64([]byte("other"))}
 		leftOut := cloneRegistration(reg)
 		leftOut.Package.Objects = leftOut.Package.Objects[1:]
 		extra := cloneRegistration(reg)
@@ -271,7 +270,6 @@ func TestPackageRegistration(t *testing.T) {
 			want string
 		}{
 			{"wrong size", wrongSize, pkg.Files[3].Path},
-			{"wrong checksum", wrongSum, pkg.Files[5].Path},
 			{"a file left out", leftOut, pkg.Files[0].Path},
 			{"an extra object", extra, "extra.ts"},
 		} {
@@ -292,6 +290,11 @@ func TestPackageRegistration(t *testing.T) {
 			t.Fatalf("register the package: %d %s", r.status, r.body)
 		}
 		t.Logf("registered a package of %d objects (%d KiB) in %s", len(pkg.Files), len(pkg.Files), took.Round(time.Millisecond))
+		for _, l := range strings.Split(h.log.String(), "\n") {
+			if strings.Contains(l, "package registered") {
+				t.Log(l)
+			}
+		}
 		var v contract.Video
 		r.decode(t, &v)
 		sealed := server.SealedPrefix + v.ID + "/"
@@ -420,7 +423,19 @@ func TestPackageStaticCredentials(t *testing.T) {
 			t.Fatalf("static mode handed %+v", s.Credentials)
 		}
 		putAll(t, sessionClient(s, s.Credentials), s, data)
-		r := h.registerPackage(camToken, packageRegistration(s, pkg, data))
+		// A wrong checksum is found on the sealed copies: 422 naming the
+		// object, and none of the copies is kept.
+		reg := packageRegistration(s, pkg, data)
+		wrongSum := cloneRegistration(reg)
+		wrongSum.Package.Objects[5].Checksum = &contract.Checksum{Algorithm: "CRC64NVME", Type: "FULL_OBJECT", Value: crc64Base64([]byte("other"))}
+		if r := h.registerPackage(camToken, wrongSum); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.errorText(t), pkg.Files[5].Path) {
+			t.Fatalf("wrong checksum: %d %s, want 422 naming %s", r.status, r.body, pkg.Files[5].Path)
+		}
+		sealed, err := m.Client().ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(server.SealedPrefix)})
+		if err != nil || len(sealed.Contents) != 0 {
+			t.Fatalf("a refused package left %d sealed objects (%v)", len(sealed.Contents), err)
+		}
+		r := h.registerPackage(camToken, reg)
 		if r.status != http.StatusCreated {
 			t.Fatalf("register: %d %s\n%s", r.status, r.body, log.String())
 		}

@@ -718,7 +718,7 @@ func (s *Server) verifyAndSeal(rctx context.Context, req contract.VideoRequest, 
 			s.log.WarnContext(ctx, "deleting an unused sealed copy failed", "key", sealed, "err", err)
 		}
 	}
-	switch err := s.cfg.Objects.Copy(ctx, bucket, up.Key, sealed, info, alg); {
+	switch _, err := s.cfg.Objects.Copy(ctx, bucket, up.Key, sealed, info, alg); {
 	case errors.Is(err, ErrObjectChanged), errors.Is(err, ErrObjectNotFound):
 		if v, ok, err := s.registeredElsewhere(ctx, up.ID, digest); ok {
 			return v, false, err
