@@ -334,6 +334,11 @@ func (o S3Objects) DeleteMany(ctx context.Context, bucket string, keys []string)
 func (o S3Objects) AbortUploads(ctx context.Context, bucket, key string) (int, error) {
 	n := 0
 	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket), Prefix: aws.String(key)}
+	if strings.HasSuffix(key, "/") {
+		// MinIO lists the uploads of an exact key only, nothing for a
+		// prefix: list the bucket's and keep those under the prefix.
+		in.Prefix = nil
+	}
 	for {
 		out, err := o.Client.ListMultipartUploads(ctx, in)
 		if err != nil {

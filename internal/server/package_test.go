@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -445,4 +446,34 @@ func TestPackageStaticCredentials(t *testing.T) {
 			t.Fatalf("registered folder: kind %q entry %q %d objects", v.Kind, v.Entry, len(v.Objects))
 		}
 	})
+}
+
+// The cleanup aborts the multipart uploads a package's session left under
+// its prefix (AbortUploads of a key ending in "/"), and nothing beside it.
+func TestAbortUploadsOfAPackagePrefix(t *testing.T) {
+	m := testenv.MinIO(t)
+	bucket := m.NewBucket(t)
+	ctx := context.Background()
+	c := m.Client()
+	for _, key := range []string{"uploads/s/u/a.ts", "uploads/s/u/720p/b.ts", "uploads/s/u2/x.ts", "uploads/s/u.ts"} {
+		if _, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String(key)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := server.S3Objects{Client: c}.AbortUploads(ctx, bucket, "uploads/s/u/")
+	if err != nil || n != 2 {
+		t.Fatalf("aborted %d uploads (%v), want the package's 2", n, err)
+	}
+	left, err := c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, u := range left.Uploads {
+		keys = append(keys, aws.ToString(u.Key))
+	}
+	slices.Sort(keys)
+	if strings.Join(keys, ",") != "uploads/s/u.ts,uploads/s/u2/x.ts" {
+		t.Fatalf("uploads left: %v", keys)
+	}
 }
