@@ -418,19 +418,28 @@ func (s *Server) verifyAndSealPackage(rctx context.Context, req contract.VideoRe
 	s.log.InfoContext(ctx, "package registered", "video_id", videoID, "upload_id", up.ID, "objects", len(objects), "bytes", total,
 		"list_s", listed.Seconds(), "copy_s", (sealed - listed).Seconds(), "total_s", time.Since(start).Seconds())
 	// The uploaded objects go, strays the client wrote under the prefix
-	// included.
-	if listed, err := s.cfg.Objects.List(ctx, bucket, up.Key); err != nil {
-		s.log.WarnContext(ctx, "listing the uploaded package after sealing it failed", "prefix", up.Key, "err", err)
-	} else {
-		keys := make([]string, len(listed))
-		for i, l := range listed {
-			keys[i] = l.Key
-		}
-		if err := s.cfg.Objects.DeleteMany(ctx, bucket, keys); err != nil {
-			s.log.WarnContext(ctx, "deleting the uploaded package after sealing it failed", "prefix", up.Key, "err", err)
-		}
-	}
+	// included, after the answer: nothing registered depends on them.
+	go s.deleteUploaded(context.WithoutCancel(ctx), up.Key)
 	return stored.Video, true, nil
+}
+
+// deleteUploaded deletes every object under a registered package's upload
+// prefix.
+func (s *Server) deleteUploaded(ctx context.Context, prefix string) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.SealTimeout)
+	defer cancel()
+	listed, err := s.cfg.Objects.List(ctx, s.cfg.Bucket, prefix)
+	if err != nil {
+		s.log.WarnContext(ctx, "listing the uploaded package after sealing it failed", "prefix", prefix, "err", err)
+		return
+	}
+	keys := make([]string, len(listed))
+	for i, l := range listed {
+		keys[i] = l.Key
+	}
+	if err := s.cfg.Objects.DeleteMany(ctx, s.cfg.Bucket, keys); err != nil {
+		s.log.WarnContext(ctx, "deleting the uploaded package after sealing it failed", "prefix", prefix, "err", err)
+	}
 }
 
 // sealObject copies one object of a package under sealedPrefix and checks

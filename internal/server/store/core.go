@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -402,6 +403,10 @@ func (c *core) Video(ctx context.Context, id string) (contract.Video, error) {
 	return v, nil
 }
 
+// listColumns are videoColumns without a package's objects (up to 100,000
+// each): a page of the list stays small; Video has them.
+var listColumns = strings.Replace(videoColumns, ", objects,", ", CAST(NULL AS TEXT),", 1)
+
 // ListVideos returns a page of videos, newest first. The position is the
 // database's sequence, so a cursor from one instance pages on any other.
 func (c *core) ListVideos(ctx context.Context, principal string, before int64, limit int) ([]contract.Video, int64, error) {
@@ -412,7 +417,7 @@ func (c *core) ListVideos(ctx context.Context, principal string, before int64, l
 		before = int64(^uint64(0) >> 1)
 	}
 	// One row more than asked tells whether another page exists.
-	rs, err := c.d.query(ctx, `SELECT `+videoColumns+` FROM videos
+	rs, err := c.d.query(ctx, `SELECT `+listColumns+` FROM videos
 		WHERE seq < ? AND (CAST(? AS TEXT) = '' OR principal = ?) ORDER BY seq DESC LIMIT ?`,
 		before, principal, principal, limit+1)
 	if err != nil {

@@ -146,7 +146,8 @@ type Store interface {
 	// ListVideos returns at most limit videos of principal (every
 	// principal's when it is empty), newest first, starting after the
 	// position before (zero: from the newest), and the position to pass to
-	// get the next page (zero: no more).
+	// get the next page (zero: no more). A package's objects are left out
+	// of the list (Video has them).
 	ListVideos(ctx context.Context, principal string, before int64, limit int) (videos []contract.Video, next int64, err error)
 	// Ping checks the database answers.
 	Ping(ctx context.Context) error
