@@ -38,6 +38,17 @@ type Upload struct {
 	Name        string
 	Size        int64
 	ContentType string
+	// Package is the package of a package upload (contract v1.1 section
+	// 1b), whose Key is the prefix of its files; nil for a single file.
+	Package *Package
+}
+
+// Package is what a package session declared: its files' keys are the
+// upload's Key (a prefix) + their paths.
+type Package struct {
+	Name  string                 `json:"name"`
+	Kind  string                 `json:"kind"`
+	Files []contract.PackageFile `json:"files"`
 }
 
 // Registration is a stored video with what the server keeps beside it.
@@ -135,7 +146,8 @@ type Store interface {
 	// ListVideos returns at most limit videos of principal (every
 	// principal's when it is empty), newest first, starting after the
 	// position before (zero: from the newest), and the position to pass to
-	// get the next page (zero: no more).
+	// get the next page (zero: no more). A package's objects are left out
+	// of the list (Video has them).
 	ListVideos(ctx context.Context, principal string, before int64, limit int) (videos []contract.Video, next int64, err error)
 	// Ping checks the database answers.
 	Ping(ctx context.Context) error
