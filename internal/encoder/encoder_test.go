@@ -218,7 +218,7 @@ func TestMainUsage(t *testing.T) {
 	env := map[string]string{"VIDUP_API_URL": "http://127.0.0.1:1", "VIDUP_PIPELINE_TOKEN": "pipe", "VIDUP_WEBHOOK_SECRET": string(key)}
 	for _, tc := range []struct {
 		name, unset, want string
-		args            []string
+		args              []string
 	}{
 		{"no api", "VIDUP_API_URL", "set VIDUP_API_URL", nil},
 		{"no token", "VIDUP_PIPELINE_TOKEN", "VIDUP_PIPELINE_TOKEN", nil},
