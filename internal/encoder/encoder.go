@@ -48,6 +48,7 @@ const (
 	DefaultPrefix    = "renditions/"
 	DefaultTolerance = 5 * time.Minute
 	DefaultWorkers   = 2
+	DefaultMaxHeight = 720
 	maxWebhookBody   = 1 << 20
 	queueLength      = 10000
 )
@@ -66,6 +67,8 @@ type Config struct {
 	Prefix string
 	// FFmpeg is the ffmpeg command; "" is ffmpeg on PATH.
 	FFmpeg string
+	// MaxHeight bounds the rendition's lines; 0: DefaultMaxHeight.
+	MaxHeight int
 	// Tolerance is how far a webhook's timestamp may be from the clock.
 	Tolerance time.Duration
 	Workers   int
@@ -106,6 +109,9 @@ func New(cfg Config) (*Encoder, error) {
 	}
 	if cfg.FFmpeg == "" {
 		cfg.FFmpeg = "ffmpeg"
+	}
+	if cfg.MaxHeight <= 0 {
+		cfg.MaxHeight = DefaultMaxHeight
 	}
 	if cfg.Tolerance <= 0 {
 		cfg.Tolerance = DefaultTolerance
@@ -324,12 +330,12 @@ func (e *Encoder) download(ctx context.Context, bucket, key, path string) error 
 	return f.Close()
 }
 
-// ffmpeg makes one H.264/AAC rendition of at most 720 lines, in 4 s
+// ffmpeg makes one H.264/AAC rendition of at most MaxHeight lines, in 4 s
 // segments. The first video stream is required: a file without one fails.
 func (e *Encoder) ffmpeg(ctx context.Context, in, out string) error {
 	cmd := exec.CommandContext(ctx, e.cfg.FFmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
 		"-i", in, "-map", "0:v:0", "-map", "0:a:0?",
-		"-vf", "scale=-2:'trunc(min(720,ih)/2)*2'", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
+		"-vf", fmt.Sprintf("scale=-2:'trunc(min(%d,ih)/2)*2'", e.cfg.MaxHeight), "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
 		"-c:a", "aac", "-b:a", "128k",
 		"-f", "hls", "-hls_time", "4", "-hls_playlist_type", "vod",
 		"-hls_segment_filename", filepath.Join(out, "seg-%05d.ts"), filepath.Join(out, "index.m3u8"))

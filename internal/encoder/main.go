@@ -52,6 +52,7 @@ func Main(args []string, stderr io.Writer, getenv func(string) string) int {
 	region := fs.String("region", "us-east-1", "region of the bucket")
 	prefix := fs.String("prefix", DefaultPrefix, "key prefix of the renditions (then <video id>/index.m3u8)")
 	ffmpeg := fs.String("ffmpeg", "ffmpeg", "the ffmpeg command")
+	maxHeight := fs.Int("max-height", DefaultMaxHeight, "lines of the rendition at most (smaller videos keep theirs)")
 	workers := fs.Int("workers", DefaultWorkers, "videos encoded at once")
 	catchUp := fs.Bool("catch-up", true, "at start, take every video still registered or processing")
 	if err := fs.Parse(args); err != nil {
@@ -66,6 +67,9 @@ func Main(args []string, stderr io.Writer, getenv func(string) string) int {
 	}
 	if fs.NArg() > 0 {
 		return fail(2, "no arguments expected, got %q", fs.Args())
+	}
+	if *maxHeight < 2 || *workers < 1 {
+		return fail(2, "--max-height %d, --workers %d: give positive numbers (a height of 2 lines or more)", *maxHeight, *workers)
 	}
 	if *apiURL == "" {
 		return fail(2, "no API URL: set VIDUP_API_URL or --api-url")
@@ -102,7 +106,7 @@ func Main(args []string, stderr io.Writer, getenv func(string) string) int {
 		o.UsePathStyle = *pathStyle
 	})
 	enc, err := New(Config{APIURL: *apiURL, Token: token, Key: key, S3: client, Prefix: *prefix,
-		FFmpeg: *ffmpeg, Workers: *workers, Logger: log})
+		FFmpeg: *ffmpeg, MaxHeight: *maxHeight, Workers: *workers, Logger: log})
 	if err != nil {
 		return fail(2, "%v", err)
 	}
