@@ -390,21 +390,33 @@ func (e *Encoder) uploadDir(ctx context.Context, bucket, prefix, dir string) err
 
 func (e *Encoder) video(ctx context.Context, id string) (contract.Video, error) {
 	var v contract.Video
-	err := e.call(ctx, http.MethodGet, contract.PathVideos+"/"+url.PathEscape(id), nil, &v)
+	err := e.retry(ctx, func() error {
+		return e.call(ctx, http.MethodGet, contract.PathVideos+"/"+url.PathEscape(id), nil, &v)
+	})
 	return v, err
 }
 
-// setStatus sets a video's status, retrying transient failures for about
-// a minute; a 409 (the video moved on already) is not an error.
+// setStatus sets a video's status; a 409 (the video moved on already) is
+// not an error.
 func (e *Encoder) setStatus(ctx context.Context, id, status, reason string) error {
-	var err error
-	for attempt, wait := 1, 500*time.Millisecond; ; attempt, wait = attempt+1, wait*2 {
-		err = e.call(ctx, http.MethodPost, contract.StatusPath(url.PathEscape(id)), contract.StatusRequest{Status: status, Error: reason}, nil)
+	err := e.retry(ctx, func() error {
+		return e.call(ctx, http.MethodPost, contract.StatusPath(url.PathEscape(id)), contract.StatusRequest{Status: status, Error: reason}, nil)
+	})
+	var ae *apiError
+	if errors.As(err, &ae) && ae.status == http.StatusConflict {
+		return nil
+	}
+	return err
+}
+
+// retry calls f until it succeeds, the API answers an error that is not
+// transient (4xx but 408 and 429), or about a minute has passed.
+func (e *Encoder) retry(ctx context.Context, f func() error) error {
+	wait := 500 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := f()
 		var ae *apiError
-		if err == nil || errors.As(err, &ae) && ae.status == http.StatusConflict {
-			return nil
-		}
-		if errors.As(err, &ae) && ae.status < 500 && ae.status != http.StatusTooManyRequests || attempt == 7 {
+		if err == nil || errors.As(err, &ae) && ae.status < 500 && ae.status != http.StatusRequestTimeout && ae.status != http.StatusTooManyRequests || attempt == 7 {
 			return err
 		}
 		select {
@@ -412,6 +424,7 @@ func (e *Encoder) setStatus(ctx context.Context, id, status, reason string) erro
 			return err
 		case <-time.After(wait):
 		}
+		wait *= 2
 	}
 }
 

@@ -25,6 +25,7 @@ type fakeAPI struct {
 	status map[string]string
 	errors map[string]string
 	sets   []string // "id status"
+	busy   int      // answers 503 to this many requests first
 }
 
 func newFakeAPI(t *testing.T, videos ...string) (*fakeAPI, string) {
@@ -39,6 +40,11 @@ func newFakeAPI(t *testing.T, videos ...string) (*fakeAPI, string) {
 		}
 		a.mu.Lock()
 		defer a.mu.Unlock()
+		if a.busy > 0 {
+			a.busy--
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
 		id := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, contract.PathVideos+"/"), "/status")
 		switch {
 		case r.Method == http.MethodGet && r.URL.Path == contract.PathVideos:
@@ -211,6 +217,18 @@ func TestFailedEncodingSetsFailed(t *testing.T) {
 	if st, _ := api.get("done"); st != contract.StatusReady {
 		t.Fatalf("done is %s", st)
 	}
+}
+
+// TestAPIBusyIsRetried: a 503 of the API is waited out, not the end of
+// the video.
+func TestAPIBusyIsRetried(t *testing.T) {
+	api, url := newFakeAPI(t, "v")
+	api.busy = 3
+	e := newEncoder(t, url, func(context.Context, contract.Video) error { return nil })
+	if code := post(e, "msg_1", time.Now(), event(t, contract.EventVideoRegistered, "v"), key); code != http.StatusAccepted {
+		t.Fatalf("webhook: %d", code)
+	}
+	waitStatus(t, api, "v", contract.StatusReady)
 }
 
 // TestMainUsage: missing settings are usage errors that say what to set.
