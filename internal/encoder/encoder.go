@@ -72,6 +72,9 @@ type Config struct {
 	// Tolerance is how far a webhook's timestamp may be from the clock.
 	Tolerance time.Duration
 	Workers   int
+	// RetryWait is the first wait before an API call is tried again
+	// (doubling, 7 attempts); 0: half a second.
+	RetryWait time.Duration
 	Client    *http.Client
 	Logger    *slog.Logger
 	Now       func() time.Time
@@ -118,6 +121,9 @@ func New(cfg Config) (*Encoder, error) {
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = DefaultWorkers
+	}
+	if cfg.RetryWait <= 0 {
+		cfg.RetryWait = 500 * time.Millisecond
 	}
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: time.Minute,
@@ -412,7 +418,7 @@ func (e *Encoder) setStatus(ctx context.Context, id, status, reason string) erro
 // retry calls f until it succeeds, the API answers an error that is not
 // transient (4xx but 408 and 429), or about a minute has passed.
 func (e *Encoder) retry(ctx context.Context, f func() error) error {
-	wait := 500 * time.Millisecond
+	wait := e.cfg.RetryWait
 	for attempt := 1; ; attempt++ {
 		err := f()
 		var ae *apiError

@@ -75,7 +75,7 @@ func (a *fakeAPI) get(id string) (string, string) {
 
 func newEncoder(t *testing.T, api string, encode func(context.Context, contract.Video) error) *Encoder {
 	t.Helper()
-	e, err := New(Config{APIURL: api, Token: "pipe", Key: key, Encode: encode})
+	e, err := New(Config{APIURL: api, Token: "pipe", Key: key, Encode: encode, RetryWait: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
