@@ -348,7 +348,8 @@ func (e *Encoder) ffmpeg(ctx context.Context, in, out string) error {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("ffmpeg could not encode the video: %s", lastLine(stderr.String(), err))
+		// The scratch path in ffmpeg's line means nothing to the reader.
+		return fmt.Errorf("ffmpeg could not encode the video: %s", strings.ReplaceAll(lastLine(stderr.String(), err), in+": ", ""))
 	}
 	return nil
 }
