@@ -156,6 +156,7 @@ func TestServeInstanceKilled(t *testing.T) {
 		return cmd
 	}
 
+	start := time.Now()
 	// A watcher scrapes a's /metrics and kills it -9 once it has
 	// registered 150 videos: in the middle of its 500.
 	var lastA string
@@ -174,9 +175,9 @@ func TestServeInstanceKilled(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		a.cmd.Process.Signal(syscall.SIGKILL)
+		t.Logf("a killed %s after the start", time.Since(start).Round(time.Millisecond))
 	}()
 
-	start := time.Now()
 	type run struct {
 		code   int
 		stderr bytes.Buffer
@@ -196,6 +197,7 @@ func TestServeInstanceKilled(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	firstPass := time.Since(start)
 	<-killed
 	<-a.done
 	aCreatedSeen := metricValue(lastA, `vidup_registrations_total{outcome="created"}`)
@@ -224,6 +226,8 @@ func TestServeInstanceKilled(t *testing.T) {
 		t.Fatal("no uploader of the killed instance failed: the kill changed nothing")
 	}
 	uploadsDone := time.Since(start)
+	t.Logf("the uploaders' first runs ended %s after the start, the second runs of those a left %s after",
+		firstPass.Round(time.Millisecond), uploadsDone.Round(time.Millisecond))
 
 	// Every file registered exactly once, as the pipeline lists them.
 	byName := map[string]int{}
