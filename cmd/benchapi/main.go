@@ -103,6 +103,7 @@ func run(vidup, out string) error {
 	}
 	defer os.RemoveAll(work)
 
+	load0 := loadAverage()
 	var results []result
 	for _, c := range []struct {
 		name      string
@@ -141,8 +142,8 @@ func run(vidup, out string) error {
 		results = append(results, r)
 	}
 	var table strings.Builder
-	fmt.Fprintf(&table, "Registrations per second of vidup serve (%d videos of %d bytes, %d clients, webhook job in each registration's transaction; %d CPUs, %s)\n\n",
-		videos, size, clients, runtime.NumCPU(), time.Now().UTC().Format("2006-01-02"))
+	fmt.Fprintf(&table, "Registrations per second of vidup serve (%d videos of %d bytes, %d clients, webhook job in each registration's transaction; %d CPUs, load average %s before and %s after, %s)\n\n",
+		videos, size, clients, runtime.NumCPU(), load0, loadAverage(), time.Now().UTC().Format("2006-01-02"))
 	fmt.Fprintln(&table, "| database | instances | registrations/s | p50 | p99 | errors |")
 	fmt.Fprintln(&table, "| --- | --- | --- | --- | --- | --- |")
 	for _, r := range results {
@@ -331,6 +332,16 @@ func freshDatabase(base string) (string, error) {
 	}
 	u.Path = "/" + name
 	return u.String(), nil
+}
+
+// loadAverage is the machine's 1-minute load average: the bench shares the
+// machine, and a busy one moves every figure.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Fields(string(b))[0]
 }
 
 func envInt(name string, def int) (int, error) {
