@@ -17,6 +17,10 @@
 #                           peer "vidup-before": before and after a change, side by side
 #   BENCH_NO_PROBE=1        add vidup with --no-probe (peer "vidup-no-probe"): what the
 #                           media probe and completeness gate cost
+#   BENCH_API=1             the API load test (cmd/benchapi): registrations per second of
+#                           vidup serve on SQLite, PostgreSQL with one and with two instances;
+#                           0 skips it, "only" runs it alone
+#   BENCH_API_VIDEOS=2000, BENCH_API_CLIENTS=32   its size
 #
 # A tool that cannot be installed shows as "unavailable (reason)" in the
 # table; the bench never stops for it.
@@ -82,7 +86,27 @@ apt_tool() {
   rm -f "$out"
 }
 
+# api_bench: the registrations of vidup serve under load, on a MinIO and a
+# PostgreSQL of its own (cmd/benchapi), written to .tools/bench-results/api.md.
+api_bench() {
+  local dir="$tools/bench-api" out="$tools/bench-results/api.md"
+  mkdir -p "$dir/minio" "$tools/bench-results"
+  scripts/postgres.sh install
+  go build -o bin/vidup ./cmd/vidup
+  go build -o "$bin/benchapi" ./cmd/benchapi
+  (
+    trap 'scripts/minio.sh stop "$dir/minio"; scripts/postgres.sh stop "$dir/postgres"' EXIT
+    eval "$(scripts/minio.sh start "$dir/minio" 0)"
+    eval "$(scripts/postgres.sh start "$dir/postgres" 0)"
+    "$bin/benchapi" -vidup "$root/bin/vidup" -out "$out"
+  )
+}
+
 scripts/minio.sh install
+if [ "${BENCH_API:-1}" = only ]; then
+  api_bench
+  exit 0
+fi
 # ffmpeg makes the package scenario's HLS ladder; without it that scenario
 # says so in the table.
 scripts/deps.sh ffmpeg || log "ffmpeg could not be installed: the package scenario will be skipped"
@@ -124,3 +148,6 @@ go build -o "$bin/benchrun" ./cmd/benchrun
 go build -o "$bin/benchexec" ./cmd/benchexec
 args+=(-benchexec "$bin/benchexec")
 "$bin/benchrun" "${args[@]}"
+if [ "${BENCH_API:-1}" != 0 ]; then
+  api_bench
+fi

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # make demo: the whole system on this machine, end to end.
 #   1. a local MinIO (scripts/minio.sh) on a free loopback port
-#   2. vidup serve on SQLite with a freshly generated dev token
-#   3. a sample video (ffmpeg's test pattern), uploaded with vidup upload and its bar
-#   4. the registered video, read back from the API
+#   2. vidup serve on SQLite with a freshly generated dev token, announcing every
+#      registration by a signed webhook to
+#   3. the reference encoder (cmd/encoder), the pipeline: HLS with ffmpeg, then the status
+#   4. a sample video (ffmpeg's test pattern), uploaded with vidup upload --wait and its bar:
+#      registered, processing, ready
+#   5. the video, read back from the API, and its rendition
 # Everything lives in .demo/ and is removed at the end (DEMO_KEEP=1 keeps it).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,8 +22,10 @@ scripts/deps.sh ffmpeg curl
 rm -rf "$demo"
 mkdir -p "$demo"
 serve_pid=""
+encoder_pid=""
 cleanup() {
   [ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null || true
+  [ -n "$encoder_pid" ] && kill "$encoder_pid" 2>/dev/null && wait "$encoder_pid" 2>/dev/null || true
   scripts/minio.sh stop "$demo/minio" || true
   if [ "${DEMO_KEEP:-}" != 1 ]; then rm -rf "$demo"; fi
 }
@@ -30,14 +35,21 @@ say "starting MinIO (the S3 server) on 127.0.0.1"
 mkdir -p "$demo/minio"
 eval "$(scripts/minio.sh start "$demo/minio" 0)"
 
-say "starting vidup serve (the company API) on SQLite"
-token="dev-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-api_port=$(for p in $(seq 18080 18999 | shuf); do (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; break; }; done)
+say "starting vidup serve (the company API) on SQLite, with webhooks to the encoder"
+random() { head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+free_port() { for p in $(seq "$1" "$2" | shuf); do (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }; done; }
+token="dev-$(random)"
+pipeline_token="pipe-$(random)"
+export VIDUP_WEBHOOK_SECRET="whsec_$(head -c 24 /dev/urandom | base64)"
+printf '%s encoder pipeline\n' "$pipeline_token" > "$demo/tokens"
+api_port=$(free_port 18080 18999)
+encoder_port=$(free_port 19000 19999)
 api="http://127.0.0.1:$api_port"
 AWS_ACCESS_KEY_ID=$VIDUP_TEST_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$VIDUP_TEST_S3_SECRET_KEY \
   AWS_REGION=us-east-1 VIDUP_SERVER_TOKENS=$token \
   "$vidup" serve --listen "127.0.0.1:$api_port" --s3-endpoint "$VIDUP_TEST_S3_ENDPOINT" \
-    --bucket "$VIDUP_TEST_S3_BUCKET" --path-style --db "$demo/vidup.db" 2> "$demo/serve.log" &
+    --bucket "$VIDUP_TEST_S3_BUCKET" --path-style --db "$demo/vidup.db" --tokens-file "$demo/tokens" \
+    --webhook-url "http://127.0.0.1:$encoder_port/" 2> "$demo/serve.log" &
 serve_pid=$!
 for _ in $(seq 1 100); do
   curl -sf "$api/healthz" >/dev/null 2>&1 && break
@@ -46,6 +58,20 @@ for _ in $(seq 1 100); do
 done
 echo "API on $api (log in .demo/serve.log)" >&2
 
+say "starting the reference encoder (cmd/encoder): the pipeline, with a token of the pipeline role"
+go build -o "$demo/encoder" ./cmd/encoder
+AWS_ACCESS_KEY_ID=$VIDUP_TEST_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$VIDUP_TEST_S3_SECRET_KEY \
+  VIDUP_API_URL=$api VIDUP_PIPELINE_TOKEN=$pipeline_token \
+  "$demo/encoder" --listen "127.0.0.1:$encoder_port" --s3-endpoint "$VIDUP_TEST_S3_ENDPOINT" --path-style \
+    --max-height 360 2> "$demo/encoder.log" &
+encoder_pid=$!
+for _ in $(seq 1 100); do
+  grep -q "encoder listening" "$demo/encoder.log" 2>/dev/null && break
+  kill -0 "$encoder_pid" 2>/dev/null || { cat "$demo/encoder.log" >&2; exit 1; }
+  sleep 0.1
+done
+echo "encoder on 127.0.0.1:$encoder_port (log in .demo/encoder.log)" >&2
+
 say "making a sample video with ffmpeg (30 s of test pattern, MPEG-TS)"
 ffmpeg -hide_banner -loglevel error -f lavfi -i testsrc2=size=1280x720:rate=25 \
   -f lavfi -i sine=frequency=440 -t 30 -c:v mpeg2video -b:v 40M -c:a mp2 "$demo/sample.ts"
@@ -53,15 +79,19 @@ ls -lh "$demo/sample.ts" | awk '{print $5, $9}' >&2
 
 # Loopback is faster than any real link: --bwlimit slows the upload down to
 # a rate a person can watch.
-say "vidup upload --bwlimit 20MiB/s sample.ts"
+say "vidup upload --bwlimit 20MiB/s --wait sample.ts (registered, then the encoder's processing and ready)"
 VIDUP_API_URL=$api VIDUP_API_TOKEN=$token VIDUP_STATE_DIR="$demo/state" \
-  "$vidup" upload --metadata camera=demo-cam --part-size 8MiB --concurrency 4 --bwlimit 20MiB/s "$demo/sample.ts"
+  "$vidup" upload --metadata camera=demo-cam --part-size 8MiB --concurrency 4 --bwlimit 20MiB/s --wait "$demo/sample.ts"
 
-say "the registered video, as the API returns it (GET /api/v1/videos)"
+say "what the encoder did (its log)"
+grep -E 'video (queued|ready)|video failed' "$demo/encoder.log" >&2 || true
+
+say "the video, as the API returns it (GET /api/v1/videos/{id}): status ready, and its webhooks delivered"
 body=$(curl -sf -H "Authorization: Bearer $token" "$api/api/v1/videos")
 if command -v python3 >/dev/null 2>&1; then
-  printf '%s' "$body" | python3 -m json.tool
+  id=$(printf '%s' "$body" | python3 -c 'import json, sys; print(json.load(sys.stdin)["videos"][0]["id"])')
+  curl -sf -H "Authorization: Bearer $token" "$api/api/v1/videos/$id" | python3 -m json.tool
 else
   printf '%s\n' "$body"
 fi
-say "done: the file went from this machine straight to S3, and the API registered it"
+say "done: the file went from this machine straight to S3, the API registered it, and the encoder made it ready"

@@ -404,7 +404,7 @@ func (c *Client) once(ctx context.Context, method, op, path string, hdr http.Hea
 // redirectError reports a 3xx: no redirect is followed (contract section
 // 4), and where it pointed is named so that the user can fix the URL.
 func (c *Client) redirectError(op string, resp *http.Response) *StatusError {
-	e := &StatusError{Op: op, URL: c.BaseURL(), Status: resp.StatusCode, Redirect: true}
+	e := &StatusError{Op: op, URL: c.BaseURL(), Status: resp.StatusCode, Redirect: true, RequestID: requestID(resp)}
 	if loc := resp.Header.Get("Location"); loc != "" {
 		if u, err := resp.Request.URL.Parse(loc); err == nil {
 			loc = u.Redacted()
@@ -420,6 +420,7 @@ func (c *Client) statusError(op string, resp *http.Response, data []byte) *Statu
 		URL:        c.BaseURL(),
 		Status:     resp.StatusCode,
 		RetryAfter: retry.ParseAfter(resp.Header.Get("Retry-After"), c.now()),
+		RequestID:  requestID(resp),
 	}
 	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	var body contract.Error
@@ -439,6 +440,16 @@ func (c *Client) statusError(op string, resp *http.Response, data []byte) *Statu
 	// sequence of the server's reaches it unescaped.
 	e.Message = units.Text(strings.ReplaceAll(e.Message, c.token, "[redacted]"))
 	return e
+}
+
+// requestID is the answer's X-Request-Id when it is a plain token (the
+// server's, shown to the user as it is), else "".
+func requestID(resp *http.Response) string {
+	id := resp.Header.Get(contract.RequestIDHeader)
+	if !contract.ValidRequestID(id) {
+		return ""
+	}
+	return id
 }
 
 func (c *Client) badAnswer(op, problem string) *BadAnswerError {

@@ -43,9 +43,21 @@ type StatusError struct {
 	// 4); Location is where it pointed, made printable ("" when absent).
 	Redirect bool
 	Location string
+	// RequestID is the answer's X-Request-Id, the key to the server's log
+	// lines about the request; "" when the server sent none.
+	RequestID string
 }
 
+// Error is the text, with the request id when the server gave one, so that
+// the API's operator can find the request in its log.
 func (e *StatusError) Error() string {
+	if e.RequestID != "" {
+		return e.text() + " (request id " + e.RequestID + ")"
+	}
+	return e.text()
+}
+
+func (e *StatusError) text() string {
 	msg := ""
 	if e.Message != "" {
 		msg = ": " + e.Message

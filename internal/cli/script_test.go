@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/vidup/vidup/internal/encoder"
 	"github.com/vidup/vidup/internal/testenv"
 )
 
@@ -39,6 +41,7 @@ func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"vidup":     func() { os.Exit(Main()) },
 		"setstatus": func() { os.Exit(setStatusMain()) },
+		"encoder":   func() { os.Exit(encoder.Main(os.Args[1:], os.Stderr, os.Getenv)) },
 	})
 }
 
@@ -173,13 +176,20 @@ const scriptPipelineToken = "script-pipeline-token"
 // serve. The server is stopped with SIGTERM when the script ends.
 //
 // serve -pipeline also gives the server a token of the pipeline role (in a
-// --tokens-file), which setstatus uses.
+// --tokens-file), which setstatus uses. serve -pipeline -encoder also runs
+// the reference encoder (cmd/encoder) with that token, and the server sends
+// it webhooks: registered videos become ready or failed. Its log is
+// $WORK/.serve/encoder.log.
 func cmdServe(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
 		ts.Fatalf("unsupported: ! serve")
 	}
 	pipeline := len(args) > 0 && args[0] == "-pipeline"
 	if pipeline {
+		args = args[1:]
+	}
+	withEncoder := pipeline && len(args) > 0 && args[0] == "-encoder"
+	if withEncoder {
 		args = args[1:]
 	}
 	m, err := testenv.LookupMinIO()
@@ -198,6 +208,11 @@ func cmdServe(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Check(os.WriteFile(tokens, []byte(scriptPipelineToken+" encoder pipeline\n"), 0o600))
 		args = append([]string{"--tokens-file", tokens}, args...)
 	}
+	encoderAddr := ""
+	if withEncoder {
+		encoderAddr = freeLoopbackAddr(ts)
+		args = append([]string{"--webhook-url", "http://" + encoderAddr + "/"}, args...)
+	}
 	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0",
 		"--db", filepath.Join(dir, "vidup.db"), "--s3-endpoint", m.Endpoint, "--path-style",
 		"--bucket", bucket, "--region", m.Region}, args...)...)
@@ -209,6 +224,7 @@ func cmdServe(ts *testscript.TestScript, neg bool, args []string) {
 		"VIDUP_SERVER_TOKENS=" + scriptToken,
 		"AWS_ACCESS_KEY_ID=" + m.AccessKey,
 		"AWS_SECRET_ACCESS_KEY=" + m.SecretKey,
+		"VIDUP_WEBHOOK_SECRET=" + scriptWebhookSecret,
 	}
 	errPipe, err := cmd.StderrPipe()
 	ts.Check(err)
@@ -249,6 +265,76 @@ func cmdServe(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv("VIDUP_API_TOKEN", scriptToken)
 	ts.Setenv("BUCKET", bucket)
 	servers.Store(ts, s)
+	if withEncoder {
+		startEncoder(ts, dir, encoderAddr, m)
+	}
+}
+
+// scriptWebhookSecret signs the webhooks of the scripts' servers.
+const scriptWebhookSecret = "script-webhook-secret-0123456789"
+
+// freeLoopbackAddr is a loopback address nobody listened on a moment ago:
+// the server must know the encoder's URL before the encoder knows the API's.
+func freeLoopbackAddr(ts *testscript.TestScript) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	addr := ln.Addr().String()
+	ts.Check(ln.Close())
+	return addr
+}
+
+// startEncoder runs the reference encoder (this test binary under the name
+// encoder) against the script's server until the script ends.
+func startEncoder(ts *testscript.TestScript, dir, addr string, m testenv.S3) {
+	bin, err := exec.LookPath(filepath.Join(filepath.Dir(mustVidup(ts)), "encoder"))
+	ts.Check(err)
+	logf, err := os.Create(filepath.Join(dir, "encoder.log"))
+	ts.Check(err)
+	cmd := exec.Command(bin, "--listen", addr, "--s3-endpoint", m.Endpoint, "--path-style", "--region", m.Region, "--workers", "2")
+	cmd.Dir = dir
+	cmd.Env = []string{
+		"PATH=" + ts.Getenv("PATH"),
+		"HOME=" + ts.Getenv("HOME"),
+		"VIDUP_API_URL=" + ts.Getenv("VIDUP_API_URL"),
+		"VIDUP_PIPELINE_TOKEN=" + scriptPipelineToken,
+		"VIDUP_WEBHOOK_SECRET=" + scriptWebhookSecret,
+		"AWS_ACCESS_KEY_ID=" + m.AccessKey,
+		"AWS_SECRET_ACCESS_KEY=" + m.SecretKey,
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	ts.Check(cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait(); logf.Close() }()
+	ts.Defer(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+		}
+	})
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case err := <-done:
+			log, _ := os.ReadFile(logf.Name())
+			ts.Fatalf("the encoder exited before listening: %v\n%s", err, log)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("the encoder did not listen on %s within a minute", addr)
+		}
+	}
+}
+
+func mustVidup(ts *testscript.TestScript) string {
+	bin, err := testenv.VidupPath()
+	ts.Check(err)
+	return bin
 }
 
 // servers maps a running script to its server.

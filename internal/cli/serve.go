@@ -73,6 +73,7 @@ type ServeOptions struct {
 	WebhookSecretFile string
 	WebhookRetryFor   time.Duration
 	WebhookRescue     time.Duration
+	WebhookTimeout    time.Duration
 	CleanupEvery      time.Duration
 	// WebhookKey signs webhooks: from VIDUP_WEBHOOK_SECRET or
 	// --webhook-secret-file, never a flag value. Filled by validation.
@@ -180,6 +181,7 @@ AssumeRole works) and exits 2 with the reason when not.`,
 	f.DurationVar(&opts.WebhookRetryFor, "webhook-retry-for", jobs.DefaultRetryFor, "how long a webhook the receiver does not take is retried before it is marked failed")
 	f.DurationVar(&opts.CleanupEvery, "session-cleanup-every", jobs.DefaultCleanupEvery, "how often sessions older than --session-max-age are closed and their unfinished multipart uploads aborted (0: never)")
 	f.DurationVar(&opts.WebhookRescue, "webhook-rescue-after", jobs.DefaultRescueAfter, "how long a webhook may stay in flight before another instance takes it back (its instance died)")
+	f.DurationVar(&opts.WebhookTimeout, "webhook-timeout", jobs.DefaultTimeout, "how long the receiver has to answer one webhook delivery before it is retried")
 	return cmd
 }
 
@@ -269,8 +271,10 @@ func (o *ServeOptions) validate() error {
 		} else {
 			o.WebhookKey = key
 		}
-		if o.WebhookRescue <= jobs.DefaultTimeout {
-			add("--webhook-rescue-after %s: must be longer than one attempt's %s", o.WebhookRescue, jobs.DefaultTimeout)
+		if o.WebhookTimeout < time.Second {
+			add("--webhook-timeout %s: give the receiver a second or more, e.g. 30s", o.WebhookTimeout)
+		} else if o.WebhookRescue <= o.WebhookTimeout {
+			add("--webhook-rescue-after %s: must be longer than one attempt's --webhook-timeout %s", o.WebhookRescue, o.WebhookTimeout)
 		}
 		if o.WebhookRetryFor < time.Minute {
 			add("--webhook-retry-for %s: must be a minute or more, e.g. 24h", o.WebhookRetryFor)
@@ -475,7 +479,7 @@ func runServe(ctx context.Context, o *ServeOptions) error {
 	if o.WebhookURL != "" || o.CleanupEvery > 0 {
 		cfg := jobs.Config{
 			URL: o.WebhookURL, Key: o.WebhookKey, RetryFor: o.WebhookRetryFor,
-			Logger: log, RescueAfter: o.WebhookRescue,
+			Logger: log, RescueAfter: o.WebhookRescue, Timeout: o.WebhookTimeout,
 			OnDelivery: metrics.WebhookDelivery, OnSessionCleaned: metrics.SessionCleaned,
 		}
 		if o.CleanupEvery > 0 {

@@ -148,6 +148,8 @@ func TestServeRefusesBadSettings(t *testing.T) {
 		{"webhook secret too short", map[string]string{"VIDUP_SERVER_TOKENS": "t", "VIDUP_WEBHOOK_SECRET": "short"}, []string{"--webhook-url", "http://127.0.0.1:9/hooks"}, "16"},
 		{"webhook URL not http", map[string]string{"VIDUP_SERVER_TOKENS": "t", "VIDUP_WEBHOOK_SECRET": "0123456789abcdef0123"}, []string{"--webhook-url", "ftp://127.0.0.1/x"}, "--webhook-url"},
 		{"webhook retry too short", map[string]string{"VIDUP_SERVER_TOKENS": "t", "VIDUP_WEBHOOK_SECRET": "0123456789abcdef0123"}, []string{"--webhook-url", "http://127.0.0.1:9/x", "--webhook-retry-for", "1s"}, "--webhook-retry-for"},
+		{"webhook timeout too short", map[string]string{"VIDUP_SERVER_TOKENS": "t", "VIDUP_WEBHOOK_SECRET": "0123456789abcdef0123"}, []string{"--webhook-url", "http://127.0.0.1:9/x", "--webhook-timeout", "100ms"}, "--webhook-timeout"},
+		{"webhook rescue within the timeout", map[string]string{"VIDUP_SERVER_TOKENS": "t", "VIDUP_WEBHOOK_SECRET": "0123456789abcdef0123"}, []string{"--webhook-url", "http://127.0.0.1:9/x", "--webhook-timeout", "5s", "--webhook-rescue-after", "5s"}, "longer than one attempt's --webhook-timeout 5s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

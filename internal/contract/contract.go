@@ -341,3 +341,26 @@ const IdempotencyKeyHeader = "Idempotency-Key"
 // its credentials refresh): the session's uploads cannot continue and start
 // over. The API client's errors match it with errors.Is.
 var ErrSessionGone = errors.New("the upload session is gone from the API")
+
+// RequestIDHeader names a request on both sides: vidup serve answers every
+// request with one (the caller's own when valid, else a new one) and logs it
+// on every line about the request; the uploader prints it when a call fails.
+const RequestIDHeader = "X-Request-Id"
+
+// MaxRequestIDLen bounds a request id a server takes from its caller.
+const MaxRequestIDLen = 128
+
+// ValidRequestID reports whether id is 1 to MaxRequestIDLen letters, digits
+// and - _ . : characters: safe in a log line and on a terminal as it is.
+func ValidRequestID(id string) bool {
+	if id == "" || len(id) > MaxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return true
+}

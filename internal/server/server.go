@@ -164,6 +164,7 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	log = slog.New(requestIDHandler{log.Handler()})
 	s := &Server{
 		cfg: cfg, log: log,
 		limiters: &limiters{every: cfg.SessionRate, burst: cfg.SessionBurst, m: map[string]*rate.Limiter{}},
@@ -182,7 +183,7 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("GET "+PathReady, s.ready)
 	mux.Handle("GET "+PathMetrics, cfg.Metrics.handler())
 
-	s.handler = s.accessLog(s.recoverPanics(s.authenticate(jsonFallbacks(mux))))
+	s.handler = withRequestID(s.accessLog(s.recoverPanics(s.authenticate(jsonFallbacks(mux)))))
 	return s, nil
 }
 
