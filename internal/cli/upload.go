@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,6 +107,8 @@ type UploadOptions struct {
 	// Tests shorten the waits between retries here; production keeps the
 	// defaults of transfer.DefaultRetry and api.DefaultRetryPolicy.
 	retryDelays *retryDelays
+	// verbose (--verbose, -v) logs every API and S3 call to stderr.
+	verbose bool
 	// waitPoll is how often --wait asks; nil is defaultWaitPoll.
 	waitPoll *waitPoll
 	// openRun opens the resume module; nil is the journal (openRun).
@@ -196,6 +199,11 @@ ran out before every video was processed, 130 interrupted.`,
 				return err
 			}
 			opts.Paths = args
+			opts.verbose = verbose(cmd)
+			if opts.verbose && opts.Progress == "auto" {
+				// One line per call would tear a bar apart.
+				opts.Progress = "plain"
+			}
 			if err := opts.validate(cmd.Context()); err != nil {
 				return err
 			}
@@ -531,7 +539,13 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 	}
 
 	policy := o.RetryOptions.policy()
-	client, err := api.New(o.APIURL, o.Token, api.WithRetry(policy), api.WithUserAgent("vidup/"+Version()))
+	apiOpts := []api.Option{api.WithRetry(policy), api.WithUserAgent("vidup/" + Version())}
+	var httpLog *httpLog
+	if o.verbose {
+		httpLog = newHTTPLog(o.IO.ErrOut)
+		apiOpts = append(apiOpts, api.WithTransportWrapper(func(rt http.RoundTripper) http.RoundTripper { return httpLog.RoundTripper("api", rt) }))
+	}
+	client, err := api.New(o.APIURL, o.Token, apiOpts...)
 	if err != nil {
 		return asUsage(err)
 	}
@@ -543,6 +557,15 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 	if o.bwlimit > 0 {
 		limiter := ratelimit.New(o.bwlimit)
 		wrap = func(c aws.HTTPClient) aws.HTTPClient { return limiter.HTTPClient(c) }
+	}
+	if httpLog != nil {
+		inner := wrap
+		wrap = func(c aws.HTTPClient) aws.HTTPClient {
+			if inner != nil {
+				c = inner(c)
+			}
+			return httpLog.HTTPClient("s3", c)
+		}
 	}
 	eng, err := transfer.New(ctx, transfer.Options{
 		API: client, Concurrency: o.Concurrency, PartSize: int64(o.PartSize), Retry: transfer.Retry(policy),
