@@ -40,6 +40,9 @@ type IOStreams struct {
 	StderrTTY bool
 	// Getenv reads the environment (os.LookupEnv outside tests).
 	LookupEnv func(string) (string, bool)
+	// warnedConfig: the config file's unknown keys were reported (once
+	// per command line, though config show resolves several commands).
+	warnedConfig bool
 }
 
 // SystemIO returns the process's streams.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -71,6 +72,9 @@ type UploadOptions struct {
 	checksum    *contract.ChecksumMode
 	MoveTo      string
 	DeleteAfter bool
+	// deleteAfterOld is --delete-after, the deprecated name of
+	// --remove-source-files (DeleteAfter).
+	deleteAfterOld bool
 	Force       bool
 	DryRun      bool
 	StateDir    string
@@ -199,6 +203,13 @@ ran out before every video was processed, 130 interrupted.`,
 				return err
 			}
 			opts.Paths = args
+			if cmd.Flags().Changed("name") && !slices.Contains(args, "-") {
+				return usageErrorf(`--name names the video read from stdin; add "-" to the paths to read stdin, or drop --name`)
+			}
+			if opts.deleteAfterOld {
+				fmt.Fprintln(io.ErrOut, "vidup: warning: --delete-after is deprecated (VIDUP_DELETE_AFTER, delete-after: in the config file); use --remove-source-files, same meaning: the local file is deleted once registered")
+				opts.DeleteAfter = true
+			}
 			opts.verbose = verbose(cmd)
 			if opts.verbose && opts.Progress == "auto" {
 				// One line per call would tear a bar apart.
@@ -237,7 +248,11 @@ ran out before every video was processed, 130 interrupted.`,
 	f.StringVar(&opts.BWLimit, "bwlimit", "", "cap the upload rate of the whole command in bytes per second: 64M is 64MiB/s, as --part-size 64M is 64MiB; 50MB/s and 400Mbit/s are decimal")
 	f.StringVar(&opts.Checksum, "checksum", "auto", "checksum mode: auto (the store's, falling back when it refuses one), crc32c, crc64nvme, crc32c-composite or none")
 	f.StringVar(&opts.MoveTo, "move-to", "", "after a file is uploaded and registered, move it into DIR, keeping its relative path")
-	f.BoolVar(&opts.DeleteAfter, "delete-after", false, "after a file is uploaded and registered, delete it")
+	f.BoolVar(&opts.DeleteAfter, "remove-source-files", false, "after a file is uploaded and registered, delete it (as rsync's --remove-source-files)")
+	// --delete-after was this flag's first name; rsync and rclone users
+	// read it as "delete at the destination". It still works, with a note.
+	f.BoolVar(&opts.deleteAfterOld, "delete-after", false, "old name of --remove-source-files")
+	_ = f.MarkHidden("delete-after")
 	f.BoolVar(&opts.Force, "force", false, "upload files the journal says were uploaded and registered already")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "list what would be uploaded or skipped, and why; contact nothing")
 	f.StringVar(&opts.StateDir, "state-dir", "", "folder of the resume journal (default $XDG_STATE_HOME/vidup)")
@@ -329,11 +344,14 @@ func (o *UploadOptions) validate(ctx context.Context) error {
 	}
 	o.bwlimit = int64(rate)
 	if o.MoveTo != "" && o.DeleteAfter {
-		return usageErrorf("--move-to and --delete-after both say what to do with an uploaded file; choose one")
+		return usageErrorf("--move-to and --remove-source-files both say what to do with an uploaded file; choose one")
 	}
 	if o.MoveTo != "" {
 		if info, err := os.Stat(o.MoveTo); err == nil && !info.IsDir() {
 			return usageErrorf("--move-to %s is a file, not a folder; give a folder (vidup creates it when missing)", o.MoveTo)
+		}
+		if err := checkMoveTo(o.MoveTo, o.Paths); err != nil {
+			return err
 		}
 	}
 	if o.StateDir == "" {
@@ -346,6 +364,8 @@ func (o *UploadOptions) validate(ctx context.Context) error {
 		Args: o.Paths, Recursive: o.Recursive, FollowSymlinks: o.FollowSymlinks,
 		FilesFrom: o.FilesFrom, NullSeparated: o.Null, Include: o.Include, Exclude: o.Exclude,
 		MinAge: o.MinAge, Stdin: o.IO.In, StdinName: o.Name, Inspect: o.inspect, Workers: sources.DefaultWorkers(),
+		// Files moved by --move-to, and the journal, are never found again.
+		Prune: []string{o.MoveTo, o.StateDir},
 	})
 	var ue *sources.UsageError
 	switch {
@@ -377,7 +397,7 @@ func (o *UploadOptions) validate(ctx context.Context) error {
 		return usageErrorf(`"-" (stdin) is uploaded on its own; run vidup upload again for the other paths`)
 	}
 	if o.stdin != nil && (o.MoveTo != "" || o.DeleteAfter) {
-		return usageErrorf("--move-to and --delete-after apply to files, not to stdin")
+		return usageErrorf("--move-to and --remove-source-files apply to files, not to stdin")
 	}
 	for _, sk := range res.Skipped {
 		o.plan = append(o.plan, &runEntry{item: &asset.Item{Path: sk.Path}, skip: skipReason(sk)})
@@ -643,7 +663,7 @@ type runEntry struct {
 	result  *transfer.Result
 	// Set by afterUpload from the engine's workers, read once the engine
 	// has returned.
-	afterErr error  // --move-to or --delete-after failed
+	afterErr error  // --move-to or --remove-source-files failed
 	movedTo  string // where --move-to put it
 	// processing is what --wait saw last of the video's status; nil
 	// without --wait or when the API does not report it.
@@ -681,7 +701,7 @@ func runDryRun(o *UploadOptions) error {
 }
 
 // afterUpload wraps the journal's hooks: once the journal has recorded a
-// registration, --move-to or --delete-after acts on the file. Never before:
+// registration, --move-to or --remove-source-files acts on the file. Never before:
 // a file is touched only when the API holds its video.
 type afterUpload struct {
 	// The journal's hooks, of which only Registered is extended.

@@ -81,4 +81,3 @@ func describeAWSError(err error, hints map[int]string) string {
 	}
 	return s
 }
-
