@@ -73,20 +73,19 @@ func loadConfig(ctx context.Context, o AWSOptions) (aws.Config, error) {
 		return aws.Config{}, errors.New(noCredentials)
 	}
 	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
-		return aws.Config{}, fmt.Errorf("%s (%s)", noCredentials, credentialsReason(err))
+		return aws.Config{}, fmt.Errorf("%s%s", noCredentials, credentialsReason(err))
 	}
 	return cfg, nil
 }
 
-// credentialsReason is the last words of the SDK's credential chain error
-// ("failed to refresh cached credentials, no EC2 IMDS role found, operation
-// error ec2imds: ..."): the part that names what was missing.
+// credentialsReason is the SDK's credential chain error when it says more
+// than "nothing found": a chain that fell through to the (disabled)
+// instance metadata service found nothing, and noCredentials says that.
 func credentialsReason(err error) string {
-	msg := err.Error()
-	if i := strings.LastIndex(msg, ", "); i >= 0 && len(msg)-i < 200 {
-		return strings.TrimSpace(msg[i+2:])
+	if strings.Contains(err.Error(), "IMDS") {
+		return ""
 	}
-	return msg
+	return ": " + err.Error()
 }
 
 // NewAWS builds the Minter and Objects of a server from the standard AWS

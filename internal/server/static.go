@@ -127,7 +127,7 @@ func OwnAccessKeyID(ctx context.Context, o AWSOptions) (string, error) {
 	}
 	c, err := cfg.Credentials.Retrieve(ctx)
 	if err != nil {
-		return "", fmt.Errorf("%s (%s)", noCredentials, credentialsReason(err))
+		return "", fmt.Errorf("%s%s", noCredentials, credentialsReason(err))
 	}
 	return c.AccessKeyID, nil
 }
