@@ -163,7 +163,11 @@ PATH is a file, a folder (with -r), a glob pattern in quotes that vidup
 expands ('cams/*/clip-*.mp4', 'day1/**/*.mxf'), or - to read one video from
 stdin (with --name; stdin is uploaded on its own and cannot be resumed).
 --files-from FILE (or -) lists more paths, one a line, or NUL-separated
-with -0. --include and --exclude filter by name or relative path.
+with -0. --include and --exclude filter by name or relative path. A file
+that is missing or cannot be read fails alone, however it was named, and
+the others go on; a named pipe, socket or device met in a folder is
+skipped. Folders are never walked into the --move-to folder or the state
+folder, so a moved file is not uploaded again.
 
 Before a byte is sent, vidup reads each file's container (MP4, MOV, MXF,
 MPEG-TS, Matroska, WebM, WAV: its headers and its end, not the whole file).
