@@ -72,9 +72,6 @@ type UploadOptions struct {
 	checksum    *contract.ChecksumMode
 	MoveTo      string
 	DeleteAfter bool
-	// deleteAfterOld is --delete-after, the deprecated name of
-	// --remove-source-files (DeleteAfter).
-	deleteAfterOld bool
 	Force       bool
 	DryRun      bool
 	StateDir    string
@@ -113,6 +110,9 @@ type UploadOptions struct {
 	retryDelays *retryDelays
 	// verbose (--verbose, -v) logs every API and S3 call to stderr.
 	verbose bool
+	// deleteAfterOld is --delete-after, the deprecated name of
+	// --remove-source-files (DeleteAfter).
+	deleteAfterOld bool
 	// waitPoll is how often --wait asks; nil is defaultWaitPoll.
 	waitPoll *waitPoll
 	// openRun opens the resume module; nil is the journal (openRun).
@@ -564,10 +564,10 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 
 	policy := o.RetryOptions.policy()
 	apiOpts := []api.Option{api.WithRetry(policy), api.WithUserAgent("vidup/" + Version())}
-	var httpLog *httpLog
+	var callLog *httpLog
 	if o.verbose {
-		httpLog = newHTTPLog(o.IO.ErrOut)
-		apiOpts = append(apiOpts, api.WithTransportWrapper(func(rt http.RoundTripper) http.RoundTripper { return httpLog.RoundTripper("api", rt) }))
+		callLog = newHTTPLog(o.IO.ErrOut)
+		apiOpts = append(apiOpts, api.WithTransportWrapper(func(rt http.RoundTripper) http.RoundTripper { return callLog.RoundTripper("api", rt) }))
 	}
 	client, err := api.New(o.APIURL, o.Token, apiOpts...)
 	if err != nil {
@@ -582,13 +582,13 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 		limiter := ratelimit.New(o.bwlimit)
 		wrap = func(c aws.HTTPClient) aws.HTTPClient { return limiter.HTTPClient(c) }
 	}
-	if httpLog != nil {
+	if callLog != nil {
 		inner := wrap
 		wrap = func(c aws.HTTPClient) aws.HTTPClient {
 			if inner != nil {
 				c = inner(c)
 			}
-			return httpLog.HTTPClient("s3", c)
+			return callLog.HTTPClient("s3", c)
 		}
 	}
 	eng, err := transfer.New(ctx, transfer.Options{
