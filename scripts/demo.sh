@@ -59,7 +59,7 @@ eval "$(scripts/minio.sh start "$demo/minio" 0)"
 token="dev-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 api_port=$(for p in $(seq 18080 18999 | shuf); do (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; break; }; done)
 api="http://127.0.0.1:$api_port"
-say "AWS_ACCESS_KEY_ID=$VIDUP_TEST_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=… VIDUP_SERVER_TOKENS=$token \\
+say "AWS_ACCESS_KEY_ID=$VIDUP_TEST_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$VIDUP_TEST_S3_SECRET_KEY AWS_REGION=us-east-1 VIDUP_SERVER_TOKENS=$token \\
     bin/vidup serve --listen 127.0.0.1:$api_port --s3-endpoint $VIDUP_TEST_S3_ENDPOINT --path-style \\
     --bucket $VIDUP_TEST_S3_BUCKET --db .demo/vidup.db 2> .demo/serve.log &    # the company API, on SQLite"
 AWS_ACCESS_KEY_ID=$VIDUP_TEST_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$VIDUP_TEST_S3_SECRET_KEY \
@@ -74,7 +74,7 @@ for _ in $(seq 1 100); do
 done
 echo "API on $api (log in .demo/serve.log)" >&2
 
-say "ffmpeg -f lavfi -i testsrc2=size=1280x720:rate=25 -f lavfi -i sine=frequency=440 -t 30 \\
+say "ffmpeg -hide_banner -loglevel error -f lavfi -i testsrc2=size=1280x720:rate=25 -f lavfi -i sine=frequency=440 -t 30 \\
     -c:v mpeg2video -b:v 40M -c:a mp2 .demo/sample.ts    # 30 s of test pattern, MPEG-TS"
 ffmpeg -hide_banner -loglevel error -f lavfi -i testsrc2=size=1280x720:rate=25 \
   -f lavfi -i sine=frequency=440 -t 30 -c:v mpeg2video -b:v 40M -c:a mp2 "$demo/sample.ts"
