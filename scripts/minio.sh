@@ -5,13 +5,20 @@
 #   scripts/minio.sh install                 install the pinned MinIO into .tools/bin (once)
 #   scripts/minio.sh start [DIR] [PORT]      start it (DIR default .tools/minio, PORT default 9000;
 #                                            PORT 0 picks a free one), create the bucket "videos",
-#                                            and print the environment to use it (eval-able)
+#                                            print the environment to use it (eval-able, stdout)
+#                                            and a ready-to-paste `vidup serve` line (stderr)
 #   scripts/minio.sh stop [DIR]              stop the server started with DIR
 #   scripts/minio.sh env [DIR]               print the environment of a running server
+#
+# The first install compiles MinIO from source with go install: about 15-25
+# minutes on 2 cores (3-5 on 8), a line every 20 s while it runs; later runs
+# start in a second.
 set -euo pipefail
 
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=heartbeat.sh
+. "$root/scripts/heartbeat.sh"
 tools="$root/.tools"
 bin="$tools/bin/minio"
 user=${VIDUP_MINIO_USER:-vidupadmin}
@@ -24,9 +31,10 @@ install() {
   if [ -x "$bin" ] && [ "$(cat "$tools/minio.version" 2>/dev/null)" = "$MINIO_VERSION" ]; then
     return 0
   fi
-  log "installing MinIO $MINIO_VERSION into .tools/bin (a few minutes the first time)"
+  log "installing MinIO $MINIO_VERSION into .tools/bin: go install downloads and compiles it,"
+  log "about 15-25 minutes on 2 cores (3-5 on 8), once; later runs reuse it"
   mkdir -p "$tools/bin"
-  GOBIN="$tools/bin" go install "github.com/minio/minio@$MINIO_VERSION"
+  GOBIN="$tools/bin" with_heartbeat minio.sh "compiling MinIO" go install "github.com/minio/minio@$MINIO_VERSION"
   echo "$MINIO_VERSION" > "$tools/minio.version"
 }
 
@@ -57,6 +65,7 @@ start() {
   dir=$(cd "$dir" && pwd)
   if [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
     log "already running (pid $(cat "$dir/pid"))"
+    print_serve "$dir"
     print_env "$dir"; return 0
   fi
   [ "$port" = 0 ] && port=$(free_port)
@@ -92,7 +101,22 @@ start() {
     *) log "creating bucket $bucket answered HTTP $code"; return 1 ;;
   esac
   log "MinIO running on $scheme://127.0.0.1:$port (data in $dir/data, pid $(cat "$dir/pid"))"
+  print_serve "$dir"
   print_env "$dir"
+}
+
+# print_serve says, on stderr, how to run vidup serve on this MinIO: ready
+# to paste, with the server's keys, a dev token and the bucket.
+print_serve() {
+  local dir=$1 port scheme=http
+  port=$(cat "$dir/port")
+  [ -f "$dir/certs/public.crt" ] && scheme=https
+  cat >&2 <<SERVE
+minio.sh: to run the API on it, paste (vidup is bin/vidup after make build):
+  AWS_ACCESS_KEY_ID=$user AWS_SECRET_ACCESS_KEY=$pass VIDUP_SERVER_TOKENS=dev-token \\
+    vidup serve --s3-endpoint $scheme://127.0.0.1:$port --path-style --bucket $bucket
+minio.sh: then upload with VIDUP_API_URL=http://127.0.0.1:8080 VIDUP_API_TOKEN=dev-token vidup upload FILE
+SERVE
 }
 
 stop() {

@@ -31,7 +31,7 @@ bindir() {
 
 install() {
   if bindir >/dev/null; then return 0; fi
-  log "PostgreSQL's server is not installed; installing Debian's postgresql"
+  log "PostgreSQL's server is not installed; installing Debian's postgresql with apt-get (about 1-3 minutes, once)"
   # The package's own cluster is not used: ours has its own folder and port.
   "$root/scripts/deps.sh" postgresql:/nonexistent/postgresql-server
   bindir >/dev/null || { log "postgresql installed, but no /usr/lib/postgresql/*/bin/initdb"; return 1; }

@@ -13,6 +13,8 @@ set -euo pipefail
 
 VERSITYGW_VERSION=v1.8.0
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=heartbeat.sh
+. "$root/scripts/heartbeat.sh"
 tools="$root/.tools"
 bin="$tools/bin/versitygw"
 user=${VIDUP_VERSITYGW_USER:-vidupgw}
@@ -25,16 +27,13 @@ install() {
   if [ -x "$bin" ] && [ "$(cat "$tools/versitygw.version" 2>/dev/null)" = "$VERSITYGW_VERSION" ]; then
     return 0
   fi
-  log "installing versitygw $VERSITYGW_VERSION into .tools/bin (several minutes the first time: it compiles)"
+  log "installing versitygw $VERSITYGW_VERSION into .tools/bin: go install downloads and compiles it,"
+  log "about 5-10 minutes on 2 cores, once; later runs reuse it"
   mkdir -p "$tools/bin"
-  # Progress: go install is silent while it compiles; say that it is alive.
-  ( while sleep 30; do log "still compiling versitygw…"; done ) &
-  local ticker=$!
   local rc=0
-  GOBIN="$tools/bin" go install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION" || rc=$?
-  kill "$ticker" 2>/dev/null || true
-  wait "$ticker" 2>/dev/null || true
-  if [ "$rc" != 0 ]; then log "go install failed (exit $rc)"; return "$rc"; fi
+  GOBIN="$tools/bin" with_heartbeat versitygw.sh "compiling versitygw" \
+    go install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION" || rc=$?
+  if [ "$rc" != 0 ]; then return "$rc"; fi
   echo "$VERSITYGW_VERSION" > "$tools/versitygw.version"
   log "installed $("$bin" --version 2>/dev/null | head -1 || echo versitygw)"
 }

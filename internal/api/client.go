@@ -85,6 +85,18 @@ func WithHTTPClient(hc *http.Client) Option {
 	}
 }
 
+// WithTransportWrapper wraps the transport of the client's HTTP client, so
+// that vidup's --verbose sees every call (a copy of the client is changed).
+func WithTransportWrapper(wrap func(http.RoundTripper) http.RoundTripper) Option {
+	return func(c *Client) {
+		if wrap != nil {
+			hc := *c.http
+			hc.Transport = wrap(hc.Transport)
+			c.http = &hc
+		}
+	}
+}
+
 // WithRetry sets the retry policy: the one every command builds from its
 // flags. A client built without it uses retry.Default().
 func WithRetry(p retry.Policy) Option {

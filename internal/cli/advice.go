@@ -44,6 +44,7 @@ var adviceTable = []struct {
 	{is(sources.ErrDirectory), "use -r to upload what it contains"},
 	{is(sources.ErrLinkNotFollowed), "not followed without --follow-symlinks"},
 	{is(sources.ErrLinkedFolderNotFollowed), "** does not follow it without --follow-symlinks"},
+	{as(func(*sources.NotRegularError) bool { return true }), "move it out of the folder, or --exclude it"},
 	{as(func(e *sources.TooRecentError) bool { return !e.Future }), "lower --min-age to upload it now"},
 	{is(sources.ErrStdinNeedsName), "add --name NAME"},
 	{option(sources.MinAge), "give --min-age a duration such as 5m"},

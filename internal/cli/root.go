@@ -24,6 +24,9 @@ type IOStreams struct {
 	StderrTTY bool
 	// Getenv reads the environment (os.LookupEnv outside tests).
 	LookupEnv func(string) (string, bool)
+	// warnedConfig: the config file's unknown keys were reported (once
+	// per command line, though config show resolves several commands).
+	warnedConfig bool
 }
 
 // SystemIO returns the process's streams.
@@ -99,6 +102,10 @@ vidup serve runs the reference implementation of that API.`,
 	setVersionFlag(root)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return asUsage(err) })
 	root.PersistentFlags().String("config", "", "config file (default $XDG_CONFIG_HOME/vidup/config.yaml)")
+	// -v is --verbose, as in rsync, rclone and restic; --version has no
+	// shorthand (cobra gives it -v only while -v is free).
+	root.PersistentFlags().BoolP("verbose", "v", false, "log every API and S3 call (method, URL, status, time) to stderr; serve logs at debug level")
+	root.PersistentFlags().Bool("debug", false, "same as --verbose")
 
 	root.AddCommand(
 		newCmdVersion(io),

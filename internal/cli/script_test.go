@@ -93,6 +93,18 @@ func scriptSetup(e *testscript.Env) error {
 	// An address nobody listens on: a script that forgets to start a
 	// server fails fast instead of reaching a real API.
 	e.Setenv("NOAPI", "http://127.0.0.1:1")
+	// The repository, for the scripts that test scripts/*.sh.
+	repo, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		return err
+	}
+	e.Setenv("REPO", repo)
+	// The test MinIO, for scripts that run vidup serve themselves.
+	if m, err := testenv.LookupMinIO(); err == nil {
+		e.Setenv("S3_ENDPOINT", m.Endpoint)
+		e.Setenv("S3_ACCESS_KEY", m.AccessKey)
+		e.Setenv("S3_SECRET_KEY", m.SecretKey)
+	}
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/spf13/cobra"
 	"golang.org/x/time/rate"
 
@@ -79,6 +80,9 @@ type ServeOptions struct {
 	// --webhook-secret-file, never a flag value. Filled by validation.
 	WebhookKey []byte
 
+	// verbose (--verbose, -v): debug logs, and every S3 and STS call.
+	verbose bool
+
 	// Tokens come from VIDUP_SERVER_TOKENS (principal "default") and
 	// --tokens-file, never a flag value. Filled by validation.
 	Tokens []server.TokenEntry
@@ -109,7 +113,9 @@ nothing; admin uploads and reads every video. VIDUP_SERVER_TOKENS (comma
 separated) holds tokens of the one principal "default", an uploader. The
 server refuses to start without a token. The server's own AWS credentials
 come from the standard AWS chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY,
-AWS_PROFILE, instance roles).
+AWS_PROFILE, container credentials). The EC2 instance metadata service is
+asked only with AWS_EC2_METADATA_DISABLED=false (an instance role on EC2);
+elsewhere it would only delay the error that no key is set.
 
 With --webhook-url, every registration and every status change (set by a
 pipeline token: POST /api/v1/videos/{id}/status) is announced to that URL by a
@@ -133,10 +139,12 @@ them: full trust in the device (docs/api.md). The server's own key is
 refused unless --static-allow-server-key. --checksum tells clients what the
 store verifies (docs/providers.md).
 
-Before it listens, serve checks that the bucket answers (and, with STS, that
-AssumeRole works) and exits 2 with the reason when not.`,
-		Example: `  # Against a local MinIO
-  export VIDUP_SERVER_TOKENS=change-me AWS_ACCESS_KEY_ID=minioadmin AWS_SECRET_ACCESS_KEY=minioadmin
+Before it listens, serve checks that its credentials are set, that the
+bucket answers to them (HeadBucket: a wrong key or secret, a missing bucket,
+a store that is down) and, with STS, that AssumeRole works; when not, it
+exits 2 with the reason and what to check.`,
+		Example: `  # Against the project's own MinIO (scripts/minio.sh start prints these lines)
+  export VIDUP_SERVER_TOKENS=dev-token AWS_ACCESS_KEY_ID=vidupadmin AWS_SECRET_ACCESS_KEY=vidupadmin-secret
   vidup serve --s3-endpoint http://127.0.0.1:9000 --path-style --bucket videos
 
   # Against AWS
@@ -147,6 +155,7 @@ AssumeRole works) and exits 2 with the reason when not.`,
 			if _, err := resolveSettings(io, cmd, serveSpec); err != nil {
 				return err
 			}
+			opts.verbose = verbose(cmd)
 			if err := opts.validate(); err != nil {
 				return err
 			}
@@ -411,6 +420,15 @@ func (o *ServeOptions) sessionRate() rate.Limit {
 	return rate.Limit(o.SessionRate)
 }
 
+// ec2Metadata: the server's credentials may come from the EC2 instance
+// metadata service only when AWS_EC2_METADATA_DISABLED=false asks for it.
+// Off, a machine without AWS keys is told so at once instead of probing
+// 169.254.169.254, which answers only on EC2.
+func (o *ServeOptions) ec2Metadata() bool {
+	v, _ := o.IO.LookupEnv("AWS_EC2_METADATA_DISABLED")
+	return strings.EqualFold(strings.TrimSpace(v), "false")
+}
+
 func (o *ServeOptions) stsEndpoint() string {
 	if o.STSEndpoint != "" {
 		return o.STSEndpoint
@@ -421,7 +439,11 @@ func (o *ServeOptions) stsEndpoint() string {
 // runServe serves until ctx is cancelled (the first SIGINT or SIGTERM), then
 // shuts down gracefully and exits 0.
 func runServe(ctx context.Context, o *ServeOptions) error {
-	log := slog.New(slog.NewTextHandler(o.IO.ErrOut, nil))
+	level := slog.LevelInfo
+	if o.verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(o.IO.ErrOut, &slog.HandlerOptions{Level: level}))
 	tokens, err := server.NewPrincipalTokens(o.Tokens)
 	if err != nil {
 		return asUsage(err)
@@ -431,7 +453,7 @@ func runServe(ctx context.Context, o *ServeOptions) error {
 		return asUsage(fmt.Errorf("%w; check --db", err))
 	}
 	defer db.Close()
-	minter, objects, err := server.NewAWS(ctx, server.AWSOptions{
+	awsOpts := server.AWSOptions{
 		Region:      o.Region,
 		S3Endpoint:  o.S3Endpoint,
 		STSEndpoint: o.stsEndpoint(),
@@ -439,7 +461,13 @@ func runServe(ctx context.Context, o *ServeOptions) error {
 		RoleARN:     o.RoleARN,
 		Bucket:      o.Bucket,
 		TTL:         o.CredentialsTTL,
-	})
+		EC2Metadata: o.ec2Metadata(),
+	}
+	if o.verbose {
+		l := newHTTPLog(o.IO.ErrOut)
+		awsOpts.WrapHTTPClient = func(c aws.HTTPClient) aws.HTTPClient { return l.HTTPClient("s3", c) }
+	}
+	minter, objects, err := server.NewAWS(ctx, awsOpts)
 	if err != nil {
 		return asUsage(err)
 	}
@@ -450,7 +478,7 @@ func runServe(ctx context.Context, o *ServeOptions) error {
 			return asUsage(err)
 		}
 		if !o.AllowServerKey {
-			own, err := server.OwnAccessKeyID(ctx, o.Region)
+			own, err := server.OwnAccessKeyID(ctx, awsOpts)
 			if err != nil {
 				return asUsage(err)
 			}
@@ -467,11 +495,11 @@ func runServe(ctx context.Context, o *ServeOptions) error {
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := objects.CheckBucket(cctx, o.Bucket); err != nil {
-		return asUsage(fmt.Errorf("%w; check --bucket, --s3-endpoint, --region and the server's AWS credentials", err))
+		return asUsage(err)
 	}
 	if o.Credentials == "sts" {
 		if err := minter.Check(cctx); err != nil {
-			return asUsage(fmt.Errorf("%w; check --sts-endpoint and --role-arn, or use --credentials static for a store without STS (docs/providers.md)", err))
+			return asUsage(fmt.Errorf("%w (a store without STS: --credentials static, docs/providers.md)", err))
 		}
 	}
 	checksum, _ := contract.ParseChecksumMode(o.Checksum)

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -106,6 +108,11 @@ type UploadOptions struct {
 	// Tests shorten the waits between retries here; production keeps the
 	// defaults of transfer.DefaultRetry and api.DefaultRetryPolicy.
 	retryDelays *retryDelays
+	// verbose (--verbose, -v) logs every API and S3 call to stderr.
+	verbose bool
+	// deleteAfterOld is --delete-after, the deprecated name of
+	// --remove-source-files (DeleteAfter).
+	deleteAfterOld bool
 	// waitPoll is how often --wait asks; nil is defaultWaitPoll.
 	waitPoll *waitPoll
 	// openRun opens the resume module; nil is the journal (openRun).
@@ -156,7 +163,11 @@ PATH is a file, a folder (with -r), a glob pattern in quotes that vidup
 expands ('cams/*/clip-*.mp4', 'day1/**/*.mxf'), or - to read one video from
 stdin (with --name; stdin is uploaded on its own and cannot be resumed).
 --files-from FILE (or -) lists more paths, one a line, or NUL-separated
-with -0. --include and --exclude filter by name or relative path.
+with -0. --include and --exclude filter by name or relative path. A file
+that is missing or cannot be read fails alone, however it was named, and
+the others go on; a named pipe, socket or device met in a folder is
+skipped. Folders are never walked into the --move-to folder or the state
+folder, so a moved file is not uploaded again.
 
 Before a byte is sent, vidup reads each file's container (MP4, MOV, MXF,
 MPEG-TS, Matroska, WebM, WAV: its headers and its end, not the whole file).
@@ -196,6 +207,18 @@ ran out before every video was processed, 130 interrupted.`,
 				return err
 			}
 			opts.Paths = args
+			if cmd.Flags().Changed("name") && !slices.Contains(args, "-") {
+				return usageErrorf(`--name names the video read from stdin; add "-" to the paths to read stdin, or drop --name`)
+			}
+			if opts.deleteAfterOld {
+				fmt.Fprintln(io.ErrOut, "vidup: warning: --delete-after is deprecated (VIDUP_DELETE_AFTER, delete-after: in the config file); use --remove-source-files, same meaning: the local file is deleted once registered")
+				opts.DeleteAfter = true
+			}
+			opts.verbose = verbose(cmd)
+			if opts.verbose && opts.Progress == "auto" {
+				// One line per call would tear a bar apart.
+				opts.Progress = "plain"
+			}
 			if err := opts.validate(cmd.Context()); err != nil {
 				return err
 			}
@@ -229,7 +252,11 @@ ran out before every video was processed, 130 interrupted.`,
 	f.StringVar(&opts.BWLimit, "bwlimit", "", "cap the upload rate of the whole command in bytes per second: 64M is 64MiB/s, as --part-size 64M is 64MiB; 50MB/s and 400Mbit/s are decimal")
 	f.StringVar(&opts.Checksum, "checksum", "auto", "checksum mode: auto (the store's, falling back when it refuses one), crc32c, crc64nvme, crc32c-composite or none")
 	f.StringVar(&opts.MoveTo, "move-to", "", "after a file is uploaded and registered, move it into DIR, keeping its relative path")
-	f.BoolVar(&opts.DeleteAfter, "delete-after", false, "after a file is uploaded and registered, delete it")
+	f.BoolVar(&opts.DeleteAfter, "remove-source-files", false, "after a file is uploaded and registered, delete it (as rsync's --remove-source-files)")
+	// --delete-after was this flag's first name; rsync and rclone users
+	// read it as "delete at the destination". It still works, with a note.
+	f.BoolVar(&opts.deleteAfterOld, "delete-after", false, "old name of --remove-source-files")
+	_ = f.MarkHidden("delete-after")
 	f.BoolVar(&opts.Force, "force", false, "upload files the journal says were uploaded and registered already")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "list what would be uploaded or skipped, and why; contact nothing")
 	f.StringVar(&opts.StateDir, "state-dir", "", "folder of the resume journal (default $XDG_STATE_HOME/vidup)")
@@ -321,11 +348,14 @@ func (o *UploadOptions) validate(ctx context.Context) error {
 	}
 	o.bwlimit = int64(rate)
 	if o.MoveTo != "" && o.DeleteAfter {
-		return usageErrorf("--move-to and --delete-after both say what to do with an uploaded file; choose one")
+		return usageErrorf("--move-to and --remove-source-files both say what to do with an uploaded file; choose one")
 	}
 	if o.MoveTo != "" {
 		if info, err := os.Stat(o.MoveTo); err == nil && !info.IsDir() {
 			return usageErrorf("--move-to %s is a file, not a folder; give a folder (vidup creates it when missing)", o.MoveTo)
+		}
+		if err := checkMoveTo(o.MoveTo, o.Paths); err != nil {
+			return err
 		}
 	}
 	if o.StateDir == "" {
@@ -338,6 +368,8 @@ func (o *UploadOptions) validate(ctx context.Context) error {
 		Args: o.Paths, Recursive: o.Recursive, FollowSymlinks: o.FollowSymlinks,
 		FilesFrom: o.FilesFrom, NullSeparated: o.Null, Include: o.Include, Exclude: o.Exclude,
 		MinAge: o.MinAge, Stdin: o.IO.In, StdinName: o.Name, Inspect: o.inspect, Workers: sources.DefaultWorkers(),
+		// Files moved by --move-to, and the journal, are never found again.
+		Prune: []string{o.MoveTo, o.StateDir},
 	})
 	var ue *sources.UsageError
 	switch {
@@ -369,7 +401,7 @@ func (o *UploadOptions) validate(ctx context.Context) error {
 		return usageErrorf(`"-" (stdin) is uploaded on its own; run vidup upload again for the other paths`)
 	}
 	if o.stdin != nil && (o.MoveTo != "" || o.DeleteAfter) {
-		return usageErrorf("--move-to and --delete-after apply to files, not to stdin")
+		return usageErrorf("--move-to and --remove-source-files apply to files, not to stdin")
 	}
 	for _, sk := range res.Skipped {
 		o.plan = append(o.plan, &runEntry{item: &asset.Item{Path: sk.Path}, skip: skipReason(sk)})
@@ -531,7 +563,13 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 	}
 
 	policy := o.RetryOptions.policy()
-	client, err := api.New(o.APIURL, o.Token, api.WithRetry(policy), api.WithUserAgent("vidup/"+Version()))
+	apiOpts := []api.Option{api.WithRetry(policy), api.WithUserAgent("vidup/" + Version())}
+	var callLog *httpLog
+	if o.verbose {
+		callLog = newHTTPLog(o.IO.ErrOut)
+		apiOpts = append(apiOpts, api.WithTransportWrapper(func(rt http.RoundTripper) http.RoundTripper { return callLog.RoundTripper("api", rt) }))
+	}
+	client, err := api.New(o.APIURL, o.Token, apiOpts...)
 	if err != nil {
 		return asUsage(err)
 	}
@@ -543,6 +581,15 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 	if o.bwlimit > 0 {
 		limiter := ratelimit.New(o.bwlimit)
 		wrap = func(c aws.HTTPClient) aws.HTTPClient { return limiter.HTTPClient(c) }
+	}
+	if callLog != nil {
+		inner := wrap
+		wrap = func(c aws.HTTPClient) aws.HTTPClient {
+			if inner != nil {
+				c = inner(c)
+			}
+			return callLog.HTTPClient("s3", c)
+		}
 	}
 	eng, err := transfer.New(ctx, transfer.Options{
 		API: client, Concurrency: o.Concurrency, PartSize: int64(o.PartSize), Retry: transfer.Retry(policy),
@@ -620,7 +667,7 @@ type runEntry struct {
 	result  *transfer.Result
 	// Set by afterUpload from the engine's workers, read once the engine
 	// has returned.
-	afterErr error  // --move-to or --delete-after failed
+	afterErr error  // --move-to or --remove-source-files failed
 	movedTo  string // where --move-to put it
 	// processing is what --wait saw last of the video's status; nil
 	// without --wait or when the API does not report it.
@@ -658,7 +705,7 @@ func runDryRun(o *UploadOptions) error {
 }
 
 // afterUpload wraps the journal's hooks: once the journal has recorded a
-// registration, --move-to or --delete-after acts on the file. Never before:
+// registration, --move-to or --remove-source-files acts on the file. Never before:
 // a file is touched only when the API holds its video.
 type afterUpload struct {
 	// The journal's hooks, of which only Registered is extended.

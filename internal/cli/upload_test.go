@@ -164,7 +164,12 @@ func TestUploadFlags(t *testing.T) {
 	}
 }
 
-func TestUploadBadInputIsAUsageErrorNamingThePath(t *testing.T) {
+// One rule for a path that cannot be used, however it was named: it fails
+// alone (exit 1, its result names it and says why, the JSON document is
+// printed) and the other files are uploaded, as when -r finds it. A folder
+// without -r is the command line's mistake: exit 2 before anything is sent.
+func TestUploadBadInputFailsAloneNamingThePath(t *testing.T) {
+	e := newCLIEnv(t)
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "pipe")
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
@@ -175,7 +180,6 @@ func TestUploadBadInputIsAUsageErrorNamingThePath(t *testing.T) {
 		name, path, err string
 	}{
 		{"missing", filepath.Join(dir, "nope.mp4"), "does not exist"},
-		{"directory", dir, "is a directory"},
 		{"fifo", fifo, "named pipe"},
 		{"device", "/dev/null", "character device"},
 	}
@@ -185,21 +189,34 @@ func TestUploadBadInputIsAUsageErrorNamingThePath(t *testing.T) {
 		os.Chmod(unreadable, 0)
 		tests = append(tests, struct{ name, path, err string }{"unreadable", unreadable, "permission denied"})
 	}
-	env := map[string]string{"VIDUP_API_URL": noAPI(t), "VIDUP_API_TOKEN": "tok"}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, stdout, stderr := runUploadCmd(t, env, nil, "upload", good, tt.path)
-			if code != ExitUsage {
-				t.Errorf("exit code %d, want %d; stderr %q", code, ExitUsage, stderr)
+			code, stdout, stderr := runUploadCmd(t, e.env, nil, "upload", "--force", "-o", "json", "--progress", "none", tt.path, good)
+			if code != ExitFailed {
+				t.Errorf("exit code %d, want %d; stderr %q", code, ExitFailed, stderr)
 			}
 			if !strings.Contains(stderr, tt.path) || !strings.Contains(stderr, tt.err) {
 				t.Errorf("stderr %q does not name %s and say %q", stderr, tt.path, tt.err)
 			}
-			if stdout != "" {
-				t.Errorf("stdout %q, want nothing", stdout)
+			var doc struct {
+				Files []struct{ Path, Status, Error string }
+			}
+			if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
+				t.Fatalf("stdout is not the JSON document: %v\n%s", err, stdout)
+			}
+			if len(doc.Files) != 2 || doc.Files[0].Path != good || doc.Files[0].Status != "uploaded" ||
+				doc.Files[1].Path != tt.path || doc.Files[1].Status != "failed" || !strings.Contains(doc.Files[1].Error, tt.err) {
+				t.Errorf("files %+v; want %s uploaded, %s failed saying %q", doc.Files, good, tt.path, tt.err)
 			}
 		})
 	}
+	t.Run("directory without -r", func(t *testing.T) {
+		env := map[string]string{"VIDUP_API_URL": noAPI(t), "VIDUP_API_TOKEN": "tok"}
+		code, stdout, stderr := runUploadCmd(t, env, nil, "upload", good, dir)
+		if code != ExitUsage || !strings.Contains(stderr, dir) || !strings.Contains(stderr, "is a directory") || stdout != "" {
+			t.Errorf("exit code %d, stdout %q, stderr %q; want %d naming %s, nothing on stdout", code, stdout, stderr, ExitUsage, dir)
+		}
+	})
 }
 
 type cliEnv struct {

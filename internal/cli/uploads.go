@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/spf13/cobra"
 
 	"github.com/vidup/vidup/internal/api"
@@ -47,6 +49,9 @@ type UploadsOptions struct {
 	Progress    string
 	Quiet       bool
 	RetryOptions
+
+	// verbose (--verbose, -v) logs every API and S3 call to stderr.
+	verbose bool
 
 	now func() time.Time
 }
@@ -102,6 +107,7 @@ func newCmdUploads(io *IOStreams) *cobra.Command {
 		if _, err := resolveSettings(io, cmd, uploadsSpec); err != nil {
 			return err
 		}
+		opts.verbose = verbose(cmd)
 		if opts.StateDir == "" {
 			opts.StateDir = journal.DefaultDir()
 		}
@@ -326,12 +332,19 @@ func runUploadsList(o *UploadsOptions) error {
 // engine builds the API client and an engine over it.
 func (o *UploadsOptions) engine(ctx context.Context, obs transfer.Observer, hooks transfer.Hooks) (*transfer.Engine, error) {
 	policy := o.RetryOptions.policy()
-	client, err := api.New(o.APIURL, o.Token, api.WithRetry(policy), api.WithUserAgent("vidup/"+Version()))
+	apiOpts := []api.Option{api.WithRetry(policy), api.WithUserAgent("vidup/" + Version())}
+	var wrap func(aws.HTTPClient) aws.HTTPClient
+	if o.verbose {
+		l := newHTTPLog(o.IO.ErrOut)
+		apiOpts = append(apiOpts, api.WithTransportWrapper(func(rt http.RoundTripper) http.RoundTripper { return l.RoundTripper("api", rt) }))
+		wrap = func(c aws.HTTPClient) aws.HTTPClient { return l.HTTPClient("s3", c) }
+	}
+	client, err := api.New(o.APIURL, o.Token, apiOpts...)
 	if err != nil {
 		return nil, asUsage(err)
 	}
 	eng, err := transfer.New(ctx, transfer.Options{API: client, Concurrency: max(o.Concurrency, 1), Retry: transfer.Retry(policy),
-		Observer: obs, Hooks: hooks, Credentials: credentials.New})
+		Observer: obs, Hooks: hooks, Credentials: credentials.New, WrapHTTPClient: wrap})
 	if err != nil {
 		return nil, asUsage(err)
 	}

@@ -200,3 +200,75 @@ func Mask(s string) string {
 	}
 	return "****"
 }
+
+// UnknownKey is a key of the config file that no setting reads, with the
+// known key closest to it ("" when none is close).
+type UnknownKey struct {
+	Key     string
+	Closest string
+}
+
+// UnknownKeys lists the keys of the file that are not in known (keys as
+// Value.Key spells them: "concurrency", "serve.listen"), in order. A key
+// below a known one (metadata.camera under metadata, a map) is known.
+func (f *File) UnknownKeys(known []string) []UnknownKey {
+	if f == nil || f.Path == "" {
+		return nil
+	}
+	set := make(map[string]bool, len(known))
+	for _, k := range known {
+		set[strings.ToLower(k)] = true
+	}
+	var out []UnknownKey
+	for _, k := range f.v.AllKeys() {
+		if set[k] {
+			continue
+		}
+		under := false
+		for i := strings.LastIndexByte(k, '.'); i > 0 && !under; i = strings.LastIndexByte(k[:i], '.') {
+			under = set[k[:i]]
+		}
+		if under {
+			continue
+		}
+		out = append(out, UnknownKey{Key: k, Closest: closest(k, known)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// closest is the known key nearest to k by edit distance, when it is near
+// enough to be a typo (at most a third of its length, at least 2).
+func closest(k string, known []string) string {
+	best, bestD := "", -1
+	for _, c := range known {
+		if d := editDistance(k, strings.ToLower(c)); bestD < 0 || d < bestD {
+			best, bestD = c, d
+		}
+	}
+	if bestD < 0 || bestD > max(2, len(k)/3) {
+		return ""
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -127,3 +127,28 @@ func TestEnvName(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func TestUnknownKeys(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte("concurency: 4\napi-url: http://x\nmetadata:\n  camera: cam-3\nserve:\n  listen: :8080\n  bukcet: v\nretires: 3\nwhatever: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := LoadFile(path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := []string{"api-url", "concurrency", "metadata", "retries", "serve.listen", "serve.bucket"}
+	got := f.UnknownKeys(known)
+	want := []UnknownKey{{"concurency", "concurrency"}, {"retires", "retries"}, {"serve.bukcet", "serve.bucket"}, {"whatever", ""}}
+	if len(got) != len(want) {
+		t.Fatalf("UnknownKeys = %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("UnknownKeys[%d] = %v, want %v", i, got[i], want[i])
+		}
+	}
+	if absent, _ := LoadFile(filepath.Join(t.TempDir(), "none.yaml"), false); len(absent.UnknownKeys(known)) != 0 {
+		t.Error("an absent file has unknown keys")
+	}
+}

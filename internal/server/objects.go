@@ -74,6 +74,8 @@ const (
 // S3Objects is Objects on an S3 client.
 type S3Objects struct {
 	Client *s3.Client
+	// Endpoint is the S3 endpoint, for messages; empty is AWS's own.
+	Endpoint string
 	// CopyThreshold is the size above which Copy goes part by part;
 	// 0 means MaxCopyObjectSize. Tests lower it to exercise the multipart
 	// copy without 5 GiB objects.

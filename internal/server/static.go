@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
@@ -119,18 +118,16 @@ func ReadStaticKeys(r io.Reader) ([]StaticKey, error) {
 }
 
 // OwnAccessKeyID is the access key id of the server's own AWS credentials
-// (the standard chain), so that static mode can refuse to hand it out.
-func OwnAccessKeyID(ctx context.Context, region string) (string, error) {
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region))
+// (the standard chain, as NewAWS loads it), so that static mode can refuse
+// to hand it out.
+func OwnAccessKeyID(ctx context.Context, o AWSOptions) (string, error) {
+	cfg, err := loadConfig(ctx, o)
 	if err != nil {
 		return "", err
 	}
-	if cfg.Credentials == nil {
-		return "", errors.New(noCredentials)
-	}
 	c, err := cfg.Credentials.Retrieve(ctx)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", noCredentials, err)
+		return "", fmt.Errorf("%s%s", noCredentials, credentialsReason(err))
 	}
 	return c.AccessKeyID, nil
 }
@@ -139,7 +136,7 @@ func OwnAccessKeyID(ctx context.Context, region string) (string, error) {
 // reach it (HeadBucket). vidup serve calls it before it listens.
 func (o S3Objects) CheckBucket(ctx context.Context, bucket string) error {
 	if _, err := o.Client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		return fmt.Errorf("bucket %s does not answer (HeadBucket): %w", bucket, err)
+		return fmt.Errorf("bucket %s does not answer (HeadBucket at %s): %s", bucket, endpointName(o.Endpoint, "S3"), describeAWSError(err, bucketHints))
 	}
 	return nil
 }
@@ -158,7 +155,7 @@ func (m *STSMinter) Check(ctx context.Context) error {
 		Policy: aws.String(policy), DurationSeconds: aws.Int32(int32(MinTTL / time.Second)),
 	})
 	if err != nil {
-		return fmt.Errorf("STS AssumeRole of %s does not work: %w", m.RoleARN, err)
+		return fmt.Errorf("STS AssumeRole of %s does not work (at %s): %s", m.RoleARN, endpointName(m.Endpoint, "STS"), describeAWSError(err, stsHints))
 	}
 	return nil
 }

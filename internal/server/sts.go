@@ -144,6 +144,8 @@ type STSMinter struct {
 	RoleARN string
 	Bucket  string
 	TTL     time.Duration
+	// Endpoint is the STS endpoint, for messages; empty is AWS's own.
+	Endpoint string
 }
 
 // Mint assumes the role for the given keys of one session.

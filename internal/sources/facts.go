@@ -25,6 +25,16 @@ var (
 	ErrStdinNeedsName = errors.New(`"-" reads the video from stdin and needs a name`)
 )
 
+// NotRegularError is a named pipe, socket or device met while walking a
+// folder or expanding a pattern: skipped, never opened (opening a pipe
+// would wait for a writer), so a watch folder that holds one still runs
+// clean.
+type NotRegularError struct {
+	Kind string // "named pipe", "socket", "character device", ...
+}
+
+func (e *NotRegularError) Error() string { return "is a " + e.Kind + ", not a regular file; not read" }
+
 // TooRecentError is a file modified within MinAge: it may still be being
 // written. Future is set when its time is ahead of this machine's clock.
 type TooRecentError struct {

@@ -174,7 +174,7 @@ func (e *expander) globDir(dir, rel string, segs []string, stack []ancestor, out
 		e.problem(listed, readError(listed, err, ""))
 		return
 	}
-	if e.loop(listed, id, stack) {
+	if e.prune[id] || e.loop(listed, id, stack) {
 		return
 	}
 	e.globIn(dir, rel, entries, segs, append(stack, ancestor{id: id, path: listed}), out)
@@ -242,12 +242,12 @@ func (e *expander) matched(m globMatch) {
 	case info.IsDir() && !e.opts.Recursive:
 		e.skipFor(m.path, ErrDirectory)
 	case info.IsDir():
-		e.walk(m.path, m.rel, nil, "", false)
+		e.walk(m.path, m.rel, nil, "")
 	case info.Mode().IsRegular():
 		e.file(m.path, m.rel, "", false)
 	case !e.keep(m.rel):
 		e.res.Filtered++
 	default:
-		e.problem(m.path, notRegular(m.path, info.Mode(), ""))
+		e.skipFor(m.path, &NotRegularError{Kind: kindOf(info.Mode())})
 	}
 }

@@ -60,14 +60,19 @@
 //
 // # Errors
 //
-// Problems with the arguments themselves (a named path that does not exist,
-// a folder without -r, a named file that is not regular or cannot be read, a
-// pattern that matches nothing, bad options) make Expand return a
-// *UsageError: the caller exits 2 before any upload. Problems met while
-// walking a folder or expanding a pattern (an unreadable file deep inside, a
-// named pipe, a broken link) are listed in Result.Problems and the rest
-// carries on. Every message quotes the path, so names with newlines or
-// bytes that are not UTF-8 never reach a terminal raw.
+// One rule, however a path was found: what is wrong with the command line
+// itself (an empty argument, a folder without -r, a pattern that is not
+// valid or matches nothing, stdin twice or without a name, bad options)
+// makes Expand return a *UsageError, and the caller exits 2 before any
+// upload. What is wrong with one file on disk (it does not exist, cannot be
+// read, is a broken link) is a Problem of that file alone, whether it was
+// named on the command line, listed by --files-from, matched by a pattern
+// or met while walking: the rest carries on, and the caller reports it as a
+// failed file. A named pipe, socket or device met while walking a folder or
+// matched by a pattern is skipped (NotRegularError), never opened; named
+// explicitly, it is a Problem. Folders in Prune are never entered. Every
+// message quotes the path, so names with newlines or bytes that are not
+// UTF-8 never reach a terminal raw.
 package sources
 
 import (
@@ -117,6 +122,12 @@ type Options struct {
 	// sample), so that no one opens the file again before it is uploaded.
 	// info is the handle's stat. An error makes the file a Problem.
 	Inspect func(f *os.File, info fs.FileInfo, it *asset.Item) error
+	// Prune are folders never entered while walking or expanding a
+	// pattern: where the run puts files (--move-to) or keeps its state,
+	// which must not be uploaded again on the next run. Compared by
+	// identity (device and inode), so any path that reaches them counts;
+	// a folder that does not exist yet is ignored.
+	Prune []string
 	// Workers is how many files are opened and inspected at once, while
 	// the walk goes on. 0 and 1 mean one at a time, so Inspect needs no
 	// locking; with more, Inspect is called from several goroutines at
@@ -185,14 +196,6 @@ func Expand(ctx context.Context, opts Options) (Result, error) {
 	roots := e.plan()
 	e.start()
 	if len(e.usage) > 0 {
-		// Files named explicitly are opened only when expanded: check
-		// them too, so that every argument problem is reported at once.
-		for _, r := range roots {
-			if r.kind == rootPath && !r.info.IsDir() {
-				e.at = r.at
-				e.file(r.path, r.rel, r.from, true)
-			}
-		}
 		e.finish()
 		return Result{}, e.usageError()
 	}
@@ -218,6 +221,9 @@ const (
 	rootPath rootKind = iota
 	rootPattern
 	rootStdin
+	// rootProblem is a path named explicitly that cannot be used (err):
+	// it fails alone, in its place among the others.
+	rootProblem
 )
 
 // root is one input to expand: an argument or a --files-from entry.
@@ -231,6 +237,7 @@ type root struct {
 	info fs.FileInfo // followed through symbolic links
 	from string      // where the path was listed, for messages
 	at   int         // the argument it comes from, to order usage errors
+	err  error       // rootProblem: why it cannot be used
 }
 
 type expander struct {
@@ -256,6 +263,8 @@ type expander struct {
 	// planned or expanded: problems are reported in argument order.
 	usageAt []int
 	at      int
+	// pruned are the identities of Options.Prune.
+	prune map[fileID]bool
 }
 
 func newExpander(ctx context.Context, opts Options) (*expander, error) {
@@ -269,6 +278,12 @@ func newExpander(ctx context.Context, opts Options) (*expander, error) {
 			"the working directory cannot be found (%w); run vidup from a folder that exists", cause(err))}}}
 	}
 	e.cwd = cwd
+	e.prune = map[fileID]bool{}
+	for _, p := range opts.Prune {
+		if info, err := os.Stat(p); err == nil && info.IsDir() {
+			e.prune[idOf(info, e.abs(p))] = true
+		}
+	}
 	if opts.MinAge < 0 {
 		e.usageErr("", &OptionError{Option: MinAge, Value: opts.MinAge.String(), Err: errors.New("is negative")})
 	}
@@ -373,24 +388,21 @@ func (e *expander) planArg(arg string) (root, bool) {
 func (e *expander) planPath(p, from string) (root, bool) {
 	info, err := os.Stat(p)
 	if err != nil {
-		e.usageErr(p, statError(p, err, from))
-		return root{}, false
+		return root{kind: rootProblem, path: p, err: statError(p, err, from)}, true
 	}
 	switch {
 	case info.IsDir() && !e.opts.Recursive:
 		e.usageErr(p, &pathError{path: p, from: from, msg: ErrDirectory.Error(), err: ErrDirectory})
 		return root{}, false
 	case !info.IsDir() && !info.Mode().IsRegular():
-		e.usageErr(p, notRegular(p, info.Mode(), from))
-		return root{}, false
+		return root{kind: rootProblem, path: p, err: notRegular(p, info.Mode(), from)}, true
 	}
 	// A folder is opened now, so that every argument problem is reported
 	// in one run rather than one per run; a file is opened once, when it
 	// is expanded (its problems are reported in the same run).
 	if info.IsDir() {
 		if _, err := checkReadable(p); err != nil {
-			e.usageErr(p, readError(p, err, from))
-			return root{}, false
+			return root{kind: rootProblem, path: p, err: readError(p, err, from)}, true
 		}
 	}
 	var rel string
@@ -414,9 +426,11 @@ func (e *expander) expandRoot(r root) {
 		e.events = append(e.events, event{stdin: &asset.Item{Path: asset.StdinPath, Rel: r.rel, Name: r.rel, Stdin: true, Size: asset.UnknownSize}})
 	case rootPattern:
 		e.expandPattern(r.path)
+	case rootProblem:
+		e.problem(r.path, r.err)
 	case rootPath:
 		if r.info.IsDir() {
-			e.walk(r.path, r.rel, nil, r.from, true)
+			e.walk(r.path, r.rel, nil, r.from)
 			return
 		}
 		e.file(r.path, r.rel, r.from, true)
@@ -498,15 +512,10 @@ func (e *expander) open(c *candidate) {
 
 // settle adds what a worker found of c to the result, in the walk's order:
 // the first candidate of each file identity counts, the others are
-// dropped. Failures of explicit paths are usage errors.
+// dropped. A file that cannot be opened fails alone, named or found.
 func (e *expander) settle(c *candidate) {
 	if c.fail != nil {
-		if c.explicit {
-			e.at = c.at
-			e.usageErr(c.path, c.fail)
-		} else {
-			e.res.Problems = append(e.res.Problems, Problem{Path: c.path, Err: c.fail})
-		}
+		e.res.Problems = append(e.res.Problems, Problem{Path: c.path, Err: c.fail})
 		return
 	}
 	if !c.opened {

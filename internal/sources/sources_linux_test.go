@@ -108,8 +108,15 @@ func TestUnreadable(t *testing.T) {
 		}
 		return got
 	}
-	t.Run("named explicitly: usage errors, all at once", func(t *testing.T) {
-		equal(t, "errors", usage(t, Options{Args: []string{"root/a.mp4", "root/secret.mp4", "root/locked"}, Recursive: true}), []string{
+	t.Run("named explicitly: each fails alone, the rest goes on", func(t *testing.T) {
+		res, err := asUnprivileged(t, func() (Result, error) {
+			return Expand(ctx, Options{Args: []string{"root/a.mp4", "root/secret.mp4", "root/locked", "root/z.mp4"}, Recursive: true, Workers: 8})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		equal(t, "Rel", rels(res), []string{"a.mp4", "z.mp4"})
+		equal(t, "problems", problems(res), []string{
 			`root/secret.mp4 cannot be read: permission denied; give the user running vidup read access, or leave it out`,
 			`root/locked cannot be read: permission denied; give the user running vidup read access, or leave it out`,
 		})

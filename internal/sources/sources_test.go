@@ -237,20 +237,11 @@ func TestArguments(t *testing.T) {
 		opts Options
 		want []string
 	}{
-		{"missing path", Options{Args: []string{"nope.mp4"}},
-			[]string{`nope.mp4 does not exist; check the path`}},
-		{"missing path with a newline is quoted", Options{Args: []string{"no\npe.mp4"}},
-			[]string{`"no\npe.mp4" does not exist; check the path`}},
-		{"missing path that is not UTF-8 is quoted", Options{Args: []string{"no\xffpe.mp4"}},
-			[]string{`"no\xffpe.mp4" does not exist; check the path`}},
 		{"folder without -r", Options{Args: []string{"folder"}},
 			[]string{`folder is a directory`}},
-		{"missing parent folder", Options{Args: []string{"a.mp4/x"}},
-			[]string{`a.mp4/x does not exist; check the path`}},
-		{"every argument problem at once, none uploaded", Options{Args: []string{"a.mp4", "x", "folder", "y"}},
-			[]string{`x does not exist; check the path`,
-				`folder is a directory`,
-				`y does not exist; check the path`}},
+		{"every argument problem at once, none uploaded", Options{Args: []string{"a.mp4", "x[", "folder", "y"}},
+			[]string{`pattern "x[" is not a valid pattern: syntax error in pattern; check its brackets`,
+				`folder is a directory`}},
 		{"pattern matching nothing", Options{Args: []string{"cams/*/clip-*.mp4"}},
 			[]string{`pattern "cams/*/clip-*.mp4" matches no files; check it, and quote it so that vidup expands it rather than the shell`}},
 		{"bad pattern", Options{Args: []string{"x[.mp4"}},
@@ -275,10 +266,24 @@ func TestArguments(t *testing.T) {
 		})
 	}
 
-	t.Run("UsageError matches errors.Is on its causes", func(t *testing.T) {
-		_, err := Expand(context.Background(), Options{Args: []string{"nope.mp4"}})
-		if !errors.Is(err.(*UsageError).Problems[0].Err, os.ErrNotExist) {
-			t.Errorf("%v does not unwrap to os.ErrNotExist", err)
+	// A file named on the command line that cannot be used fails alone,
+	// as it would if found by -r: the others are uploaded.
+	t.Run("missing named paths fail alone, in order, quoted", func(t *testing.T) {
+		res := expand(t, Options{Args: []string{"nope.mp4", "a.mp4", "no\npe.mp4", "no\xffpe.mp4", "a.mp4/x", "b.mp4"}})
+		equal(t, "Path", paths(res), []string{"a.mp4", "b.mp4"})
+		want := []string{
+			`nope.mp4 does not exist; check the path`,
+			`"no\npe.mp4" does not exist; check the path`,
+			`"no\xffpe.mp4" does not exist; check the path`,
+			`a.mp4/x does not exist; check the path`,
+		}
+		got := make([]string, len(res.Problems))
+		for i, p := range res.Problems {
+			got[i] = p.Err.Error()
+		}
+		equal(t, "problems", got, want)
+		if !errors.Is(res.Problems[0].Err, os.ErrNotExist) {
+			t.Errorf("%v does not unwrap to os.ErrNotExist", res.Problems[0].Err)
 		}
 	})
 }
@@ -425,8 +430,11 @@ func TestFilesFrom(t *testing.T) {
 	})
 	t.Run("entries are literal paths, never patterns", func(t *testing.T) {
 		list := write("a.mp4\nst*.mp4\n")
-		equal(t, "errors", usageErr(t, Options{FilesFrom: list}),
-			[]string{fmt.Sprintf(`st*.mp4 (listed in %s, line 2) does not exist; check the path`, list)})
+		res := expand(t, Options{FilesFrom: list})
+		equal(t, "Path", paths(res), []string{"a.mp4"})
+		if len(res.Problems) != 1 || res.Problems[0].Err.Error() != fmt.Sprintf(`st*.mp4 (listed in %s, line 2) does not exist; check the path`, list) {
+			t.Errorf("problems: %v", res.Problems)
+		}
 	})
 	t.Run("NUL separated names with newlines, from stdin", func(t *testing.T) {
 		in := "new\nline.mp4\x00cam1/b.mp4\x00\x00" + abs + "\x00"
@@ -626,4 +634,28 @@ func TestComparePaths(t *testing.T) {
 	in := []string{"a.b", "a/b", "a", "a b", "a/a/a", "b", "a-"}
 	slices.SortFunc(in, comparePaths)
 	equal(t, "order", in, []string{"a", "a/a/a", "a/b", "a b", "a-", "a.b", "b"})
+}
+
+// Prune keeps where the run puts files (--move-to) out of the walk: a file
+// moved there after its upload is never found, and uploaded, again.
+func TestPrune(t *testing.T) {
+	dir := t.TempDir()
+	build(t, dir, "in/a.mp4", "in/done/x.mp4", "in/done/sub/y.mp4", "in/sub/b.mp4")
+	t.Chdir(dir)
+
+	for _, prune := range []string{"in/done", "./in/done/", filepath.Join(dir, "in/done")} {
+		res := expand(t, Options{Args: []string{"in"}, Recursive: true, Prune: []string{prune}})
+		equal(t, "walk, prune "+prune, rels(res), []string{"a.mp4", "sub/b.mp4"})
+		res = expand(t, Options{Args: []string{"in/**/*.mp4"}, Prune: []string{prune}})
+		equal(t, "pattern, prune "+prune, rels(res), []string{"a.mp4", "sub/b.mp4"})
+		res = expand(t, Options{Args: []string{"in/*"}, Recursive: true, Prune: []string{prune}})
+		equal(t, "folder matched, prune "+prune, rels(res), []string{"a.mp4", "sub/b.mp4"})
+		if len(res.Skipped)+len(res.Problems)+res.Filtered != 0 {
+			t.Errorf("prune %s: skipped %v, problems %v, filtered %d", prune, res.Skipped, res.Problems, res.Filtered)
+		}
+	}
+	// A folder that does not exist yet (created by the first move) prunes
+	// nothing, and is no error.
+	res := expand(t, Options{Args: []string{"in"}, Recursive: true, Prune: []string{"in/later"}})
+	equal(t, "absent prune", rels(res), []string{"a.mp4", "done/sub/y.mp4", "done/x.mp4", "sub/b.mp4"})
 }

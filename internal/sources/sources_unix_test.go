@@ -83,7 +83,10 @@ func TestSymlinks(t *testing.T) {
 		if res.Files[0].Abs != filepath.Join(dir, "root/link-file.mp4") {
 			t.Errorf("Abs = %q: links are not resolved in Abs", res.Files[0].Abs)
 		}
-		equal(t, "errors", usageErr(t, Options{Args: []string{"root/broken", "root/self"}}), []string{
+		// Named, they fail alone like any file that cannot be used.
+		res = expand(t, Options{Args: []string{"root/broken", "root/self", "root/real.mp4"}})
+		equal(t, "Rel", rels(res), []string{"real.mp4"})
+		equal(t, "problems", problems(res), []string{
 			`root/broken is a symbolic link to a missing file; fix or remove the link`,
 			`root/self is a symbolic link loop; fix or remove the link`,
 		})
@@ -104,30 +107,40 @@ func TestNotRegular(t *testing.T) {
 	t.Chdir(dir)
 
 	// A reader opening the pipe would block until a writer comes: these
-	// finish only because nothing opens it.
+	// finish only because nothing opens it. Found in a (watch) folder, a
+	// pipe or socket is skipped, not a failure of every run.
 	res := expand(t, Options{Args: []string{"root"}, Recursive: true})
 	equal(t, "Rel", rels(res), []string{"a.mp4", "z.mp4"})
+	equal(t, "skipped", skipped(res), []string{"root/pipe", "root/sock"})
+	if len(res.Problems) != 0 {
+		t.Errorf("problems: %q", problems(res))
+	}
+	var nr *NotRegularError
+	if !errors.As(res.Skipped[0].Why, &nr) || nr.Kind != "named pipe" || res.Skipped[0].Reason != "is a named pipe, not a regular file; not read" {
+		t.Errorf("pipe skipped because %q (%v)", res.Skipped[0].Reason, res.Skipped[0].Why)
+	}
+
+	res = expand(t, Options{Args: []string{"root"}, Recursive: true, Exclude: []string{"pipe", "sock"}})
+	if len(res.Skipped) != 0 || res.Filtered != 2 {
+		t.Errorf("excluded pipe and socket: skipped %v, filtered %d", res.Skipped, res.Filtered)
+	}
+
+	// Named on the command line, the user asked for them: each fails
+	// alone, the rest goes on.
+	res = expand(t, Options{Args: []string{"root/pipe", "/dev/null", "root/a.mp4"}})
+	equal(t, "Rel", rels(res), []string{"a.mp4"})
 	equal(t, "problems", problems(res), []string{
 		`root/pipe is not a regular file (named pipe); vidup uploads regular files`,
-		`root/sock is not a regular file (socket); vidup uploads regular files`,
+		`/dev/null is not a regular file (character device); vidup uploads regular files`,
 	})
 	if !errors.Is(res.Problems[0].Err, errNotRegular) {
 		t.Errorf("%v is not errNotRegular", res.Problems[0].Err)
 	}
 
-	res = expand(t, Options{Args: []string{"root"}, Recursive: true, Exclude: []string{"pipe", "sock"}})
-	if len(res.Problems) != 0 || res.Filtered != 2 {
-		t.Errorf("excluded pipe and socket: problems %v, filtered %d", res.Problems, res.Filtered)
-	}
-
-	equal(t, "errors", usageErr(t, Options{Args: []string{"root/pipe", "/dev/null", "root/a.mp4"}}), []string{
-		`root/pipe is not a regular file (named pipe); vidup uploads regular files`,
-		`/dev/null is not a regular file (character device); vidup uploads regular files`,
-	})
-
 	res = expand(t, Options{Args: []string{"root/*"}})
 	equal(t, "pattern matches", rels(res), []string{"a.mp4", "z.mp4"})
-	if len(res.Problems) != 2 || !strings.Contains(res.Problems[0].Err.Error(), "(named pipe)") {
-		t.Errorf("pattern problems: %q", problems(res))
+	equal(t, "pattern skipped", skipped(res), []string{"root/pipe", "root/sock"})
+	if len(res.Problems) != 0 || !strings.Contains(res.Skipped[0].Reason, "named pipe") {
+		t.Errorf("pattern problems %q, skipped %q", problems(res), res.Skipped)
 	}
 }

@@ -49,22 +49,18 @@ func (e *expander) loop(dir string, id fileID, stack []ancestor) bool {
 }
 
 // walk handles what folder dir holds, in name order. rel is dir's Rel. A
-// folder named explicitly (explicit) that cannot be listed is a usage error;
-// any other is a problem and the walk goes on.
-func (e *expander) walk(dir, rel string, stack []ancestor, from string, explicit bool) {
+// folder that cannot be listed is a problem and the walk goes on; a folder
+// in Prune is not entered.
+func (e *expander) walk(dir, rel string, stack []ancestor, from string) {
 	if e.ctx.Err() != nil {
 		return
 	}
 	entries, id, err := e.readDir(dir)
 	if err != nil {
-		if explicit {
-			e.usageErr(dir, readError(dir, err, from))
-		} else {
-			e.problem(dir, readError(dir, err, from))
-		}
+		e.problem(dir, readError(dir, err, from))
 		return
 	}
-	if e.loop(dir, id, stack) {
+	if e.prune[id] || e.loop(dir, id, stack) {
 		return
 	}
 	stack = append(stack, ancestor{id: id, path: dir})
@@ -97,12 +93,12 @@ func (e *expander) entry(p, rel string, typ fs.FileMode, stack []ancestor) {
 			e.res.Filtered++
 			return
 		}
-		e.walk(p, rel, stack, "", false)
+		e.walk(p, rel, stack, "")
 	case typ.IsRegular():
 		e.file(p, rel, "", false)
 	case !e.keep(rel):
 		e.res.Filtered++
 	default:
-		e.problem(p, notRegular(p, typ, ""))
+		e.skipFor(p, &NotRegularError{Kind: kindOf(typ)})
 	}
 }

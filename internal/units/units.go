@@ -50,13 +50,16 @@ func ParseSize(s string) (Size, error) {
 const rateExample = "write it like 50MiB/s, 64M, 400Mbit/s or 0 for no limit"
 
 // ParseRate reads a bandwidth such as 50MiB/s, 64M (= 64MiB/s), 400Mbit/s
-// or 1.5GB/s in bytes per second. "" and "0" mean no limit. A lone
+// or 1.5GB/s in bytes per second. "", "0" and "off" mean no limit. A number
+// without a unit (10) is refused: rclone reads --bwlimit 10 as 10 KiB/s,
+// other tools as bytes or megabits, so it is written 10B/s, 10M or 10Mbit/s
+// to mean one of them. A lone
 // lowercase "b" (10Mb) is refused: people write it for both megabits and
 // megabytes, and guessing wrong is off by a factor of eight. A positive rate
 // below one byte per second is an error rather than a silent "unlimited".
 func ParseRate(s string) (Rate, error) {
 	in := strings.TrimSpace(s)
-	if in == "" {
+	if in == "" || strings.EqualFold(in, "off") {
 		return 0, nil
 	}
 	rest, perSecond := strings.CutSuffix(in, "/s")
@@ -77,6 +80,9 @@ func ParseRate(s string) (Rate, error) {
 	}
 	if v == 0 {
 		return 0, nil
+	}
+	if unit == "" {
+		return 0, fmt.Errorf("invalid rate %q: it has no unit (%sM is %sMiB/s, %sMB/s is decimal, %sMbit/s is bits, %sB/s is bytes); %s", in, num, num, num, num, num, rateExample)
 	}
 	r := v * mult
 	if bits {

@@ -9,7 +9,7 @@ import (
 // TestOneWordOneMeaning is the promise of the package: a size flag and a
 // rate flag read the same text as the same number of bytes.
 func TestOneWordOneMeaning(t *testing.T) {
-	for _, in := range []string{"64M", "64MiB", "64MB", "5G", "512K", "1T", "1048576"} {
+	for _, in := range []string{"64M", "64MiB", "64MB", "5G", "512K", "1T", "1048576B"} {
 		s, err := ParseSize(in)
 		if err != nil {
 			t.Fatal(err)
@@ -86,7 +86,11 @@ func TestParseRate(t *testing.T) {
 		{in: "2Ki", want: 2048},
 		{in: "2KiB/s", want: 2048},
 		{in: "1T", want: 1 << 40},
-		{in: "1000", want: 1000},
+		{in: "off", want: 0},
+		{in: "OFF", want: 0},
+		{in: "1000", wantErr: `no unit (1000M is 1000MiB/s, 1000MB/s is decimal, 1000Mbit/s is bits, 1000B/s is bytes)`},
+		{in: "10/s", wantErr: "no unit"},
+		{in: "1.5", wantErr: "no unit"},
 		{in: "1000B/s", want: 1000},
 		{in: "100bit/s", want: 12},
 		{in: "10Mb/s", wantErr: `lowercase "b" is ambiguous`},
