@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -39,6 +41,9 @@ type StatusError struct {
 	Message    string        // the server's `error` text, or a description of the body
 	RetryAfter time.Duration // from the Retry-After header; 0 when absent
 	HTML       bool          // the body was an HTML page: likely not the API at all
+	// S3Code is set when the answer was S3's XML error document (its
+	// Code): the URL points at an S3 endpoint, not at the API.
+	S3Code string
 	// Redirect: a 3xx, which the client does not follow (contract section
 	// 4); Location is where it pointed, made printable ("" when absent).
 	Redirect bool
@@ -61,6 +66,8 @@ func (e *StatusError) Error() string {
 		return fmt.Sprintf("%s: the API denied this token access (403)%s", e.Op, msg)
 	case e.HTML:
 		return fmt.Sprintf("%s: the API at %s answered %d %s with an HTML page, not the API's JSON", e.Op, e.URL, e.Status, http.StatusText(e.Status))
+	case e.S3Code != "":
+		return fmt.Sprintf("%s: %s answered %d %s with S3's XML error %s, not the API's JSON: it is an S3 endpoint, not the upload API", e.Op, e.URL, e.Status, http.StatusText(e.Status), e.Message)
 	case e.Status == http.StatusNotFound && e.Op == OpRefreshCredentials:
 		return fmt.Sprintf("%s: the API at %s no longer knows this upload session (404)%s; it cannot resume: run the upload again to start it over", e.Op, e.URL, msg)
 	case e.Status == http.StatusNotFound:
@@ -78,7 +85,7 @@ func (e *StatusError) AuthFailure() bool {
 // other than the API's base URL: an HTML page, a redirect, or a 404 outside
 // refresh.
 func (e *StatusError) WrongURL() bool {
-	return e.HTML || e.Redirect || e.Status == http.StatusNotFound && e.Op != OpRefreshCredentials
+	return e.HTML || e.Redirect || e.S3Code != "" || e.Status == http.StatusNotFound && e.Op != OpRefreshCredentials
 }
 
 // Is makes a 404 on refresh match contract.ErrSessionGone.
@@ -113,10 +120,38 @@ func (e *NetworkError) Error() string {
 	if e.Reading {
 		return fmt.Sprintf("%s: the connection to the API at %s broke while reading its answer: %v", e.Op, e.URL, e.Err)
 	}
+	var rh tls.RecordHeaderError
+	if errors.As(e.Err, &rh) {
+		return fmt.Sprintf("%s: the API at %s does not answer in TLS (%v)", e.Op, e.URL, e.Err)
+	}
+	if e.NotTLS() {
+		return fmt.Sprintf("%s: the API at %s has a certificate this machine does not trust: %v", e.Op, e.URL, e.Err)
+	}
 	return fmt.Sprintf("%s: the API at %s is not answering: %v", e.Op, e.URL, e.Err)
 }
 
 func (e *NetworkError) Unwrap() error { return e.Err }
+
+// NotTLS reports a TLS handshake that cannot succeed: the server does not
+// speak TLS (an https:// URL of an http:// API: "first record does not
+// look like a TLS handshake"), or its certificate is not trusted here.
+// Retrying gets the same answer.
+func (e *NetworkError) NotTLS() bool {
+	var rh tls.RecordHeaderError
+	var ua x509.UnknownAuthorityError
+	var he x509.HostnameError
+	var ci x509.CertificateInvalidError
+	var vf *tls.CertificateVerificationError
+	return errors.As(e.Err, &rh) || errors.As(e.Err, &ua) || errors.As(e.Err, &he) || errors.As(e.Err, &ci) || errors.As(e.Err, &vf)
+}
+
+// Refused reports a connection refused, or a host name that does not
+// resolve: nothing answers at the URL (yet). Transient, since an API may
+// be restarting, but more retries rarely cure a wrong URL.
+func (e *NetworkError) Refused() bool {
+	var dns *net.DNSError
+	return errors.Is(e.Err, syscall.ECONNREFUSED) || errors.As(e.Err, &dns) && dns.IsNotFound
+}
 
 // Retryable reports whether err is transient: a network error or a 408,
 // 429, 500, 502, 503 or 504 answer. An error that already went through the
@@ -131,6 +166,9 @@ func Retryable(err error) bool {
 	}
 	var se *StatusError
 	if errors.As(err, &se) {
+		if se.S3Code != "" {
+			return false
+		}
 		switch se.Status {
 		case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
 			http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
@@ -141,8 +179,9 @@ func Retryable(err error) bool {
 	var ne *NetworkError
 	if errors.As(err, &ne) {
 		// The caller's own cancellation is checked before this; anything
-		// else that broke the connection (timeouts included) is transient.
-		return true
+		// else that broke the connection (timeouts included) is transient,
+		// but for a TLS handshake that cannot succeed.
+		return !ne.NotTLS()
 	}
 	var ba *BadAnswerError
 	if errors.As(err, &ba) {
