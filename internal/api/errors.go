@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"syscall"
 	"time"
 
@@ -56,6 +57,8 @@ func (e *StatusError) Error() string {
 		msg = ": " + e.Message
 	}
 	switch {
+	case e.S3Code != "":
+		return fmt.Sprintf("%s: %s answered %d %s with S3's XML error %s, not the API's JSON: it is an S3 endpoint, not the upload API", e.Op, e.URL, e.Status, http.StatusText(e.Status), e.Message)
 	case e.Redirect && e.Location != "":
 		return fmt.Sprintf("%s: the API at %s answered %d %s, a redirect to %s, which vidup does not follow (the token goes to the API URL only)", e.Op, e.URL, e.Status, http.StatusText(e.Status), e.Location)
 	case e.Redirect:
@@ -66,8 +69,7 @@ func (e *StatusError) Error() string {
 		return fmt.Sprintf("%s: the API denied this token access (403)%s", e.Op, msg)
 	case e.HTML:
 		return fmt.Sprintf("%s: the API at %s answered %d %s with an HTML page, not the API's JSON", e.Op, e.URL, e.Status, http.StatusText(e.Status))
-	case e.S3Code != "":
-		return fmt.Sprintf("%s: %s answered %d %s with S3's XML error %s, not the API's JSON: it is an S3 endpoint, not the upload API", e.Op, e.URL, e.Status, http.StatusText(e.Status), e.Message)
+
 	case e.Status == http.StatusNotFound && e.Op == OpRefreshCredentials:
 		return fmt.Sprintf("%s: the API at %s no longer knows this upload session (404)%s; it cannot resume: run the upload again to start it over", e.Op, e.URL, msg)
 	case e.Status == http.StatusNotFound:
@@ -76,9 +78,10 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("%s: the API at %s answered %d %s%s", e.Op, e.URL, e.Status, http.StatusText(e.Status), msg)
 }
 
-// AuthFailure reports whether the API refused the token (401 or 403).
+// AuthFailure reports whether the API refused the token (401 or 403). S3
+// refusing an unsigned request is not the API refusing the token.
 func (e *StatusError) AuthFailure() bool {
-	return e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden
+	return e.S3Code == "" && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden)
 }
 
 // WrongURL reports whether the answer suggests the URL points at something
@@ -120,8 +123,7 @@ func (e *NetworkError) Error() string {
 	if e.Reading {
 		return fmt.Sprintf("%s: the connection to the API at %s broke while reading its answer: %v", e.Op, e.URL, e.Err)
 	}
-	var rh tls.RecordHeaderError
-	if errors.As(e.Err, &rh) {
+	if e.PlainHTTP() {
 		return fmt.Sprintf("%s: the API at %s does not answer in TLS (%v)", e.Op, e.URL, e.Err)
 	}
 	if e.NotTLS() {
@@ -137,12 +139,18 @@ func (e *NetworkError) Unwrap() error { return e.Err }
 // look like a TLS handshake"), or its certificate is not trusted here.
 // Retrying gets the same answer.
 func (e *NetworkError) NotTLS() bool {
-	var rh tls.RecordHeaderError
 	var ua x509.UnknownAuthorityError
 	var he x509.HostnameError
 	var ci x509.CertificateInvalidError
 	var vf *tls.CertificateVerificationError
-	return errors.As(e.Err, &rh) || errors.As(e.Err, &ua) || errors.As(e.Err, &he) || errors.As(e.Err, &ci) || errors.As(e.Err, &vf)
+	return e.PlainHTTP() || errors.As(e.Err, &ua) || errors.As(e.Err, &he) || errors.As(e.Err, &ci) || errors.As(e.Err, &vf)
+}
+
+// PlainHTTP reports an https:// URL of a server that answers plain HTTP.
+// net/http reports it in words of its own, which it does not wrap.
+func (e *NetworkError) PlainHTTP() bool {
+	var rh tls.RecordHeaderError
+	return errors.As(e.Err, &rh) || strings.Contains(e.Err.Error(), "server gave HTTP response to HTTPS client")
 }
 
 // Refused reports a connection refused, or a host name that does not

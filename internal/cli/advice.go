@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -27,13 +26,13 @@ var adviceTable = []struct {
 	{as(func(e *api.URLError) bool { return !e.QueryOrFragment }), "set --api-url or VIDUP_API_URL to something like https://videos.example.com"},
 	{as(func(e *api.URLError) bool { return e.QueryOrFragment }), "set --api-url or VIDUP_API_URL to the API's base URL only"},
 	{is(api.ErrNoToken), "set VIDUP_API_TOKEN or --token-file"},
+	{as(func(e *api.StatusError) bool { return e.S3Code != "" }), "set --api-url or VIDUP_API_URL to the upload API's base URL, not to the S3 endpoint"},
 	{as(func(e *api.StatusError) bool { return e.Status == 401 }), "set VIDUP_API_TOKEN or --token-file"},
 	{as(func(e *api.StatusError) bool { return e.Status == 403 }), "ask for a token that may upload, and set VIDUP_API_TOKEN or --token-file"},
-	{as(func(e *api.StatusError) bool { return e.S3Code != "" }), "set --api-url or VIDUP_API_URL to the upload API's base URL, not to the S3 endpoint"},
 	{as((*api.StatusError).WrongURL), "check --api-url / VIDUP_API_URL (it must be the API's base URL)"},
 	{as(func(e *api.BadAnswerError) bool { return e.Clock }), "check the clocks of the API server and of this machine"},
 	{as(func(*api.BadAnswerError) bool { return true }), "check --api-url / VIDUP_API_URL (it must point at a server that follows the vidup upload contract)"},
-	{as(func(e *api.NetworkError) bool { return plainHTTP(e) }), "the API answers plain HTTP: write http:// in --api-url / VIDUP_API_URL"},
+	{as((*api.NetworkError).PlainHTTP), "the API answers plain HTTP: write http:// in --api-url / VIDUP_API_URL"},
 	{as((*api.NetworkError).NotTLS), "check --api-url / VIDUP_API_URL, or add the API's CA certificate to this machine's trust store (SSL_CERT_FILE)"},
 	{as(func(e *api.NetworkError) bool { return e.Refused() }), "check --api-url / VIDUP_API_URL and that the API is running"},
 	{as(func(e *api.NetworkError) bool { return !e.Reading }), "check --api-url / VIDUP_API_URL"},
@@ -64,13 +63,6 @@ var adviceTable = []struct {
 	{as(func(e *media.Incomplete) bool { return e.Reason == media.ReasonEmpty }), "pass --allow-empty to upload it anyway"},
 	{as(func(e *media.Incomplete) bool { return true }), "or pass --allow-incomplete to upload it as it is"},
 	{as(func(*notMediaError) bool { return true }), "--all-files uploads it"},
-}
-
-// plainHTTP reports an https:// API URL of a server that answers plain
-// HTTP ("first record does not look like a TLS handshake").
-func plainHTTP(e *api.NetworkError) bool {
-	var rh tls.RecordHeaderError
-	return errors.As(e.Err, &rh)
 }
 
 // configFailure reports an error that says the configuration is wrong, not

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"syscall"
 	"time"
 
@@ -96,7 +97,8 @@ func notTLS(err error) bool {
 	var he x509.HostnameError
 	var ci x509.CertificateInvalidError
 	var vf *tls.CertificateVerificationError
-	return errors.As(err, &rh) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci) || errors.As(err, &vf)
+	return errors.As(err, &rh) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci) || errors.As(err, &vf) ||
+		strings.Contains(err.Error(), "server gave HTTP response to HTTPS client")
 }
 
 // keyRefused reports whether S3 refused the request's credentials: what
