@@ -618,14 +618,14 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 type runEntry struct {
 	// item is what internal/sources found; for a path skipped or refused
 	// while expanding the arguments, only its Path is set.
-	item *asset.Item
-	skip string // why it is not uploaded
-	// skipVideo is the video id of a file skipped as registered before.
-	skipVideo string
-	problem   error // why it cannot be uploaded
+	item    *asset.Item
+	skip    string // why it is not uploaded
+	problem error  // why it cannot be uploaded
 	// refused: the completeness gate refused the file; problem is the
 	// probe's sentence, which does not name the file.
 	refused bool
+	// skipVideo is the video id of a file skipped as registered before.
+	skipVideo string
 	result  *transfer.Result
 	// Set by afterUpload from the engine's workers, read once the engine
 	// has returned.
