@@ -624,9 +624,9 @@ type runEntry struct {
 	// refused: the completeness gate refused the file; problem is the
 	// probe's sentence, which does not name the file.
 	refused bool
+	result  *transfer.Result
 	// skipVideo is the video id of a file skipped as registered before.
 	skipVideo string
-	result  *transfer.Result
 	// Set by afterUpload from the engine's workers, read once the engine
 	// has returned.
 	afterErr error  // --move-to or --delete-after failed
