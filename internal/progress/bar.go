@@ -3,11 +3,14 @@ package progress
 import (
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
 
 	"github.com/vidup/vidup/internal/transfer"
 	"github.com/vidup/vidup/internal/units"
@@ -123,10 +126,29 @@ func (b *bar) description(s snapshot) string {
 	if s.kept > 0 {
 		d += ", resumed: " + units.Bytes(s.kept) + " already on S3"
 	}
-	if s.wait != "" {
-		d += "; " + printable(s.wait)
+	// The bar, its counts and times need about 40 columns; a description
+	// that does not leave them wraps, and every redraw then adds a line.
+	room := 1 << 20
+	if w := b.width(); w > 0 {
+		room = max(w-42, 20)
 	}
-	return d + " "
+	for i, wt := range s.wait {
+		if t := d + "; " + printable(wt); utf8.RuneCountInString(t) <= room || i == len(s.wait)-1 {
+			d = t
+			break
+		}
+	}
+	return shorten(d, room) + " "
+}
+
+// width is the terminal's width in columns, 0 when unknown.
+func (b *bar) width() int {
+	if f, ok := b.w.(*os.File); ok {
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil {
+			return w
+		}
+	}
+	return 0
 }
 
 // ensure creates the bar when it does not exist yet. Called with b.mu held.
@@ -244,7 +266,7 @@ func (b *bar) Close() {
 		return
 	}
 	s := b.t.snapshot()
-	s.wait = ""
+	s.wait = nil
 	if b.pb == nil && !s.planned && s.bytes == 0 && s.done == 0 && s.failed == 0 {
 		b.closed = true
 		return

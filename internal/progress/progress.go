@@ -176,26 +176,32 @@ type waiting struct {
 	until             time.Time
 }
 
-// text is the waiting state in a few words: "UploadPart: attempt 2 of 11
-// failed (connection refused), next in 3s", or "retrying UploadPart
-// (attempt 3 of 11)" once the wait is over.
-func (w *waiting) text(now time.Time) string {
-	if left := w.until.Sub(now); left > 0 {
-		s := fmt.Sprintf("%s: attempt %d", w.what, w.attempt)
-		if w.attempts > 0 {
-			s += fmt.Sprintf(" of %d", w.attempts)
-		}
-		s += " failed"
-		if w.cause != "" {
-			s += " (" + shorten(w.cause, 48) + ")"
-		}
-		return s + ", next in " + waitText(left)
-	}
-	s := fmt.Sprintf("retrying %s (attempt %d", w.what, w.attempt+1)
+// texts are the waiting state in a few words, longest first, for the
+// space there is: "UploadPart: attempt 2 of 11 failed, next in 3.0s
+// (connection refused)" down to "retry 2/11 in 3.0s"; once the wait is
+// over, "retrying UploadPart (attempt 3 of 11)".
+func (w *waiting) texts(now time.Time) []string {
+	of := ""
 	if w.attempts > 0 {
-		s += fmt.Sprintf(" of %d", w.attempts)
+		of = fmt.Sprintf(" of %d", w.attempts)
 	}
-	return s + ")"
+	left := w.until.Sub(now)
+	if left <= 0 {
+		return []string{
+			fmt.Sprintf("retrying %s (attempt %d%s)", w.what, w.attempt+1, of),
+			fmt.Sprintf("retrying (%d%s)", w.attempt+1, strings.Replace(of, " of ", "/", 1)),
+		}
+	}
+	n := fmt.Sprintf("%d%s", w.attempt, strings.Replace(of, " of ", "/", 1))
+	full := fmt.Sprintf("%s: attempt %d%s failed, next in %s", w.what, w.attempt, of, waitText(left))
+	var out []string
+	if w.cause != "" {
+		out = append(out, full+" ("+shorten(w.cause, 48)+")")
+	}
+	return append(out, full,
+		fmt.Sprintf("%s: %s failed, next in %s", w.what, n, waitText(left)),
+		fmt.Sprintf("retry %s in %s: %s", n, waitText(left), w.what),
+		fmt.Sprintf("retry %s in %s", n, waitText(left)))
 }
 
 // waitText is a wait as people read it: "0.4s" under ten seconds, else
@@ -288,7 +294,8 @@ type snapshot struct {
 	files, done, failed, interrupted int
 	planned, allFinished             bool
 	elapsed                          time.Duration
-	wait                             string // the waiting state, "" when none
+	// wait is the waiting state, longest text first; nil when none.
+	wait []string
 }
 
 func (t *tally) snapshot() snapshot {
@@ -300,7 +307,7 @@ func (t *tally) snapshot() snapshot {
 		interrupted: t.interrupted, planned: t.planned, elapsed: now.Sub(t.start),
 	}
 	if t.wait != nil {
-		s.wait = t.wait.text(now)
+		s.wait = t.wait.texts(now)
 	}
 	s.kept = clamp(s.kept, s.total)
 	s.allFinished = t.planned && t.failed == 0 && t.interrupted == 0 && t.done >= t.files

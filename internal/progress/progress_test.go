@@ -474,7 +474,7 @@ func TestBarShowsTheRetryItWaitsOn(t *testing.T) {
 	before := strings.Count(buf.String(), "\r")
 	time.Sleep(200 * time.Millisecond)
 	out := buf.String()
-	if !strings.Contains(out, "open upload session: attempt 2 of 11 failed (connection refused), next in ") {
+	if !strings.Contains(out, "open upload session: attempt 2 of 11 failed, next in 30s (connection refused)") {
 		t.Errorf("the bar does not show the retry it waits on: %q", lastFrame(out))
 	}
 	if after := strings.Count(out, "\r"); after < before+4 {
