@@ -31,7 +31,7 @@ type NDJSON struct {
 //	                       wait_seconds, reason, error
 //	api_retried:           op, attempt, attempts, wait_seconds, reason, error
 //	credentials_refreshed: session_id
-//	file_uploaded:         the file's fields, etag, checksum ("CRC64NVME:base64…")
+//	file_uploaded:         the file's fields, etag, checksum ("CRC32C:base64…")
 //	file_registered:       the file's fields, video_id, media
 //	file_skipped:          the file's fields, reason
 //	file_failed:           the file's fields, error, media (a file the
