@@ -152,3 +152,33 @@ func TestResultsStreamAndNumbersStayHonestAcrossAnInterrupt(t *testing.T) {
 		t.Errorf("the summary line does not name the bytes already on S3:\n%s", errBuf)
 	}
 }
+
+// An API whose sessions name an S3 endpoint nothing listens on: each retry
+// of the S3 request is a line that says what, attempt n of m, and why in
+// a few words; the final error names the endpoint and where it came from,
+// without the SDK's text, and the advice is to check the endpoint, not to
+// raise --retries.
+func TestUnreachableS3IsSaidPlainly(t *testing.T) {
+	k := newKillEnv(t, 1<<20)
+	k.api.Endpoint = "http://127.0.0.1:1"
+	cmd, _, stderr := k.command(filepath.Join(t.TempDir(), "state"), "upload", "--retries", "2", "--progress", "plain", k.file)
+	if code := runExit(t, cmd); code != ExitFailed {
+		t.Fatalf("exit %d, want 1: %s", code, stderr)
+	}
+	out := stderr.String()
+	for _, re := range []string{
+		`(?m)^vidup: .*take\.mxf: PutObject: attempt 1 of 3 failed: connection refused by http://127\.0\.0\.1:1; retrying in \d+\.\ds$`,
+		`(?m)^vidup: .*take\.mxf: PutObject: attempt 2 of 3 failed: connection refused by http://127\.0\.0\.1:1; retrying in \d+\.\ds$`,
+		`S3 endpoint http://127\.0\.0\.1:1, from the API's upload session`,
+		`check that this machine can reach the S3 endpoint the API hands out`,
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("stderr does not match %s:\n%s", re, out)
+		}
+	}
+	for _, bad := range []string{"StatusCode", "RequestID", "HostID", "raise --retries"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("stderr holds %q:\n%s", bad, out)
+		}
+	}
+}

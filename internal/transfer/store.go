@@ -410,7 +410,7 @@ func Brief(err error, endpoint string) string {
 		return "connection refused" + strings.Replace(at, " ", " by ", 1)
 	case errors.As(err, &dns):
 		return fmt.Sprintf("cannot resolve %s (%s)", units.Text(dns.Name), units.Text(dns.Err))
-	case errors.As(err, &rh):
+	case errors.As(err, &rh), strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		return "the endpoint" + at + " does not speak TLS (an https:// URL of an http:// server?)"
 	case errors.Is(err, syscall.ECONNRESET):
 		return "connection reset" + strings.Replace(at, " ", " by ", 1)
