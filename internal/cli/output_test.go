@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vidup/vidup/internal/faultproxy"
+	"github.com/vidup/vidup/internal/testenv"
 )
 
 // lockedBuffer is a bytes.Buffer that the test reads while vidup writes it.
@@ -180,5 +181,69 @@ func TestUnreachableS3IsSaidPlainly(t *testing.T) {
 		if strings.Contains(out, bad) {
 			t.Errorf("stderr holds %q:\n%s", bad, out)
 		}
+	}
+}
+
+// In a real terminal (tmux), with the API down: the bar shows the retry it
+// waits on and its elapsed time keeps moving; Ctrl-C puts a line of its own
+// above the bar at once, the file is interrupted, and one summary follows.
+func TestBarWaitsAndInterruptsInATerminal(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Fatal("this test needs tmux: scripts/deps.sh tmux")
+	}
+	dir := t.TempDir()
+	bin := testenv.Vidup(t)
+	file := filepath.Join(dir, "a.mp4")
+	if err := os.WriteFile(file, []byte("frames"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := filepath.Join(dir, "done")
+	sock := filepath.Join(dir, "tmux.sock")
+	// The shell outlives the Ctrl-C (its trap) to record vidup's exit.
+	script := "trap true INT; VIDUP_API_URL=http://127.0.0.1:1 VIDUP_API_TOKEN=t XDG_CONFIG_HOME=" + dir + " " + bin +
+		" upload --state-dir " + filepath.Join(dir, "state") + " " + file + " >/dev/null; echo exit=$? > " + done + "; sleep 30"
+	cmd := exec.Command("tmux", "-S", sock, "new-session", "-d", "-x", "150", "-y", "20", "sh", "-c", script)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("tmux: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("tmux", "-S", sock, "kill-server").Run() })
+	screen := func() string {
+		pane, err := exec.Command("tmux", "-S", sock, "capture-pane", "-p").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(pane)
+	}
+	waiting := regexp.MustCompile(`open upload session: attempt (\d+) of 11 failed, next in \d+\.\ds \(connection refused\).*\[(\d+)s:`)
+	var first []string
+	waitFor(t, "the bar's waiting state", func() bool {
+		first = waiting.FindStringSubmatch(screen())
+		return first != nil && first[1] != "1"
+	})
+	time.Sleep(2500 * time.Millisecond)
+	second := waiting.FindStringSubmatch(screen())
+	if second == nil || second[2] == first[2] {
+		t.Errorf("the bar's elapsed time did not move in 2.5s: %q then %q\n%s", first, second, screen())
+	}
+	if err := exec.Command("tmux", "-S", sock, "send-keys", "C-c").Run(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "vidup's exit after Ctrl-C", func() bool { _, err := os.Stat(done); return err == nil })
+	status, _ := os.ReadFile(done)
+	out := screen()
+	if strings.TrimSpace(string(status)) != "exit=130" {
+		t.Errorf("vidup ended with %s, want 130", status)
+	}
+	for _, re := range []string{
+		`(?m)^vidup: interrupted; parts in flight get a few seconds to finish`,
+		`(?m)^vidup: .*a\.mp4: interrupted; S3 keeps what it has`,
+		`(?m)^vidup: 1 file: 0 uploaded, 1 interrupted; 0 B sent in `,
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("the screen does not match %s:\n%s", re, out)
+		}
+	}
+	if strings.Count(out, "vidup: 1 file:") != 1 {
+		t.Errorf("want one summary line:\n%s", out)
 	}
 }
