@@ -64,9 +64,14 @@ func TestResultsStreamAndNumbersStayHonestAcrossAnInterrupt(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	waitFor(t, "the small file's result line on stdout while the large file uploads", func() bool {
-		return strings.Contains(stdout.String(), "uploaded\ta.mp4\tvideo ")
-	})
+	deadline := time.Now().Add(time.Minute)
+	for !regexp.MustCompile(`(?m)^uploaded\t\S*/a\.mp4\tvideo `).MatchString(stdout.String()) {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("no result line of the small file on stdout while the large file uploads:\nstdout: %s\nstderr: %s", stdout, stderr)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	waitFor(t, "part 1 of the large file recorded", func() bool { return recordedParts(t, state) >= 1 })
 	select {
 	case err := <-done:
@@ -110,7 +115,7 @@ func TestResultsStreamAndNumbersStayHonestAcrossAnInterrupt(t *testing.T) {
 	if strings.Contains(summaries[0], "; 0 B sent") {
 		t.Errorf("the summary says nothing was sent after part 1 went: %q", summaries[0])
 	}
-	firstVideo := regexp.MustCompile(`uploaded\ta\.mp4\tvideo (\S+)`).FindStringSubmatch(stdout.String())
+	firstVideo := regexp.MustCompile(`uploaded\t\S*/a\.mp4\tvideo (\S+)`).FindStringSubmatch(stdout.String())
 
 	// The next run, under --bwlimit.
 	k.setHold(nil)
