@@ -241,6 +241,10 @@ func (e *S3Error) Error() string {
 	// S3's message is the store's text (any store the API names): shown,
 	// never obeyed, and on one line.
 	msg := fmt.Sprintf("%s: %s: %s", doing, e.what(), Brief(e.Err, ""))
+	var xe *expiringKeyError
+	if errors.As(e.Err, &xe) {
+		msg += " (the session's credentials were near or past their expiry)"
+	}
 	if e.Endpoint != "" {
 		msg += fmt.Sprintf(" (S3 endpoint %s, from the API's upload session)", units.Text(e.Endpoint))
 	}
