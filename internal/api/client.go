@@ -19,6 +19,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -443,6 +444,7 @@ func (c *Client) statusError(op string, resp *http.Response, data []byte) *Statu
 	case ct == "text/html" || looksLikeHTML(data):
 		e.Message = "an HTML page, not the API's JSON"
 		e.HTML = true
+	case s3ErrorDocument(data, &e.S3Code, &e.Message):
 	default:
 		e.Message = firstLine(string(data), 200)
 	}
@@ -562,6 +564,26 @@ func jsonProblem(err error, data []byte) string {
 		return fmt.Sprintf("the answer ends early after %d bytes", len(data))
 	}
 	return err.Error()
+}
+
+// s3ErrorDocument reads S3's XML error document
+// (<Error><Code>…</Code><Message>…</Message></Error>) into code and msg
+// ("Code: Message"), and reports whether data was one.
+func s3ErrorDocument(data []byte, code, msg *string) bool {
+	var doc struct {
+		XMLName xml.Name `xml:"Error"`
+		Code    string   `xml:"Code"`
+		Message string   `xml:"Message"`
+	}
+	if xml.Unmarshal(data, &doc) != nil || doc.Code == "" {
+		return false
+	}
+	*code = firstLine(doc.Code, 100)
+	*msg = *code
+	if m := firstLine(doc.Message, 200); m != "" {
+		*msg += ": " + m
+	}
+	return true
 }
 
 func looksLikeHTML(data []byte) bool {

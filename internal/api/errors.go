@@ -2,11 +2,14 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"syscall"
 	"time"
 
@@ -39,6 +42,9 @@ type StatusError struct {
 	Message    string        // the server's `error` text, or a description of the body
 	RetryAfter time.Duration // from the Retry-After header; 0 when absent
 	HTML       bool          // the body was an HTML page: likely not the API at all
+	// S3Code is set when the answer was S3's XML error document (its
+	// Code): the URL points at an S3 endpoint, not at the API.
+	S3Code string
 	// Redirect: a 3xx, which the client does not follow (contract section
 	// 4); Location is where it pointed, made printable ("" when absent).
 	Redirect bool
@@ -63,6 +69,8 @@ func (e *StatusError) text() string {
 		msg = ": " + e.Message
 	}
 	switch {
+	case e.S3Code != "":
+		return fmt.Sprintf("%s: %s answered %d %s with S3's XML error %s, not the API's JSON: it is an S3 endpoint, not the upload API", e.Op, e.URL, e.Status, http.StatusText(e.Status), e.Message)
 	case e.Redirect && e.Location != "":
 		return fmt.Sprintf("%s: the API at %s answered %d %s, a redirect to %s, which vidup does not follow (the token goes to the API URL only)", e.Op, e.URL, e.Status, http.StatusText(e.Status), e.Location)
 	case e.Redirect:
@@ -73,6 +81,7 @@ func (e *StatusError) text() string {
 		return fmt.Sprintf("%s: the API denied this token access (403)%s", e.Op, msg)
 	case e.HTML:
 		return fmt.Sprintf("%s: the API at %s answered %d %s with an HTML page, not the API's JSON", e.Op, e.URL, e.Status, http.StatusText(e.Status))
+
 	case e.Status == http.StatusNotFound && e.Op == OpRefreshCredentials:
 		return fmt.Sprintf("%s: the API at %s no longer knows this upload session (404)%s; it cannot resume: run the upload again to start it over", e.Op, e.URL, msg)
 	case e.Status == http.StatusNotFound:
@@ -81,16 +90,17 @@ func (e *StatusError) text() string {
 	return fmt.Sprintf("%s: the API at %s answered %d %s%s", e.Op, e.URL, e.Status, http.StatusText(e.Status), msg)
 }
 
-// AuthFailure reports whether the API refused the token (401 or 403).
+// AuthFailure reports whether the API refused the token (401 or 403). S3
+// refusing an unsigned request is not the API refusing the token.
 func (e *StatusError) AuthFailure() bool {
-	return e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden
+	return e.S3Code == "" && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden)
 }
 
 // WrongURL reports whether the answer suggests the URL points at something
 // other than the API's base URL: an HTML page, a redirect, or a 404 outside
 // refresh.
 func (e *StatusError) WrongURL() bool {
-	return e.HTML || e.Redirect || e.Status == http.StatusNotFound && e.Op != OpRefreshCredentials
+	return e.HTML || e.Redirect || e.S3Code != "" || e.Status == http.StatusNotFound && e.Op != OpRefreshCredentials
 }
 
 // Is makes a 404 on refresh match contract.ErrSessionGone.
@@ -125,10 +135,43 @@ func (e *NetworkError) Error() string {
 	if e.Reading {
 		return fmt.Sprintf("%s: the connection to the API at %s broke while reading its answer: %v", e.Op, e.URL, e.Err)
 	}
+	if e.PlainHTTP() {
+		return fmt.Sprintf("%s: the API at %s does not answer in TLS (%v)", e.Op, e.URL, e.Err)
+	}
+	if e.NotTLS() {
+		return fmt.Sprintf("%s: the API at %s has a certificate this machine does not trust: %v", e.Op, e.URL, e.Err)
+	}
 	return fmt.Sprintf("%s: the API at %s is not answering: %v", e.Op, e.URL, e.Err)
 }
 
 func (e *NetworkError) Unwrap() error { return e.Err }
+
+// NotTLS reports a TLS handshake that cannot succeed: the server does not
+// speak TLS (an https:// URL of an http:// API: "first record does not
+// look like a TLS handshake"), or its certificate is not trusted here.
+// Retrying gets the same answer.
+func (e *NetworkError) NotTLS() bool {
+	var ua x509.UnknownAuthorityError
+	var he x509.HostnameError
+	var ci x509.CertificateInvalidError
+	var vf *tls.CertificateVerificationError
+	return e.PlainHTTP() || errors.As(e.Err, &ua) || errors.As(e.Err, &he) || errors.As(e.Err, &ci) || errors.As(e.Err, &vf)
+}
+
+// PlainHTTP reports an https:// URL of a server that answers plain HTTP.
+// net/http reports it in words of its own, which it does not wrap.
+func (e *NetworkError) PlainHTTP() bool {
+	var rh tls.RecordHeaderError
+	return errors.As(e.Err, &rh) || strings.Contains(e.Err.Error(), "server gave HTTP response to HTTPS client")
+}
+
+// Refused reports a connection refused, or a host name that does not
+// resolve: nothing answers at the URL (yet). Transient, since an API may
+// be restarting, but more retries rarely cure a wrong URL.
+func (e *NetworkError) Refused() bool {
+	var dns *net.DNSError
+	return errors.Is(e.Err, syscall.ECONNREFUSED) || errors.As(e.Err, &dns) && dns.IsNotFound
+}
 
 // Retryable reports whether err is transient: a network error or a 408,
 // 429, 500, 502, 503 or 504 answer. An error that already went through the
@@ -143,6 +186,9 @@ func Retryable(err error) bool {
 	}
 	var se *StatusError
 	if errors.As(err, &se) {
+		if se.S3Code != "" {
+			return false
+		}
 		switch se.Status {
 		case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
 			http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
@@ -153,8 +199,9 @@ func Retryable(err error) bool {
 	var ne *NetworkError
 	if errors.As(err, &ne) {
 		// The caller's own cancellation is checked before this; anything
-		// else that broke the connection (timeouts included) is transient.
-		return true
+		// else that broke the connection (timeouts included) is transient,
+		// but for a TLS handshake that cannot succeed.
+		return !ne.NotTLS()
 	}
 	var ba *BadAnswerError
 	if errors.As(err, &ba) {

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"errors"
+	"fmt"
+	"net/http"
 	"slices"
 
 	"github.com/vidup/vidup/internal/api"
@@ -9,6 +11,7 @@ import (
 	"github.com/vidup/vidup/internal/progress"
 	"github.com/vidup/vidup/internal/sources"
 	"github.com/vidup/vidup/internal/transfer"
+	"github.com/vidup/vidup/internal/units"
 )
 
 // The lower layers say what went wrong, as typed errors carrying the facts;
@@ -23,11 +26,15 @@ var adviceTable = []struct {
 	{as(func(e *api.URLError) bool { return !e.QueryOrFragment }), "set --api-url or VIDUP_API_URL to something like https://videos.example.com"},
 	{as(func(e *api.URLError) bool { return e.QueryOrFragment }), "set --api-url or VIDUP_API_URL to the API's base URL only"},
 	{is(api.ErrNoToken), "set VIDUP_API_TOKEN or --token-file"},
+	{as(func(e *api.StatusError) bool { return e.S3Code != "" }), "set --api-url or VIDUP_API_URL to the upload API's base URL, not to the S3 endpoint"},
 	{as(func(e *api.StatusError) bool { return e.Status == 401 }), "set VIDUP_API_TOKEN or --token-file"},
 	{as(func(e *api.StatusError) bool { return e.Status == 403 }), "ask for a token that may upload, and set VIDUP_API_TOKEN or --token-file"},
 	{as((*api.StatusError).WrongURL), "check --api-url / VIDUP_API_URL (it must be the API's base URL)"},
 	{as(func(e *api.BadAnswerError) bool { return e.Clock }), "check the clocks of the API server and of this machine"},
 	{as(func(*api.BadAnswerError) bool { return true }), "check --api-url / VIDUP_API_URL (it must point at a server that follows the vidup upload contract)"},
+	{as((*api.NetworkError).PlainHTTP), "the API answers plain HTTP: write http:// in --api-url / VIDUP_API_URL"},
+	{as((*api.NetworkError).NotTLS), "check --api-url / VIDUP_API_URL, or add the API's CA certificate to this machine's trust store (SSL_CERT_FILE)"},
+	{as(func(e *api.NetworkError) bool { return e.Refused() }), "check --api-url / VIDUP_API_URL and that the API is running"},
 	{as(func(e *api.NetworkError) bool { return !e.Reading }), "check --api-url / VIDUP_API_URL"},
 
 	{is(transfer.ErrUnknownAlgorithm), "upload the file again with --force"},
@@ -39,6 +46,7 @@ var adviceTable = []struct {
 	{s3Code("ExpiredToken"), "check the API's credentials refresh"},
 	{s3Code("EntityTooLarge", "EntityTooSmall"), "choose another --part-size"},
 	{as((*transfer.S3Error).NotImplemented), "choose a --checksum mode the store supports (docs/providers.md)"},
+	{as((*transfer.S3Error).Unreachable), "check that this machine can reach the S3 endpoint the API hands out (the API's endpoint setting)"},
 	{as(func(e *transfer.S3Error) bool { return e.Transient }), "check the network, or raise --retries/--retry-budget"},
 
 	{is(sources.ErrDirectory), "use -r to upload what it contains"},
@@ -56,6 +64,43 @@ var adviceTable = []struct {
 	{as(func(e *media.Incomplete) bool { return e.Reason == media.ReasonEmpty }), "pass --allow-empty to upload it anyway"},
 	{as(func(e *media.Incomplete) bool { return true }), "or pass --allow-incomplete to upload it as it is"},
 	{as(func(*notMediaError) bool { return true }), "--all-files uploads it"},
+}
+
+// configFailure reports an error that says the configuration is wrong, not
+// the network or the server's mood: an https:// URL of a plain HTTP API, a
+// certificate this machine does not trust, an API URL that answers like S3
+// or like something other than the API (HTML, a redirect, 404). Such a run exits 2.
+func configFailure(err error) bool {
+	var ne *api.NetworkError
+	if errors.As(err, &ne) && ne.NotTLS() {
+		return true
+	}
+	var se *api.StatusError
+	return errors.As(err, &se) && se.WrongURL()
+}
+
+// apiBrief says in a few words why an API call failed, for a retry line:
+// "503 Service Unavailable: db is busy", "connection refused".
+func apiBrief(err error) string {
+	var se *api.StatusError
+	if errors.As(err, &se) {
+		s := fmt.Sprintf("%d %s", se.Status, http.StatusText(se.Status))
+		if se.Message != "" {
+			s += ": " + se.Message
+		}
+		return s
+	}
+	var ne *api.NetworkError
+	if errors.As(err, &ne) {
+		// The innermost error: "connection refused", not the dial's
+		// layers ("dial tcp 127.0.0.1:1: connect: ...").
+		inner := ne.Err
+		for u := errors.Unwrap(inner); u != nil; u = errors.Unwrap(inner) {
+			inner = u
+		}
+		return units.Text(inner.Error())
+	}
+	return units.Text(err.Error())
 }
 
 // s3Code matches S3 failures with one of codes.

@@ -1,12 +1,15 @@
 package cli
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -29,8 +32,8 @@ type uploadFileJSON struct {
 	Path string `json:"path"`
 	// PathB64 carries the exact bytes of a path JSON cannot hold.
 	PathB64 string `json:"path_b64,omitempty"`
-	// Status is uploaded, failed or skipped; with --dry-run, would_upload
-	// or skipped.
+	// Status is uploaded, failed, interrupted or skipped; with --dry-run,
+	// would_upload or skipped.
 	Status    string             `json:"status"`
 	Reason    string             `json:"reason"`
 	Key       string             `json:"key"`
@@ -86,13 +89,23 @@ type uploadSummary struct {
 	Files    int `json:"files"`
 	Uploaded int `json:"uploaded"`
 	Failed   int `json:"failed"`
-	Skipped  int `json:"skipped"`
+	// Interrupted counts the files the run was stopped in (Ctrl-C,
+	// SIGTERM); the next run continues them.
+	Interrupted int `json:"interrupted"`
+	Skipped     int `json:"skipped"`
 	// WouldUpload counts the files --dry-run would upload (0 otherwise).
 	WouldUpload int `json:"would_upload"`
 	// Bytes of the files uploaded in this run (with --dry-run: that would
 	// be uploaded).
-	Bytes           int64   `json:"bytes"`
+	Bytes int64 `json:"bytes"`
+	// BytesSent are the bytes S3 took in this run, of every file, finished
+	// or not; BytesResumed those an earlier run had left on S3, which
+	// this run did not send again.
+	BytesSent       int64   `json:"bytes_sent"`
+	BytesResumed    int64   `json:"bytes_resumed"`
 	DurationSeconds float64 `json:"duration_seconds"`
+	// RateBytesPerSec is BytesSent / DurationSeconds: the rate of this
+	// run, never counting bytes an earlier run sent.
 	RateBytesPerSec float64 `json:"rate_bytes_per_second"`
 }
 
@@ -106,10 +119,9 @@ func newUploadDocument(entries []*runEntry, elapsed time.Duration, dry bool) upl
 		}
 		switch {
 		case e.skip != "":
-			f.Status, f.Reason = string(transfer.StatusSkipped), e.skip
-			if dry {
-				f.Size = e.item.Size
-			}
+			// A file done before keeps its video id; its size is the
+			// file's, as under --dry-run and in the NDJSON event.
+			f.Status, f.Reason, f.VideoID, f.Size = string(transfer.StatusSkipped), e.skip, e.skipVideo, e.item.Size
 			doc.Summary.Skipped++
 		case e.problem != nil:
 			f.Status, f.Error = string(transfer.StatusFailed), errText(e.problem)
@@ -141,6 +153,8 @@ func newUploadDocument(entries []*runEntry, elapsed time.Duration, dry bool) upl
 				doc.Summary.Bytes += r.Size
 			case r.Status == transfer.StatusSkipped:
 				doc.Summary.Skipped++
+			case r.Status == transfer.StatusInterrupted:
+				doc.Summary.Interrupted++
 			default:
 				doc.Summary.Failed++
 			}
@@ -152,9 +166,6 @@ func newUploadDocument(entries []*runEntry, elapsed time.Duration, dry bool) upl
 	}
 	doc.Summary.Files = len(entries)
 	doc.Summary.DurationSeconds = math.Round(elapsed.Seconds()*1000) / 1000
-	if s := elapsed.Seconds(); s > 0 && !dry {
-		doc.Summary.RateBytesPerSec = math.Round(float64(doc.Summary.Bytes) / s)
-	}
 	return doc
 }
 
@@ -172,17 +183,6 @@ func writeJSONDocument(w io.Writer, doc uploadDocument) error {
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(doc)
-}
-
-// writeTextResults prints one line per uploaded file on stdout: the data a
-// script may want (path, video id, where it went). Failures and skips go
-// to stderr.
-func writeTextResults(w io.Writer, doc uploadDocument) {
-	for _, f := range doc.Files {
-		if f.Status == string(transfer.StatusUploaded) {
-			fmt.Fprintf(w, "%s\t%s\tvideo %s\t%s\n", f.Status, units.Path(f.Path), units.Text(f.VideoID), units.Text(f.Key))
-		}
-	}
 }
 
 // writeDryRunText prints what --dry-run found, one file a line:
@@ -210,6 +210,10 @@ func writeDryRunText(w io.Writer, doc uploadDocument) {
 	fmt.Fprintf(w, "%d would upload (%s), %d skipped, %d failed; nothing was sent (--dry-run)\n", s.WouldUpload, units.Bytes(s.Bytes), s.Skipped, s.Failed)
 }
 
+// line is the run's one summary line: "3 files: 1 uploaded, 1 skipped,
+// 1 interrupted; 768 MiB sent in 12.3s (62 MiB/s); resumed: 512 MiB
+// already on S3". The bytes are those sent in this run, finished files or
+// not, so the line never says less than the progress showed.
 func (s uploadSummary) line() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d %s: %d uploaded", s.Files, plural(s.Files, "file", "files"), s.Uploaded)
@@ -219,9 +223,15 @@ func (s uploadSummary) line() string {
 	if s.Failed > 0 {
 		fmt.Fprintf(&b, ", %d failed", s.Failed)
 	}
-	fmt.Fprintf(&b, "; %s in %s", units.Bytes(s.Bytes), time.Duration(s.DurationSeconds*float64(time.Second)).Round(time.Millisecond))
+	if s.Interrupted > 0 {
+		fmt.Fprintf(&b, ", %d interrupted", s.Interrupted)
+	}
+	fmt.Fprintf(&b, "; %s sent in %s", units.Bytes(s.BytesSent), time.Duration(s.DurationSeconds*float64(time.Second)).Round(time.Millisecond))
 	if s.RateBytesPerSec > 0 {
 		fmt.Fprintf(&b, " (%s/s)", units.Bytes(int64(s.RateBytesPerSec)))
+	}
+	if s.BytesResumed > 0 {
+		fmt.Fprintf(&b, "; resumed: %s already on S3", units.Bytes(s.BytesResumed))
 	}
 	return b.String()
 }
@@ -233,15 +243,10 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-// newUploadObserver picks the display from --progress and --quiet: a bar
-// redrawn in place only when stderr is a terminal, else a plain line every
-// few seconds (never a carriage return in a log).
-func newUploadObserver(o *UploadOptions) progress.Renderer {
-	return progress.New(uploadDisplayMode(o), o.IO.ErrOut, o.IO.StderrTTY)
-}
-
-// uploadDisplayMode is the progress display of a run: none when quiet, plain
-// lines instead of a bar when stderr is not a terminal.
+// uploadDisplayMode is the progress display of a run, from --progress and
+// --quiet: none when quiet, a bar redrawn in place only when stderr is a
+// terminal, else a plain line every few seconds (never a carriage return
+// in a log).
 func uploadDisplayMode(o *UploadOptions) progress.Mode {
 	mode := progress.Mode(o.Progress)
 	if o.Quiet {
@@ -269,4 +274,207 @@ func describeMedia(m *contract.Media) string {
 		facts = append(facts, "INCOMPLETE")
 	}
 	return strings.Join(facts, ", ")
+}
+
+// runOutput sends the run's events to the progress display (stderr) and,
+// with --output ndjson, to stdout: the plan the command emits, then the
+// engine's. With --output text, each file's result line reaches stdout as
+// the file ends, above the bar when there is one. It counts the bytes sent
+// in this run apart from those an earlier run left on S3, for the summary.
+type runOutput struct {
+	o       *UploadOptions
+	display progress.Renderer
+	ndjson  *progress.NDJSON
+	// sent are the bytes S3 acknowledged in this run (rollbacks
+	// included); kept those an earlier run left there.
+	sent, kept atomic.Int64
+	// attempts is the most attempts of one call (n of m in retry lines).
+	attempts int
+	// stopInterrupt ends the watch of the run's context.
+	stopInterrupt func() bool
+}
+
+func newRunOutput(o *UploadOptions) *runOutput {
+	var opts []progress.Option
+	// The one summary of the run is finish's.
+	opts = append(opts, progress.WithoutFinalLine())
+	if o.Output == "text" && o.IO.StdoutTTY {
+		// The stdout result line says it on the same terminal.
+		opts = append(opts, progress.WithoutResultLines())
+	}
+	r := &runOutput{o: o, display: progress.New(uploadDisplayMode(o), o.IO.ErrOut, o.IO.StderrTTY, opts...),
+		attempts: o.RetryOptions.policy().Retries + 1}
+	if o.Output == "ndjson" {
+		r.ndjson = progress.NewNDJSON(o.IO.Out).(*progress.NDJSON)
+	}
+	return r
+}
+
+func (r *runOutput) emit(e transfer.Event) {
+	e = adviseEvent(e)
+	if e.Kind == transfer.KeptOnS3 {
+		r.kept.Add(e.Bytes)
+	}
+	r.display.Event(e)
+	if r.ndjson != nil {
+		r.ndjson.Event(e)
+	}
+	if r.o.Output == "text" {
+		if line := textResult(e); line != "" {
+			r.println(r.o.IO.Out, line)
+		}
+	}
+}
+
+// println writes line to w, above the bar when there is one.
+func (r *runOutput) println(w io.Writer, line string) {
+	if p, ok := r.display.(progress.Printer); ok {
+		p.Println(w, line)
+		return
+	}
+	fmt.Fprintln(w, line)
+}
+
+// textResult is the stdout line of --output text for an event that ends a
+// file: "uploaded<TAB>PATH<TAB>video ID<TAB>KEY", or, for a file skipped as
+// registered before, "skipped<TAB>PATH<TAB>video ID". Other events have
+// none ("").
+func textResult(e transfer.Event) string {
+	switch {
+	case e.Kind == transfer.FileRegistered:
+		return fmt.Sprintf("%s\t%s\tvideo %s\t%s", transfer.StatusUploaded, units.Path(e.Path), units.Text(e.VideoID), units.Text(e.Key))
+	case e.Kind == transfer.FileSkipped && e.VideoID != "":
+		return fmt.Sprintf("%s\t%s\tvideo %s", transfer.StatusSkipped, units.Path(e.Path), units.Text(e.VideoID))
+	}
+	return ""
+}
+
+// Event implements transfer.Observer.
+func (r *runOutput) Event(e transfer.Event) { r.emit(e) }
+
+// Progress implements transfer.Observer.
+func (r *runOutput) Progress(path string, delta int64) {
+	r.sent.Add(delta)
+	r.display.Progress(path, delta)
+}
+
+// apiRetried is the API client's retry hook: the wait shows like an S3
+// retry (a line in plain mode, the bar's waiting state).
+func (r *runOutput) apiRetried(op string, attempt int, err error, wait time.Duration) {
+	r.emit(transfer.Event{Kind: transfer.APIRetried, Time: time.Now(), Op: op, Attempt: attempt,
+		Attempts: r.attempts, Wait: wait, Reason: apiBrief(err), Err: err})
+}
+
+// watchInterrupt says at once, above the bar, that the run was
+// interrupted: the ^C the terminal echoed does not stay inside the bar,
+// and the user knows why it has not stopped yet.
+func (r *runOutput) watchInterrupt(ctx context.Context) {
+	r.stopInterrupt = context.AfterFunc(ctx, func() {
+		if r.o.Quiet || !errors.Is(context.Cause(ctx), errInterrupted) {
+			return
+		}
+		r.println(r.o.IO.ErrOut, "vidup: interrupted; parts in flight get a few seconds to finish, S3 keeps what it holds and the next run continues (Ctrl-C again stops at once)")
+	})
+}
+
+// document is the run's JSON document, with the bytes this run sent and
+// those an earlier run left on S3; the rate is of the bytes sent.
+func (r *runOutput) document(entries []*runEntry, elapsed time.Duration) uploadDocument {
+	doc := newUploadDocument(entries, elapsed, false)
+	s := &doc.Summary
+	s.BytesSent, s.BytesResumed = max(r.sent.Load(), 0), r.kept.Load()
+	s.RateBytesPerSec = 0
+	if secs := elapsed.Seconds(); secs > 0 {
+		s.RateBytesPerSec = math.Round(float64(s.BytesSent) / secs)
+	}
+	return doc
+}
+
+// wait is --wait: it follows the videos this run registered, shows each
+// change of state (a plain line on stderr; with --output ndjson, a
+// video_status event on stdout too) and records the last state in the
+// entries for the JSON document. It returns the exit of the wait.
+func (r *runOutput) wait(ctx context.Context, g videoGetter, entries []*runEntry) error {
+	o := r.o
+	targets := waitTargets(entries)
+	if len(targets) == 0 {
+		return nil
+	}
+	poll := defaultWaitPoll
+	if o.waitPoll != nil {
+		poll = *o.waitPoll
+	}
+	if !o.Quiet {
+		fmt.Fprintf(o.IO.ErrOut, "vidup: waiting up to %s for %d %s to be processed\n", o.WaitTimeout, len(targets), plural(len(targets), "video", "videos"))
+	}
+	show := func(t *waitTarget) {
+		t.entry.processing = &processingJSON{Status: t.status, Error: t.err}
+		if !o.Quiet || t.status == contract.StatusFailed {
+			fmt.Fprintln(o.IO.ErrOut, waitLine(t))
+		}
+		if r.ndjson != nil {
+			r.ndjson.WriteSummary(videoStatusEvent(t))
+		}
+	}
+	res, err := waitForVideos(ctx, g, targets, o.WaitTimeout, poll, show)
+	if err != nil {
+		return err
+	}
+	if res.unreported {
+		for _, t := range targets {
+			t.entry.processing = nil
+		}
+		if !o.Quiet {
+			fmt.Fprintln(o.IO.ErrOut, "vidup: the API does not report processing status (contract v1.1 section 5); the upload is done, --wait has nothing to wait for")
+		}
+		return nil
+	}
+	return waitError(res, o.WaitTimeout)
+}
+
+func (r *runOutput) close() {
+	if r.stopInterrupt != nil {
+		r.stopInterrupt()
+	}
+	r.display.Close()
+	if r.ndjson != nil {
+		r.ndjson.Close()
+	}
+}
+
+// finish writes what comes after the run: the document or the summary
+// event on stdout, failures and the summary line on stderr.
+func (r *runOutput) finish(entries []*runEntry, doc uploadDocument) error {
+	o := r.o
+	switch o.Output {
+	case "json":
+		if err := writeJSONDocument(o.IO.Out, doc); err != nil {
+			return err
+		}
+	case "ndjson":
+		if err := r.ndjson.WriteSummary(summaryEvent(doc.Summary)); err != nil {
+			return err
+		}
+	}
+	// Text result lines went out as each file ended (emit).
+	// Every display but none has shown the engine's failures as they
+	// happened; what failed after the upload (--move-to) it has not.
+	shown := uploadDisplayMode(o) != progress.ModeNone
+	for i, f := range doc.Files {
+		if f.Error == "" || shown && (f.Status == string(transfer.StatusFailed) || f.Status == string(transfer.StatusInterrupted)) {
+			continue
+		}
+		// The engine's errors are about the file the path names; a
+		// problem found while expanding the arguments (or after the
+		// upload) is a sentence that names it already.
+		if e := entries[i]; e.result != nil && e.result.Err != nil || e.refused {
+			fmt.Fprintf(o.IO.ErrOut, "vidup: %s: %s\n", units.Path(e.item.Path), f.Error)
+		} else {
+			fmt.Fprintf(o.IO.ErrOut, "vidup: %s\n", f.Error)
+		}
+	}
+	if !o.Quiet {
+		fmt.Fprintf(o.IO.ErrOut, "vidup: %s\n", doc.Summary.line())
+	}
+	return nil
 }

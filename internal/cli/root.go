@@ -22,6 +22,9 @@ type IOStreams struct {
 	// StderrTTY is true when stderr is a terminal: bars and redraws are
 	// allowed only then.
 	StderrTTY bool
+	// StdoutTTY is true when stdout is a terminal (the bar's, often): its
+	// lines are then written above the bar.
+	StdoutTTY bool
 	// Getenv reads the environment (os.LookupEnv outside tests).
 	LookupEnv func(string) (string, bool)
 	// warnedConfig: the config file's unknown keys were reported (once
@@ -36,6 +39,7 @@ func SystemIO() *IOStreams {
 		Out:       os.Stdout,
 		ErrOut:    os.Stderr,
 		StderrTTY: term.IsTerminal(int(os.Stderr.Fd())),
+		StdoutTTY: term.IsTerminal(int(os.Stdout.Fd())),
 		LookupEnv: os.LookupEnv,
 	}
 }

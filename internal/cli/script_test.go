@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -71,6 +72,7 @@ func TestScripts(t *testing.T) {
 			"stop-server": cmdStopServer,
 			"apiget":      cmdAPIGet,
 			"await-size":  cmdAwaitSize,
+			"httpanswer":  cmdHTTPAnswer,
 		},
 	})
 }
@@ -801,4 +803,28 @@ func setStatuses(apiURL, filename string, statuses []string) error {
 		fmt.Printf("%s %s\n", id, st)
 	}
 	return nil
+}
+
+// cmdHTTPAnswer starts a loopback HTTP server (plain HTTP) that answers
+// every request with STATUS, CONTENT-TYPE and the body of FILE, and sets
+// NAME to its URL and NAME_HOSTPORT to its host:port (for an https:// URL
+// of it). It stops when the script ends:
+//
+//	httpanswer API 403 application/xml s3-error.xml
+//	exits 2 vidup upload --api-url $API a.mp4
+func cmdHTTPAnswer(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 4 {
+		ts.Fatalf("usage: httpanswer NAME STATUS CONTENT-TYPE FILE")
+	}
+	status, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	body := []byte(ts.ReadFile(args[3]))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", args[2])
+		w.WriteHeader(status)
+		w.Write(body)
+	}))
+	ts.Defer(srv.Close)
+	ts.Setenv(args[0], srv.URL)
+	ts.Setenv(args[0]+"_HOSTPORT", strings.TrimPrefix(srv.URL, "http://"))
 }

@@ -24,7 +24,6 @@ import (
 	"github.com/vidup/vidup/internal/credentials"
 	"github.com/vidup/vidup/internal/journal"
 	"github.com/vidup/vidup/internal/media"
-	"github.com/vidup/vidup/internal/progress"
 	"github.com/vidup/vidup/internal/ratelimit"
 	"github.com/vidup/vidup/internal/resume"
 	"github.com/vidup/vidup/internal/sources"
@@ -496,6 +495,7 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 	}
 	start := now()
 	out := newRunOutput(o)
+	out.watchInterrupt(ctx)
 
 	// Claims come first: a file done before or held by another run is
 	// skipped without a word to the API.
@@ -528,7 +528,7 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 			case err != nil:
 				e.problem = fmt.Errorf("%s: %w", units.Path(e.item.Path), withAdvice(err))
 			case c.Skip != nil:
-				e.skip = claimSkipReason(c.Skip)
+				e.skip, e.skipVideo = claimSkipReason(c.Skip), c.Skip.VideoID
 			default:
 				defer c.Release()
 			}
@@ -555,7 +555,7 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 	for _, e := range entries {
 		switch {
 		case e.skip != "":
-			out.emit(transfer.Event{Kind: transfer.FileSkipped, Time: planTime, Path: e.item.Path, Size: e.item.Size, Reason: e.skip})
+			out.emit(transfer.Event{Kind: transfer.FileSkipped, Time: planTime, Path: e.item.Path, Size: e.item.Size, Reason: e.skip, VideoID: e.skipVideo})
 		case e.problem != nil:
 			out.emit(transfer.Event{Kind: transfer.FileFailed, Time: planTime, Path: e.item.Path, Size: e.item.Size,
 				Reason: e.problem.Error(), Err: e.problem, Media: transfer.RegistrationMedia(e.item.Media)})
@@ -563,7 +563,7 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 	}
 
 	policy := o.RetryOptions.policy()
-	apiOpts := []api.Option{api.WithRetry(policy), api.WithUserAgent("vidup/" + Version())}
+	apiOpts := []api.Option{api.WithRetry(policy), api.WithUserAgent("vidup/" + Version()), api.WithOnRetry(out.apiRetried)}
 	var callLog *httpLog
 	if o.verbose {
 		callLog = newHTTPLog(o.IO.ErrOut)
@@ -619,25 +619,28 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 	var waitErr error
 	waiting := o.Wait && ctx.Err() == nil
 	if waiting && o.Output == "text" {
-		if err := out.finish(entries, newUploadDocument(entries, elapsed, false)); err != nil {
+		if err := out.finish(entries, out.document(entries, elapsed)); err != nil {
 			return err
 		}
 	}
 	if waiting {
 		waitErr = out.wait(ctx, client, entries)
 	}
-	doc := newUploadDocument(entries, elapsed, false)
+	doc := out.document(entries, elapsed)
 	if !waiting || o.Output != "text" {
 		if err := out.finish(entries, doc); err != nil {
 			return err
 		}
 	}
-	var authErr error
+	var authErr, configErr error
 	for _, e := range entries {
 		if e.result != nil && e.result.Err != nil {
 			var af authFailure
 			if authErr == nil && errors.As(e.result.Err, &af) && af.AuthFailure() {
 				authErr = e.result.Err
+			}
+			if configErr == nil && configFailure(e.result.Err) {
+				configErr = e.result.Err
 			}
 		}
 	}
@@ -647,6 +650,10 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 	switch {
 	case authErr != nil:
 		return &exitError{code: ExitAuth, err: authErr, silent: true}
+	case configErr != nil:
+		// The API URL is wrong (not TLS, an S3 endpoint, not the API):
+		// a configuration error, which no re-run cures.
+		return &exitError{code: ExitUsage, err: configErr, silent: true}
 	case doc.Summary.Failed > 0:
 		return &exitError{code: ExitFailed, err: fmt.Errorf("%d of %d files failed", doc.Summary.Failed, doc.Summary.Files), silent: true}
 	}
@@ -665,6 +672,8 @@ type runEntry struct {
 	// probe's sentence, which does not name the file.
 	refused bool
 	result  *transfer.Result
+	// skipVideo is the video id of a file skipped as registered before.
+	skipVideo string
 	// Set by afterUpload from the engine's workers, read once the engine
 	// has returned.
 	afterErr error  // --move-to or --remove-source-files failed
@@ -689,7 +698,7 @@ func runDryRun(o *UploadOptions) error {
 			continue
 		}
 		if s := tr.Registered(e.item); s != nil {
-			e.skip = fmt.Sprintf("uploaded and registered before as video %s; --force uploads it again", s.VideoID)
+			e.skip, e.skipVideo = fmt.Sprintf("uploaded and registered before as video %s; --force uploads it again", s.VideoID), s.VideoID
 		}
 	}
 	entries := o.plan
@@ -739,124 +748,6 @@ func (a *afterUpload) Registered(f *asset.Item, ref transfer.UploadRef, videoID 
 			e.afterErr = fmt.Errorf("%s: uploaded and registered as video %s, but not deleted: %v; delete it by hand", units.Path(f.Path), videoID, unwrapPath(err))
 		}
 	}
-}
-
-// runOutput sends the run's events to the progress display (stderr) and,
-// with --output ndjson, to stdout: the plan the command emits, then the
-// engine's.
-type runOutput struct {
-	o       *UploadOptions
-	display progress.Renderer
-	ndjson  *progress.NDJSON
-}
-
-func newRunOutput(o *UploadOptions) *runOutput {
-	r := &runOutput{o: o, display: newUploadObserver(o)}
-	if o.Output == "ndjson" {
-		r.ndjson = progress.NewNDJSON(o.IO.Out).(*progress.NDJSON)
-	}
-	return r
-}
-
-func (r *runOutput) emit(e transfer.Event) {
-	e = adviseEvent(e)
-	r.display.Event(e)
-	if r.ndjson != nil {
-		r.ndjson.Event(e)
-	}
-}
-
-// Event implements transfer.Observer.
-func (r *runOutput) Event(e transfer.Event) { r.emit(e) }
-
-// Progress implements transfer.Observer.
-func (r *runOutput) Progress(path string, delta int64) { r.display.Progress(path, delta) }
-
-// wait is --wait: it follows the videos this run registered, shows each
-// change of state (a plain line on stderr; with --output ndjson, a
-// video_status event on stdout too) and records the last state in the
-// entries for the JSON document. It returns the exit of the wait.
-func (r *runOutput) wait(ctx context.Context, g videoGetter, entries []*runEntry) error {
-	o := r.o
-	targets := waitTargets(entries)
-	if len(targets) == 0 {
-		return nil
-	}
-	poll := defaultWaitPoll
-	if o.waitPoll != nil {
-		poll = *o.waitPoll
-	}
-	if !o.Quiet {
-		fmt.Fprintf(o.IO.ErrOut, "vidup: waiting up to %s for %d %s to be processed\n", o.WaitTimeout, len(targets), plural(len(targets), "video", "videos"))
-	}
-	show := func(t *waitTarget) {
-		t.entry.processing = &processingJSON{Status: t.status, Error: t.err}
-		if !o.Quiet || t.status == contract.StatusFailed {
-			fmt.Fprintln(o.IO.ErrOut, waitLine(t))
-		}
-		if r.ndjson != nil {
-			r.ndjson.WriteSummary(videoStatusEvent(t))
-		}
-	}
-	res, err := waitForVideos(ctx, g, targets, o.WaitTimeout, poll, show)
-	if err != nil {
-		return err
-	}
-	if res.unreported {
-		for _, t := range targets {
-			t.entry.processing = nil
-		}
-		if !o.Quiet {
-			fmt.Fprintln(o.IO.ErrOut, "vidup: the API does not report processing status (contract v1.1 section 5); the upload is done, --wait has nothing to wait for")
-		}
-		return nil
-	}
-	return waitError(res, o.WaitTimeout)
-}
-
-func (r *runOutput) close() {
-	r.display.Close()
-	if r.ndjson != nil {
-		r.ndjson.Close()
-	}
-}
-
-// finish writes what comes after the run: the document or the summary
-// event on stdout, failures and the summary line on stderr.
-func (r *runOutput) finish(entries []*runEntry, doc uploadDocument) error {
-	o := r.o
-	switch o.Output {
-	case "json":
-		if err := writeJSONDocument(o.IO.Out, doc); err != nil {
-			return err
-		}
-	case "ndjson":
-		if err := r.ndjson.WriteSummary(summaryEvent(doc.Summary)); err != nil {
-			return err
-		}
-	default:
-		writeTextResults(o.IO.Out, doc)
-	}
-	// Every display but none has shown the engine's failures as they
-	// happened; what failed after the upload (--move-to) it has not.
-	shown := uploadDisplayMode(o) != progress.ModeNone
-	for i, f := range doc.Files {
-		if f.Error == "" || shown && f.Status == string(transfer.StatusFailed) {
-			continue
-		}
-		// The engine's errors are about the file the path names; a
-		// problem found while expanding the arguments (or after the
-		// upload) is a sentence that names it already.
-		if e := entries[i]; e.result != nil && e.result.Err != nil || e.refused {
-			fmt.Fprintf(o.IO.ErrOut, "vidup: %s: %s\n", units.Path(e.item.Path), f.Error)
-		} else {
-			fmt.Fprintf(o.IO.ErrOut, "vidup: %s\n", f.Error)
-		}
-	}
-	if !o.Quiet {
-		fmt.Fprintf(o.IO.ErrOut, "vidup: %s\n", doc.Summary.line())
-	}
-	return nil
 }
 
 // moveFile moves src to dest without ever replacing a file: when dest

@@ -3,13 +3,17 @@ package progress
 import (
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
 
 	"github.com/vidup/vidup/internal/transfer"
+	"github.com/vidup/vidup/internal/units"
 )
 
 // bar draws a progress bar for a terminal.
@@ -21,21 +25,75 @@ import (
 // Redraws are throttled here rather than with progressbar's OptionThrottle,
 // because that option also drops the draws the renderer must make at once:
 // the lines above the bar and the final state at Close.
+//
+// The bar counts only the bytes sent in this run, against what this run has
+// to send: bytes an earlier run left on S3 are named in the description,
+// never added to the bar, so that its rate is the rate of this run. A
+// ticker redraws it every second when nothing else does, so that its
+// elapsed time and the countdown of a retry keep moving.
 type bar struct {
-	w        io.Writer
-	verbose  bool
-	throttle int64 // nanoseconds
-	t        *tally
+	w           io.Writer
+	verbose     bool
+	noResults   bool
+	noFinalLine bool
+	throttle    int64 // nanoseconds
+	t           *tally
 
 	lastDraw atomic.Int64 // unix nanoseconds of the last throttled draw
 
-	mu     sync.Mutex // guards pb, closed and writes to w
+	mu     sync.Mutex // guards pb, max, closed and writes to w
 	pb     *progressbar.ProgressBar
+	max    int64 // the bar's max, as last set
 	closed bool
+
+	stop     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
 }
 
 func newBar(w io.Writer, o options) *bar {
-	return &bar{w: w, verbose: o.verbose, throttle: int64(o.throttle), t: newTally()}
+	b := &bar{w: w, verbose: o.verbose, noResults: o.noResults, noFinalLine: o.noFinalLine,
+		throttle: int64(o.throttle), t: newTally(), stop: make(chan struct{}), done: make(chan struct{})}
+	go b.loop(o.tick)
+	return b
+}
+
+// loop redraws the bar every tick until Close.
+func (b *bar) loop(tick time.Duration) {
+	defer close(b.done)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-t.C:
+			b.mu.Lock()
+			if b.pb != nil && !b.closed {
+				b.redraw()
+			}
+			b.mu.Unlock()
+		}
+	}
+}
+
+// redraw sets the bar to the tally and draws it. Called with b.mu held.
+func (b *bar) redraw() {
+	s := b.t.snapshot()
+	if m := barMax(s); m != b.max && m > 0 {
+		b.max = m
+		b.pb.ChangeMax64(m)
+	}
+	b.pb.Describe(b.description(s))
+	b.pb.Set64(s.bytes)
+}
+
+// barMax is the bar's max: what this run has to send, -1 when unknown.
+func barMax(s snapshot) int64 {
+	if m := s.sendable(); m > 0 {
+		return m
+	}
+	return -1
 }
 
 // newProgressBar builds the bar; total -1 (or 0) gives a spinner that shows
@@ -61,7 +119,37 @@ func (b *bar) newProgressBar(total int64, desc string) *progressbar.ProgressBar 
 	)
 }
 
-func (b *bar) description(s snapshot) string { return s.filesText() + " " }
+// description is what the bar shows before itself: the files, what was on
+// S3 already, and the retry the run is waiting on.
+func (b *bar) description(s snapshot) string {
+	d := s.filesText()
+	if s.kept > 0 {
+		d += ", resumed: " + units.Bytes(s.kept) + " already on S3"
+	}
+	// The bar, its counts and times need about 40 columns; a description
+	// that does not leave them wraps, and every redraw then adds a line.
+	room := 1 << 20
+	if w := b.width(); w > 0 {
+		room = max(w-42, 20)
+	}
+	for i, wt := range s.wait {
+		if t := d + "; " + printable(wt); utf8.RuneCountInString(t) <= room || i == len(s.wait)-1 {
+			d = t
+			break
+		}
+	}
+	return shorten(d, room) + " "
+}
+
+// width is the terminal's width in columns, 0 when unknown.
+func (b *bar) width() int {
+	if f, ok := b.w.(*os.File); ok {
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil {
+			return w
+		}
+	}
+	return 0
+}
 
 // ensure creates the bar when it does not exist yet. Called with b.mu held.
 func (b *bar) ensure() {
@@ -69,7 +157,8 @@ func (b *bar) ensure() {
 		return
 	}
 	s := b.t.snapshot()
-	b.pb = b.newProgressBar(s.total, b.description(s))
+	b.max = barMax(s)
+	b.pb = b.newProgressBar(b.max, b.description(s))
 	if s.bytes > 0 {
 		b.pb.Set64(s.bytes)
 	}
@@ -80,9 +169,15 @@ func (b *bar) Event(e transfer.Event) {
 	changed := b.t.event(e)
 	line := ""
 	switch e.Kind {
-	case transfer.FileFailed:
+	case transfer.FileFailed, transfer.FileInterrupted, transfer.FileResumed, transfer.FileRestarted:
 		line = fileLine(e, true)
-	case transfer.PartRetried, transfer.CredentialsRefreshed, transfer.FileUploaded, transfer.FileRegistered, transfer.FileSkipped:
+	case transfer.FileRegistered:
+		if !b.noResults || b.verbose {
+			line = fileLine(e, true)
+		}
+	case transfer.PartRetried, transfer.APIRetried, transfer.CredentialsRefreshed, transfer.FileUploaded, transfer.FileSkipped, transfer.KeptOnS3:
+		// The bar's description shows the retry waited on; the lines are
+		// for -v.
 		if b.verbose {
 			line = fileLine(e, true)
 		}
@@ -99,7 +194,26 @@ func (b *bar) Event(e transfer.Event) {
 		b.printAbove(line)
 	}
 	if changed && b.pb != nil {
-		b.pb.Describe(b.description(b.t.snapshot()))
+		b.redraw()
+	}
+}
+
+// Println implements Printer: line goes to w (stdout or stderr) above the
+// bar, never inside it.
+func (b *bar) Println(w io.Writer, line string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.pb == nil || b.closed:
+		fmt.Fprintln(w, line)
+	case w == b.w:
+		b.printAbove(line)
+	default:
+		// Another stream, on the same terminal maybe: clear the bar, write
+		// the line, draw the bar again.
+		b.pb.Clear()
+		fmt.Fprintln(w, line)
+		b.redraw()
 	}
 }
 
@@ -126,7 +240,7 @@ func (b *bar) printAbove(line string) {
 
 // Progress implements transfer.Observer.
 func (b *bar) Progress(_ string, delta int64) {
-	b.t.bytes.Add(delta)
+	b.t.progress(delta)
 	now := time.Now().UnixNano()
 	last := b.lastDraw.Load()
 	if now-last < b.throttle || !b.lastDraw.CompareAndSwap(last, now) {
@@ -138,18 +252,21 @@ func (b *bar) Progress(_ string, delta int64) {
 		return
 	}
 	b.ensure()
-	b.pb.Set64(b.t.snapshot().bytes)
+	b.redraw()
 }
 
 // Close implements Renderer: it draws the final state (exactly the total
 // when every file succeeded) and ends the line.
 func (b *bar) Close() {
+	b.stopOnce.Do(func() { close(b.stop) })
+	<-b.done
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return
 	}
 	s := b.t.snapshot()
+	s.wait = nil
 	if b.pb == nil && !s.planned && s.bytes == 0 && s.done == 0 && s.failed == 0 {
 		b.closed = true
 		return
@@ -157,7 +274,7 @@ func (b *bar) Close() {
 	b.ensure()
 	b.closed = true
 	b.pb.Describe(b.description(s))
-	if s.total > 0 {
+	if b.max > 0 {
 		b.pb.Set64(s.bytes)
 	} else {
 		// Finish stops the spinner's goroutine; the bytes stay as counted.
@@ -166,7 +283,7 @@ func (b *bar) Close() {
 	}
 	b.pb.Exit()
 	fmt.Fprintln(b.w)
-	if !s.allFinished {
+	if !s.allFinished && !b.noFinalLine {
 		fmt.Fprintln(b.w, finalLine(s))
 	}
 }

@@ -27,13 +27,19 @@ type NDJSON struct {
 //
 //	planned:               files, size (-1 when some size is unknown)
 //	file_started:          path, name, size, session_id, upload_id, key
-//	part_retried:          the file's fields, part, attempt, wait_seconds, error
+//	part_retried:          the file's fields, op, part, attempt, attempts,
+//	                       wait_seconds, reason, error
+//	api_retried:           op, attempt, attempts, wait_seconds, reason, error
 //	credentials_refreshed: session_id
-//	file_uploaded:         the file's fields, etag, checksum ("CRC64NVME:base64…")
+//	file_uploaded:         the file's fields, etag, checksum ("CRC32C:base64…")
 //	file_registered:       the file's fields, video_id, media
 //	file_skipped:          the file's fields, reason
 //	file_failed:           the file's fields, error, media (a file the
 //	                       completeness gate refused)
+//	file_interrupted:      the file's fields, error (the run was stopped)
+//
+// Bytes an earlier run left on S3 (kept_on_s3) are byte counts and are not
+// written, like progress; file_resumed's reason says how much S3 holds.
 //
 // A path that is not valid UTF-8 cannot travel intact in a JSON string: its
 // exact bytes are also given, base64-encoded, in path_b64. The run's
@@ -55,8 +61,10 @@ type ndjsonEvent struct {
 	SessionID   string   `json:"session_id,omitempty"`
 	UploadID    string   `json:"upload_id,omitempty"`
 	Key         string   `json:"key,omitempty"`
+	Op          string   `json:"op,omitempty"`
 	Part        int      `json:"part,omitempty"`
 	Attempt     int      `json:"attempt,omitempty"`
+	Attempts    int      `json:"attempts,omitempty"`
 	WaitSeconds *float64 `json:"wait_seconds,omitempty"`
 	ETag        string   `json:"etag,omitempty"`
 	Checksum    string   `json:"checksum,omitempty"`
@@ -69,6 +77,9 @@ type ndjsonEvent struct {
 
 // Event implements transfer.Observer.
 func (r *NDJSON) Event(e transfer.Event) {
+	if e.Kind == transfer.KeptOnS3 {
+		return
+	}
 	t := e.Time
 	if t.IsZero() {
 		t = time.Now()
@@ -91,8 +102,12 @@ func (r *NDJSON) Event(e transfer.Event) {
 		out.Size, out.Files = &size, &files
 	case transfer.CredentialsRefreshed:
 		// About the session, not a file.
+	case transfer.APIRetried:
+		out.Op, out.Attempt, out.Attempts = e.Op, e.Attempt, e.Attempts
+		wait := e.Wait.Seconds()
+		out.WaitSeconds = &wait
 	case transfer.PartRetried:
-		out.Part, out.Attempt = e.Part, e.Attempt
+		out.Op, out.Part, out.Attempt, out.Attempts = e.Op, e.Part, e.Attempt, e.Attempts
 		wait := e.Wait.Seconds()
 		out.WaitSeconds = &wait
 		fallthrough

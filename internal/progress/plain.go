@@ -13,9 +13,10 @@ import (
 // plain writes lines for logs: what changed every interval, one line per
 // file event, a final line at Close.
 type plain struct {
-	w       io.Writer
-	verbose bool
-	t       *tally
+	w           io.Writer
+	verbose     bool
+	noFinalLine bool
+	t           *tally
 
 	mu     sync.Mutex // guards w, last and closed
 	last   sample
@@ -34,7 +35,7 @@ type sample struct {
 }
 
 func newPlain(w io.Writer, o options) *plain {
-	p := &plain{w: w, verbose: o.verbose, t: newTally(), stop: make(chan struct{}), done: make(chan struct{})}
+	p := &plain{w: w, verbose: o.verbose, noFinalLine: o.noFinalLine, t: newTally(), stop: make(chan struct{}), done: make(chan struct{})}
 	p.last.at = p.t.start
 	go p.loop(o.interval)
 	return p
@@ -82,7 +83,14 @@ func (p *plain) Event(e transfer.Event) {
 }
 
 // Progress implements transfer.Observer.
-func (p *plain) Progress(_ string, delta int64) { p.t.bytes.Add(delta) }
+func (p *plain) Progress(_ string, delta int64) { p.t.progress(delta) }
+
+// Println implements Printer.
+func (p *plain) Println(w io.Writer, line string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintln(w, line)
+}
 
 // tick writes a progress line when something changed since the last one.
 func (p *plain) tick(now time.Time) {
@@ -117,7 +125,7 @@ func (p *plain) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true
-	if !s.planned && s.bytes == 0 && s.done == 0 && s.failed == 0 {
+	if p.noFinalLine || !s.planned && s.bytes == 0 && s.done == 0 && s.failed == 0 {
 		return
 	}
 	fmt.Fprintln(p.w, finalLine(s))
@@ -131,6 +139,7 @@ func finalLine(s snapshot) string {
 		word = "incomplete"
 	}
 	line := fmt.Sprintf("vidup: %s: %s, %s in %s", word, s.bytesText(), s.filesText(), units.Duration(s.elapsed))
+	// The rate is of the bytes sent in this run only.
 	if secs := s.elapsed.Seconds(); secs > 0 && s.bytes > 0 {
 		line += ", " + units.Bytes(int64(float64(s.bytes)/secs)) + "/s"
 	}

@@ -97,7 +97,7 @@ func feed(r Renderer, files int, fileSize int64) {
 				if off == part {
 					r.Progress(path, n)
 					r.Progress(path, -n) // the attempt failed
-					r.Event(transfer.Event{Kind: transfer.PartRetried, Path: path, Part: 2, Attempt: 1, Wait: time.Second, Err: errors.New("connection reset")})
+					r.Event(transfer.Event{Kind: transfer.PartRetried, Path: path, Op: "UploadPart", Part: 2, Attempt: 1, Attempts: 11, Wait: time.Second, Reason: "connection reset", Err: errors.New("connection reset")})
 				}
 				r.Progress(path, n)
 			}
@@ -205,7 +205,7 @@ func TestBarVerboseShowsRetries(t *testing.T) {
 	r := New(ModeBar, &buf, true, WithVerbose(true))
 	feed(r, 1, 256<<10)
 	r.Close()
-	if !strings.Contains(buf.String(), "vidup: clip-0.mp4: part 2, attempt 1 failed: connection reset; retrying in 1s") {
+	if !strings.Contains(buf.String(), "vidup: clip-0.mp4: UploadPart part 2: attempt 1 of 11 failed: connection reset; retrying in 1.0s") {
 		t.Errorf("no retry line in %q", buf.String())
 	}
 }
@@ -251,7 +251,7 @@ func TestPlainLines(t *testing.T) {
 	r.Progress("a.mp4", mib)
 	r.Event(transfer.Event{Kind: transfer.FileUploaded, Path: "a.mp4", Size: 2 * mib, Checksum: "CRC64NVME:abc="})
 	r.Event(transfer.Event{Kind: transfer.FileRegistered, Path: "a.mp4", VideoID: "v-1"})
-	r.Event(transfer.Event{Kind: transfer.PartRetried, Path: "b\x1b.mp4", Part: 3, Attempt: 2, Wait: 1500 * time.Millisecond, Err: errors.New("503 SlowDown")})
+	r.Event(transfer.Event{Kind: transfer.PartRetried, Path: "b\x1b.mp4", Op: "UploadPart", Part: 3, Attempt: 2, Attempts: 11, Wait: 1500 * time.Millisecond, Err: errors.New("503 SlowDown")})
 	p.tick(start.Add(3 * time.Second))
 	r.Event(transfer.Event{Kind: transfer.FileFailed, Path: "b\x1b.mp4", Err: errors.New("part 3: gave up")})
 	r.Close()
@@ -261,7 +261,7 @@ func TestPlainLines(t *testing.T) {
 		`vidup: 1.0 MiB / 4.0 MiB (25%), 1.0 MiB/s, 0/2 files, eta 3s`,
 		`vidup: a.mp4: uploaded (2.0 MiB), CRC64NVME:abc=`,
 		`vidup: a.mp4: registered as video v-1`,
-		`vidup: "b\x1b.mp4": part 3, attempt 2 failed: 503 SlowDown; retrying in 1.5s`,
+		`vidup: "b\x1b.mp4": UploadPart part 3: attempt 2 of 11 failed: 503 SlowDown; retrying in 1.5s`,
 		`vidup: 2.0 MiB / 4.0 MiB (50%), 512 KiB/s, 1/2 files, eta 4s`,
 		`vidup: "b\x1b.mp4": part 3: gave up`,
 		`vidup: incomplete: 2.0 MiB / 4.0 MiB (50%), 1/2 files, 1 failed in `,
@@ -456,5 +456,93 @@ func TestFormats(t *testing.T) {
 	}
 	if got := printable("a\r\x1b\xff"); strings.ContainsAny(got, "\r\x1b") || !strings.Contains(got, `\xff`) {
 		t.Errorf("printable = %q", got)
+	}
+}
+
+// withTick makes the bar redraw every d when nothing else moves it.
+func withTick(d time.Duration) Option { return func(o *options) { o.tick = d } }
+
+// While a call is retried and nothing moves, the bar says what it waits
+// on (what, attempt n of m, next in s) and keeps redrawing, so that its
+// elapsed time does not freeze.
+func TestBarShowsTheRetryItWaitsOn(t *testing.T) {
+	var buf syncBuffer
+	r := New(ModeBar, &buf, true, withTick(20*time.Millisecond))
+	r.Event(transfer.Event{Kind: transfer.Planned, Files: 1, Size: 4 * mib})
+	r.Event(transfer.Event{Kind: transfer.APIRetried, Time: time.Now(), Op: "open upload session", Attempt: 2, Attempts: 11,
+		Wait: 30 * time.Second, Reason: "connection refused"})
+	before := strings.Count(buf.String(), "\r")
+	time.Sleep(200 * time.Millisecond)
+	out := buf.String()
+	if !strings.Contains(out, "open upload session: attempt 2 of 11 failed, next in 30s (connection refused)") {
+		t.Errorf("the bar does not show the retry it waits on: %q", lastFrame(out))
+	}
+	if after := strings.Count(out, "\r"); after < before+4 {
+		t.Errorf("the bar was redrawn %d times in 200ms without events; it must keep ticking", (after-before)/2)
+	}
+	// Bytes moving again end the waiting state.
+	r.Progress("a.mp4", mib)
+	time.Sleep(60 * time.Millisecond)
+	if frame := lastFrame(buf.String()); strings.Contains(frame, "attempt 2") {
+		t.Errorf("still waiting after bytes moved: %q", frame)
+	}
+	r.Close()
+}
+
+// Bytes on S3 from an earlier run are named, not counted in the bar: its
+// max is what this run sends, so its rate is this run's.
+func TestBarCountsOnlyBytesSentThisRun(t *testing.T) {
+	var buf syncBuffer
+	r := New(ModeBar, &buf, true, WithThrottle(0))
+	r.Event(transfer.Event{Kind: transfer.Planned, Files: 1, Size: 768 * mib})
+	r.Event(transfer.Event{Kind: transfer.FileResumed, Path: "a.mp4", Reason: "continuing an earlier upload: S3 holds 32 of 48 parts"})
+	r.Event(transfer.Event{Kind: transfer.KeptOnS3, Path: "a.mp4", Bytes: 512 * mib})
+	r.Progress("a.mp4", 16*mib)
+	frame := lastFrame(buf.String())
+	if !strings.Contains(frame, "resumed: 512 MiB already on S3") || !strings.Contains(frame, "16/256 MiB") {
+		t.Errorf("frame %q: want the 512 MiB on S3 named and 16 of the 256 MiB to send", frame)
+	}
+	if !strings.Contains(buf.String(), "vidup: a.mp4: continuing an earlier upload: S3 holds 32 of 48 parts\n") {
+		t.Errorf("the bar does not say the file continues an earlier upload: %q", buf.String())
+	}
+	r.Close()
+}
+
+// The bar prints a line per file that ended, and a line written through
+// Println to another stream (stdout) never lands inside the bar.
+func TestBarLinesAboveIt(t *testing.T) {
+	var buf, stdout syncBuffer
+	r := New(ModeBar, &buf, true, WithThrottle(0))
+	r.Event(transfer.Event{Kind: transfer.Planned, Files: 2, Size: 2 * mib})
+	r.Progress("a.mp4", mib)
+	r.Event(transfer.Event{Kind: transfer.FileRegistered, Path: "a.mp4", VideoID: "v-1"})
+	r.(Printer).Println(&stdout, "uploaded\ta.mp4\tvideo v-1\tk")
+	r.Event(transfer.Event{Kind: transfer.FileInterrupted, Path: "b.mp4", Err: transfer.ErrStopped})
+	r.Close()
+	out := buf.String()
+	for _, want := range []string{"vidup: a.mp4: registered as video v-1\n", "vidup: b.mp4: interrupted; S3 keeps what it has, and the next run continues it\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no line %q above the bar: %q", want, out)
+		}
+	}
+	if strings.Contains(out, "failed") {
+		t.Errorf("an interrupted file is called failed: %q", out)
+	}
+	if stdout.String() != "uploaded\ta.mp4\tvideo v-1\tk\n" {
+		t.Errorf("stdout %q", stdout.String())
+	}
+	if !strings.Contains(lastFrame(out), "1/2 files, 1 interrupted") {
+		t.Errorf("final frame %q", lastFrame(out))
+	}
+}
+
+// WithoutFinalLine leaves the one summary to the caller.
+func TestPlainWithoutFinalLine(t *testing.T) {
+	var buf syncBuffer
+	r := New(ModePlain, &buf, false, WithoutFinalLine())
+	feed(r, 1, mib)
+	r.Close()
+	if strings.Contains(buf.String(), "vidup: done:") || strings.Contains(buf.String(), "incomplete") {
+		t.Errorf("a final line despite WithoutFinalLine: %q", buf.String())
 	}
 }

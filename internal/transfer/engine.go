@@ -81,6 +81,9 @@ const (
 	StatusUploaded Status = "uploaded"
 	StatusFailed   Status = "failed"
 	StatusSkipped  Status = "skipped"
+	// StatusInterrupted: the run was stopped before the file ended (Err
+	// wraps ErrStopped); a later run continues it.
+	StatusInterrupted Status = "interrupted"
 )
 
 // Result is what happened to one file.
@@ -357,10 +360,14 @@ func (e *Engine) Upload(ctx context.Context, files []*asset.Item) []Result {
 }
 
 func (e *Engine) fail(r Result, err error) Result {
+	kind := FileFailed
 	r.Status = StatusFailed
+	if errors.Is(err, ErrStopped) {
+		r.Status, kind = StatusInterrupted, FileInterrupted
+	}
 	r.Err = err
 	r.Finished = time.Now()
-	e.opts.Observer.Event(Event{Kind: FileFailed, Time: r.Finished, Path: r.Path, Name: r.Name, Size: r.Size,
+	e.opts.Observer.Event(Event{Kind: kind, Time: r.Finished, Path: r.Path, Name: r.Name, Size: r.Size,
 		SessionID: r.SessionID, UploadID: r.UploadID, Key: r.Key, Reason: err.Error(), Err: err})
 	return r
 }

@@ -50,6 +50,11 @@ func (r *recorder) Event(e transfer.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.events = append(r.events, e)
+	if e.Kind == transfer.KeptOnS3 {
+		// Bytes an earlier run left on S3 are not this run's progress,
+		// but they make up the file with it.
+		r.bytes[e.Path] += e.Bytes
+	}
 }
 
 func (r *recorder) Progress(path string, delta int64) {

@@ -24,6 +24,16 @@ const (
 	// file starts over; Reason says why.
 	FileRestarted EventKind = "file_restarted"
 	PartRetried   EventKind = "part_retried"
+	// APIRetried: a call to the API failed and will be tried again. The
+	// engine does not send it (the API client retries on its own); the
+	// CLI reports its client's retries with it: Op (the call), Attempt,
+	// Attempts, Wait, Reason, Err as for PartRetried.
+	APIRetried EventKind = "api_retried"
+	// KeptOnS3: Bytes of the file are on S3 already, sent by an earlier
+	// run (parts kept on resume, or an object only its registration
+	// missed). They are not progress of this run: Progress never counts
+	// them, so that rates count only bytes sent now.
+	KeptOnS3 EventKind = "kept_on_s3"
 	// ChecksumFallback: the store refused the session's checksum mode;
 	// Reason says which and what the session uses from then on.
 	ChecksumFallback     EventKind = "checksum_fallback"
@@ -32,6 +42,9 @@ const (
 	FileRegistered       EventKind = "file_registered"
 	FileSkipped          EventKind = "file_skipped"
 	FileFailed           EventKind = "file_failed"
+	// FileInterrupted: the run was stopped (Ctrl-C, SIGTERM) before the
+	// file ended; what S3 holds of it is kept for the next run.
+	FileInterrupted EventKind = "file_interrupted"
 )
 
 // Event is one thing that happened during a run. Fields that do not apply to
@@ -50,11 +63,14 @@ type Event struct {
 	UploadID  string
 	Key       string
 
-	// PartRetried: the part, the attempt that failed (1-based), the wait
-	// before the next one, and why.
-	Part    int
-	Attempt int
-	Wait    time.Duration
+	// PartRetried: the S3 operation (Op, one of the Op constants), the
+	// part, the attempt that failed (1-based) of at most Attempts, the
+	// wait before the next one, and why (Reason: a few words; Err).
+	Op       string
+	Part     int
+	Attempt  int
+	Attempts int
+	Wait     time.Duration
 
 	// FileUploaded / FileRegistered.
 	ETag     string
@@ -71,6 +87,8 @@ type Event struct {
 
 	// Planned: how many files the run covers.
 	Files int
+	// KeptOnS3: how many bytes of the file S3 holds from an earlier run.
+	Bytes int64
 }
 
 // Observer receives a run's events and its byte progress. It must be safe
@@ -78,9 +96,11 @@ type Event struct {
 // workers.
 type Observer interface {
 	Event(Event)
-	// Progress reports bytes of path acknowledged by S3; delta is negative
-	// when an attempt that failed is rolled back. The sum over a run never
-	// exceeds the planned size and ends at it when every file succeeds.
+	// Progress reports bytes of path S3 acknowledged in this run; delta is
+	// negative when an attempt that failed is rolled back. Bytes an earlier
+	// run sent are reported once as a KeptOnS3 event, never here. The sum
+	// over a run plus the KeptOnS3 bytes never exceeds the planned size and
+	// ends at it when every file succeeds.
 	Progress(path string, delta int64)
 }
 

@@ -33,7 +33,7 @@ type upload struct {
 
 // failed types err, a failed op of this upload's object.
 func (u *upload) failed(err error, op string, part int32) error {
-	return s3Failed(err, op, u.sess.Bucket, u.ref.Key, part)
+	return u.sess.failed(err, op, u.ref.Key, part)
 }
 
 // chunk is the bytes of one part (n, 1-based) or of a whole object put at
@@ -213,15 +213,22 @@ func (e *Engine) hooks(f *asset.Item) Hooks {
 	return e.opts.Hooks
 }
 
-// retryHooks reports retries of part (0 for whole-object calls) of f.
-func (e *Engine) retryHooks(sess *session, f *asset.Item, ref *UploadRef, part int) retryHooks {
+// kept reports bytes of f that S3 holds from an earlier run.
+func (e *Engine) kept(f *asset.Item, ref *UploadRef, n int64) {
+	e.opts.Observer.Event(Event{Kind: KeptOnS3, Time: time.Now(), Path: f.Path, Name: f.Name, Size: f.Size,
+		SessionID: ref.SessionID, UploadID: ref.UploadID, Key: ref.Key, Bytes: n})
+}
+
+// retryHooks reports retries of op on part (0 for whole-object calls) of f.
+func (e *Engine) retryHooks(sess *session, f *asset.Item, ref *UploadRef, op string, part int) retryHooks {
 	return retryHooks{
 		refresh:  sess.creds.Invalidate,
 		expiring: sess.expiring,
 		onRetry: func(attempt int, wait time.Duration, err error) {
 			e.opts.Observer.Event(Event{Kind: PartRetried, Time: time.Now(), Path: f.Path, Name: f.Name, Size: f.Size,
-				SessionID: ref.SessionID, UploadID: ref.UploadID, Key: ref.Key,
-				Part: part, Attempt: attempt, Wait: wait, Reason: describe(err), Err: err})
+				SessionID: ref.SessionID, UploadID: ref.UploadID, Key: ref.Key, Op: op,
+				Part: part, Attempt: attempt, Attempts: e.opts.Retry.Retries + 1, Wait: wait,
+				Reason: Brief(err, sess.Endpoint), Err: err})
 		},
 	}
 }
@@ -268,7 +275,7 @@ func (e *Engine) multipart(ctx context.Context, u *upload, src partSource, kept 
 	ref := u.ref
 	if ref.S3UploadID == "" {
 		err := e.negotiate(ctx, u, func() error {
-			return e.opts.Retry.do(ctx, e.retryHooks(u.sess, u.f, ref, 0), func(ctx context.Context) error {
+			return e.opts.Retry.do(ctx, e.retryHooks(u.sess, u.f, ref, OpCreateMultipartUpload, 0), func(ctx context.Context) error {
 				id, err := u.sess.store.create(ctx, ref.Key, u.f.ContentType, u.a)
 				if err == nil {
 					ref.S3UploadID = id
@@ -287,11 +294,15 @@ func (e *Engine) multipart(ctx context.Context, u *upload, src partSource, kept 
 		}
 	}()
 
-	// Parts already on S3 count as progress at once.
+	// Parts already on S3 are reported apart from this run's progress.
 	var parts partList
+	var keptBytes int64
 	for _, p := range kept {
 		parts.add(p)
-		e.opts.Observer.Progress(u.f.Path, p.Size)
+		keptBytes += p.Size
+	}
+	if keptBytes > 0 {
+		e.kept(u.f, ref, keptBytes)
 	}
 
 	// fctx stops new parts from starting (the run stopped, or a part failed
@@ -371,7 +382,7 @@ func (e *Engine) complete(ctx context.Context, u *upload, parts []Part) (string,
 	}
 	var answer s3Answer
 	attempts := 0
-	err := e.opts.Retry.do(ctx, e.retryHooks(u.sess, u.f, u.ref, 0), func(ctx context.Context) error {
+	err := e.opts.Retry.do(ctx, e.retryHooks(u.sess, u.f, u.ref, OpCompleteMultipartUpload, 0), func(ctx context.Context) error {
 		attempts++
 		out, err := u.sess.store.complete(ctx, u.ref.Key, u.ref.S3UploadID, parts, size, u.a, sum)
 		// A retried Complete whose first attempt did succeed finds the
@@ -406,7 +417,11 @@ func objectChecksum(a *checksumAlgorithm, parts []Part) string {
 // sendChunk sends c with retries: attempts start while ctx lasts and send
 // with sctx.
 func (e *Engine) sendChunk(ctx, sctx context.Context, u *upload, c chunk, call func(ctx context.Context, body io.Reader) error) error {
-	return e.opts.Retry.do(ctx, e.retryHooks(u.sess, u.f, u.ref, int(c.n)), func(context.Context) error {
+	op := OpUploadPart
+	if c.n == 0 {
+		op = OpPutObject
+	}
+	return e.opts.Retry.do(ctx, e.retryHooks(u.sess, u.f, u.ref, op, int(c.n)), func(context.Context) error {
 		return e.attempt(sctx, u.f, c, call)
 	})
 }

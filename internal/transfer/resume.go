@@ -139,7 +139,7 @@ func (e *Engine) completedObject(ctx context.Context, sess *session, f *asset.It
 		return false, err
 	}
 	var head headAnswer
-	err = e.opts.Retry.do(ctx, e.retryHooks(sess, f, &p.Ref, 0), func(ctx context.Context) error {
+	err = e.opts.Retry.do(ctx, e.retryHooks(sess, f, &p.Ref, OpHeadObject, 0), func(ctx context.Context) error {
 		var err error
 		head, err = sess.store.head(ctx, p.Ref.Key, a)
 		return err
@@ -149,7 +149,7 @@ func (e *Engine) completedObject(ctx context.Context, sess *session, f *asset.It
 	case isAccessDenied(err), httpStatus(err) == 404, errorCode(err) == "NoSuchKey", errorCode(err) == "NotFound":
 		return false, nil
 	default:
-		return false, s3Failed(err, OpHeadObject, sess.Bucket, p.Ref.Key, 0)
+		return false, sess.failed(err, OpHeadObject, p.Ref.Key, 0)
 	}
 	if head.size != f.Size {
 		return false, nil
@@ -224,7 +224,7 @@ func (e *Engine) resumeFile(ctx context.Context, p plan) Result {
 	r := Result{Path: f.Path, Name: f.Name, Size: f.Size, SessionID: ref.SessionID, UploadID: ref.UploadID, Key: ref.Key, Started: time.Now()}
 	e.opts.Observer.Event(Event{Kind: FileStarted, Time: r.Started, Path: f.Path, Name: f.Name, Size: f.Size,
 		SessionID: ref.SessionID, UploadID: ref.UploadID, Key: ref.Key})
-	e.opts.Observer.Progress(f.Path, f.Size)
+	e.kept(f, &ref, f.Size)
 	a, err := checksumOf(&ref)
 	if err != nil {
 		return e.fail(r, err)

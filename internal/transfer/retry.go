@@ -2,10 +2,13 @@ package transfer
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"syscall"
 	"time"
 
@@ -66,6 +69,11 @@ func classify(err error) class {
 			return permanent
 		}
 	}
+	// An endpoint that does not speak TLS, or whose certificate this
+	// machine does not trust, answers the same way every time.
+	if notTLS(err) {
+		return permanent
+	}
 	// No answer from S3: the connection failed, was cut, or timed out.
 	var se *smithyhttp.RequestSendError
 	var ne net.Error
@@ -78,6 +86,19 @@ func classify(err error) class {
 		return transient
 	}
 	return permanent
+}
+
+// notTLS reports a TLS handshake that cannot succeed: the server is not a
+// TLS server (an https:// URL of an http:// endpoint), or its certificate
+// is not one this machine trusts.
+func notTLS(err error) bool {
+	var rh tls.RecordHeaderError
+	var ua x509.UnknownAuthorityError
+	var he x509.HostnameError
+	var ci x509.CertificateInvalidError
+	var vf *tls.CertificateVerificationError
+	return errors.As(err, &rh) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci) || errors.As(err, &vf) ||
+		strings.Contains(err.Error(), "server gave HTTP response to HTTPS client")
 }
 
 // keyRefused reports whether S3 refused the request's credentials: what

@@ -57,7 +57,7 @@ func (e *Engine) transfer(ctx context.Context, sess *session, f *asset.Item, ref
 		if len(good) != len(rs.parts) {
 			return stored{}, errFileChanged
 		}
-		e.opts.Observer.Progress(f.Path, f.Size)
+		e.kept(f, ref, f.Size)
 		return e.verify(ctx, sess, f, ref, objectChecksum(a, rs.parts), rs.parts, s3Answer{etag: multipartETag(rs.parts)})
 	}
 	u := &upload{sess: sess, f: f, ref: ref, a: a}
@@ -97,13 +97,13 @@ func (e *Engine) reconcile(ctx context.Context, sess *session, f *asset.Item, re
 	marker, prev := "", ""
 	for pages := 1; ; pages++ {
 		var page []listedPart
-		err := e.opts.Retry.do(ctx, e.retryHooks(sess, f, ref, 0), func(ctx context.Context) error {
+		err := e.opts.Retry.do(ctx, e.retryHooks(sess, f, ref, OpListParts, 0), func(ctx context.Context) error {
 			var err error
 			page, marker, err = sess.store.listParts(ctx, ref.Key, rp.Ref.S3UploadID, marker)
 			return err
 		})
 		if err != nil {
-			return nil, s3Failed(err, OpListParts, sess.Bucket, ref.Key, 0)
+			return nil, sess.failed(err, OpListParts, ref.Key, 0)
 		}
 		for _, p := range page {
 			listed[p.number] = p
@@ -217,7 +217,7 @@ func (e *Engine) abortMultipart(ctx context.Context, sess *session, ref UploadRe
 		return err
 	})
 	if err != nil {
-		return s3Failed(err, OpAbortMultipartUpload, ref.Bucket, ref.Key, 0)
+		return sess.failed(err, OpAbortMultipartUpload, ref.Key, 0)
 	}
 	return nil
 }
@@ -248,7 +248,7 @@ func (e *Engine) verify(ctx context.Context, sess *session, f *asset.Item, ref *
 	headed := false
 	if got == "" {
 		var head headAnswer
-		err = e.opts.Retry.do(ctx, e.retryHooks(sess, f, ref, 0), func(ctx context.Context) error {
+		err = e.opts.Retry.do(ctx, e.retryHooks(sess, f, ref, OpHeadObject, 0), func(ctx context.Context) error {
 			var err error
 			head, err = sess.store.head(ctx, ref.Key, a)
 			return err
@@ -264,7 +264,7 @@ func (e *Engine) verify(ctx context.Context, sess *session, f *asset.Item, ref *
 				return stored{}, fmt.Errorf("s3://%s/%s: S3 returned no checksum to verify and HeadObject is not allowed; check the session policy allows s3:GetObject", sess.Bucket, ref.Key)
 			}
 		default:
-			return stored{}, s3Failed(err, OpHeadObject, sess.Bucket, ref.Key, 0)
+			return stored{}, sess.failed(err, OpHeadObject, ref.Key, 0)
 		}
 	}
 	if a.none || (got == "" && headed) {

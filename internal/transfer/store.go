@@ -2,10 +2,14 @@ package transfer
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"strings"
+	"syscall"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
@@ -207,7 +211,10 @@ type S3Error struct {
 	// Transient: the failure was one worth retrying (network, throttling,
 	// S3's own errors), and the retries ran out.
 	Transient bool
-	Err       error
+	// Endpoint is the S3 endpoint the API's session named ("" for AWS's
+	// own endpoint of the session's region).
+	Endpoint string
+	Err      error
 }
 
 func (e *S3Error) Error() string {
@@ -233,7 +240,24 @@ func (e *S3Error) Error() string {
 	}
 	// S3's message is the store's text (any store the API names): shown,
 	// never obeyed, and on one line.
-	return fmt.Sprintf("%s: %s: %s", doing, e.what(), units.Text(e.Err.Error()))
+	msg := fmt.Sprintf("%s: %s: %s", doing, e.what(), Brief(e.Err, ""))
+	var xe *expiringKeyError
+	if errors.As(e.Err, &xe) {
+		msg += " (the session's credentials were near or past their expiry)"
+	}
+	if e.Endpoint != "" {
+		msg += fmt.Sprintf(" (S3 endpoint %s, from the API's upload session)", units.Text(e.Endpoint))
+	}
+	return msg
+}
+
+// Unreachable reports an endpoint that never answered: the connection was
+// refused, or its host name does not resolve. More retries rarely help;
+// the endpoint the API hands out is likely wrong for this machine.
+func (e *S3Error) Unreachable() bool {
+	var dns *net.DNSError
+	return e.Code == "" && httpStatus(e.Err) == 0 &&
+		(errors.Is(e.Err, syscall.ECONNREFUSED) || errors.As(e.Err, &dns) && dns.IsNotFound)
 }
 
 func (e *S3Error) Unwrap() error { return e.Err }
@@ -269,6 +293,15 @@ func (e *S3Error) what() string {
 		return "S3 kept failing after every retry"
 	}
 	return "S3 refused the request"
+}
+
+// failed types the error err of op on key of the session's bucket.
+func (s *session) failed(err error, op, key string, part int32) error {
+	err = s3Failed(err, op, s.Bucket, key, part)
+	if se, ok := err.(*S3Error); ok {
+		se.Endpoint = s.Endpoint
+	}
+	return err
 }
 
 // s3Failed types the error err of op on bucket/key. Errors that explain
@@ -340,6 +373,73 @@ func errorCode(err error) string {
 		return ae.ErrorCode()
 	}
 	return ""
+}
+
+// Brief says in a few words what went wrong with an S3 request, for a
+// person: S3's error code and message and the HTTP status when S3
+// answered, else what happened to the connection ("connection refused by
+// ENDPOINT"). It never shows the SDK's wrapping ("https response error
+// StatusCode: 0, RequestID: , HostID: , request send failed, ...").
+// endpoint, when not "", is named in connection failures.
+func Brief(err error, endpoint string) string {
+	if err == nil {
+		return ""
+	}
+	status := httpStatus(err)
+	var ae smithy.APIError
+	if errors.As(err, &ae) && ae.ErrorCode() != "" {
+		msg := ae.ErrorCode()
+		if m := strings.TrimSpace(ae.ErrorMessage()); m != "" {
+			msg += ": " + m
+		}
+		if status != 0 {
+			msg += fmt.Sprintf(" (HTTP %d)", status)
+		}
+		return units.Text(msg)
+	}
+	if status != 0 {
+		return fmt.Sprintf("HTTP %d %s", status, http.StatusText(status))
+	}
+	at := ""
+	if endpoint != "" {
+		at = " " + units.Text(endpoint)
+	}
+	var dns *net.DNSError
+	var rh tls.RecordHeaderError
+	var ne net.Error
+	switch {
+	case errors.Is(err, errStalled):
+		return errStalled.Error()
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused" + strings.Replace(at, " ", " by ", 1)
+	case errors.As(err, &dns):
+		return fmt.Sprintf("cannot resolve %s (%s)", units.Text(dns.Name), units.Text(dns.Err))
+	case errors.As(err, &rh), strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		return "the endpoint" + at + " does not speak TLS (an https:// URL of an http:// server?)"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset" + strings.Replace(at, " ", " by ", 1)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "the connection closed before S3 answered"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "timed out waiting for" + orS3(at)
+	}
+	// Unknown: the innermost error, without the SDK's layers.
+	inner := err
+	for {
+		u := errors.Unwrap(inner)
+		if u == nil {
+			break
+		}
+		inner = u
+	}
+	return units.Text(inner.Error())
+}
+
+func orS3(at string) string {
+	if at == "" {
+		return " S3"
+	}
+	return at
 }
 
 // describe is a short reason for a retry, for the progress output.
