@@ -43,6 +43,11 @@ import (
 type apiCounter struct {
 	URL                                     string
 	total, sessions, refreshes, registering atomic.Int64
+	// batches: batch registrations (contract v1.1 3c); lateBatches: those
+	// that began after one had been answered 404 (a v1 server), which a
+	// run must remember.
+	batches, lateBatches atomic.Int64
+	batchRefused         atomic.Bool
 }
 
 func countAPI(t *testing.T, a *transfertest.API) *apiCounter {
@@ -62,11 +67,33 @@ func countAPI(t *testing.T, a *transfertest.API) *apiCounter {
 			c.registering.Add(1)
 		case strings.HasSuffix(r.URL.Path, "/credentials"):
 			c.refreshes.Add(1)
+		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/videos"):
+			c.batches.Add(1)
+			if c.batchRefused.Load() {
+				c.lateBatches.Add(1)
+			}
+			sw := &statusWriter{ResponseWriter: w}
+			proxy.ServeHTTP(sw, r)
+			if sw.status == http.StatusNotFound {
+				c.batchRefused.Store(true)
+			}
+			return
 		}
 		proxy.ServeHTTP(w, r)
 	}))
 	c.URL = srv
 	return c
+}
+
+// statusWriter remembers the status of an answer.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
 }
 
 // bulkEnv is a contract server over MinIO, counted, and a state folder,
