@@ -11,7 +11,15 @@
 //	<dir>/uploads/<id>.json    the entry's header: everything but the parts
 //	<dir>/uploads/<id>.parts   the entry's finished parts, one line each
 //	<dir>/sources/<key>/<id>   an empty marker: entry id belongs to source key
-//	<dir>/locks/<key>.lock     the flock(2) lock of a source while a run uses it
+//	<dir>/log/<run>.log        entries without parts, one run's log (runlog.go)
+//	<dir>/log/snapshot         the logs of ended runs, folded
+//	<dir>/locks/table          every source's lock, a byte each (lock.go)
+//
+// Entries with parts (multipart uploads, created Uploading) have files of
+// their own, as described below. Entries created without parts (uploads
+// sent in one request, recorded once complete) live in the run log, where
+// the records written at the same moment share one fsync: a run of 5,000
+// small files would otherwise create, fsync and rename thousands of files.
 //
 // The header and the parts are kept apart because they change at different
 // rates: a 500 GiB upload finishes thousands of parts, and rewriting a header
@@ -50,10 +58,10 @@
 //
 // # Locking
 //
-// Store.Lock takes a non-blocking flock(2) on the source's lock file, so two
-// runs (or two goroutines: flock locks belong to an open file) never upload
-// the same file at the same time. The kernel drops the lock when the process
-// dies, kill -9 included, so a lock is never stale.
+// Store.Lock takes a non-blocking record lock on the source's byte of the
+// lock table, so two runs (or two goroutines) never upload the same file at
+// the same time. The kernel drops the lock when the process dies, kill -9
+// included, so a lock is never stale.
 //
 // # What is not in the journal
 //
@@ -162,7 +170,7 @@ type Store struct {
 	sources string
 	locks   string
 
-	logDir  string
+	logDir string
 
 	now func() time.Time // tests move the clock for Prune
 

@@ -276,6 +276,9 @@ func (s *Store) runLog() (*runLog, error) {
 		w.cond = sync.NewCond(&w.mu)
 		s.log = w
 	})
+	if s.log == nil && s.logErr == nil {
+		return nil, errors.New("journal: the store is closed")
+	}
 	return s.log, s.logErr
 }
 

@@ -2,6 +2,7 @@ package journal
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -93,7 +94,7 @@ func TestRunLogRoundTrip(t *testing.T) {
 	check(again, "after the log was folded")
 }
 
-func isNotFound(err error) bool { return err != nil && strings.Contains(err.Error(), ErrNotFound.Error()) }
+func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
 
 // Writers that record at the same time share fsyncs: 400 records from 16
 // goroutines take far fewer than 400 syncs, and every one of them is there.
