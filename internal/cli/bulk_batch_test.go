@@ -131,11 +131,17 @@ func TestBulkKilledAtRandomRegistersEachFileOnce(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		// The first round dies anywhere from its start; the others once
-		// files are on their way (a file uploaded, its registration maybe
-		// in flight), at a random moment after.
+		// The first round dies anywhere from its start; the others once a
+		// random number of files are on S3 (their registrations gathering
+		// or in flight), at a random moment after.
 		if round > 0 {
-			readEvents(t, stdout, func(ev map[string]any) bool { return ev["type"] == "file_uploaded" })
+			k, uploaded := 1+rng.IntN(400), 0
+			readEvents(t, stdout, func(ev map[string]any) bool {
+				if ev["type"] == "file_uploaded" {
+					uploaded++
+				}
+				return uploaded >= k
+			})
 		} else {
 			go io.Copy(io.Discard, stdout)
 		}
