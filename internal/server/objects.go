@@ -41,6 +41,19 @@ type Objects interface {
 	Copy(ctx context.Context, bucket, src, dst string, info ObjectInfo, algorithm string) error
 	// Delete removes an object; a missing object is no error.
 	Delete(ctx context.Context, bucket, key string) error
+	// List returns every object whose key starts with prefix, in key order:
+	// key, size and ETag (a listing carries no checksum value).
+	List(ctx context.Context, bucket, prefix string) ([]ListedObject, error)
+	// DeleteMany removes objects, many per request; missing ones are no
+	// error.
+	DeleteMany(ctx context.Context, bucket string, keys []string) error
+}
+
+// ListedObject is one object of a listing.
+type ListedObject struct {
+	Key  string
+	Size int64
+	ETag string
 }
 
 // MaxCopyObjectSize is the largest object CopyObject copies in one call;
@@ -251,9 +264,57 @@ func (o S3Objects) Delete(ctx context.Context, bucket, key string) error {
 	return nil
 }
 
-// AbortUploads aborts every multipart upload of exactly key in bucket: the
-// parts a client sent and never completed, which S3 bills until then. It
-// returns how many it aborted.
+// List pages through ListObjectsV2 under prefix.
+func (o S3Objects) List(ctx context.Context, bucket, prefix string) ([]ListedObject, error) {
+	var out []ListedObject
+	in := &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)}
+	for {
+		page, err := o.Client.ListObjectsV2(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, err)
+		}
+		for _, c := range page.Contents {
+			out = append(out, ListedObject{Key: aws.ToString(c.Key), Size: aws.ToInt64(c.Size), ETag: aws.ToString(c.ETag)})
+		}
+		if !aws.ToBool(page.IsTruncated) || aws.ToString(page.NextContinuationToken) == "" {
+			return out, nil
+		}
+		in.ContinuationToken = page.NextContinuationToken
+	}
+}
+
+// maxDeleteKeys is the most keys one DeleteObjects request takes.
+const maxDeleteKeys = 1000
+
+// DeleteMany removes keys with DeleteObjects, 1,000 per request.
+func (o S3Objects) DeleteMany(ctx context.Context, bucket string, keys []string) error {
+	for len(keys) > 0 {
+		n := min(len(keys), maxDeleteKeys)
+		ids := make([]types.ObjectIdentifier, n)
+		for i, k := range keys[:n] {
+			ids[i] = types.ObjectIdentifier{Key: aws.String(k)}
+		}
+		out, err := o.Client.DeleteObjects(ctx, &s3.DeleteObjectsInput{
+			Bucket: aws.String(bucket),
+			Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)},
+		})
+		if err != nil {
+			return fmt.Errorf("delete %d objects of s3://%s: %w", n, bucket, err)
+		}
+		for _, e := range out.Errors {
+			if aws.ToString(e.Code) != "NoSuchKey" {
+				return fmt.Errorf("delete s3://%s/%s: %s: %s", bucket, aws.ToString(e.Key), aws.ToString(e.Code), aws.ToString(e.Message))
+			}
+		}
+		keys = keys[n:]
+	}
+	return nil
+}
+
+// AbortUploads aborts every multipart upload of exactly key in bucket (of
+// every key under it when key ends in "/": a package's prefix): the parts a
+// client sent and never completed, which S3 bills until then. It returns
+// how many it aborted.
 func (o S3Objects) AbortUploads(ctx context.Context, bucket, key string) (int, error) {
 	n := 0
 	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket), Prefix: aws.String(key)}
@@ -263,7 +324,7 @@ func (o S3Objects) AbortUploads(ctx context.Context, bucket, key string) (int, e
 			return n, fmt.Errorf("list multipart uploads of s3://%s/%s: %w", bucket, key, err)
 		}
 		for _, u := range out.Uploads {
-			if aws.ToString(u.Key) != key {
+			if k := aws.ToString(u.Key); k != key && !(strings.HasSuffix(key, "/") && strings.HasPrefix(k, key)) {
 				continue
 			}
 			if _, err := o.Client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
