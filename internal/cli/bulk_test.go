@@ -372,7 +372,7 @@ func TestBulkKilledMidwayFinishesTheRest(t *testing.T) {
 	// record the kill cut off is registered again by the second run as a
 	// replay of the same upload (the API keeps one video; checked below):
 	// at most the files in flight can be in that window (small files get
-	// four times --concurrency, at least 16). Every other registered file
+	// twice --concurrency, and at least 8 workers run). Every other registered file
 	// is skipped without a word to the API.
 	if doc.Summary.Skipped < first-16 || doc.Summary.Skipped+doc.Summary.Uploaded != n+1 {
 		t.Errorf("second run summary %+v: want the %d registered files skipped (but for at most 16 replays) and the rest uploaded", doc.Summary, first)

@@ -121,11 +121,13 @@ type Engine struct {
 }
 
 // smallObject is the largest object that counts as small (see
-// Engine.small); smallFactor is how many more of them may be in flight
-// than Options.Concurrency.
+// Engine.small); smallFactor is how many times Options.Concurrency of them
+// may be in flight. Every one of them holds a connection, and each
+// connection its buffers (about 320 KiB), so the factor is kept low: 4
+// cost 17 MiB more RSS than 1 over 5,000 files of 64 KiB.
 const (
 	smallObject = 2 << 20
-	smallFactor = 4
+	smallFactor = 2
 )
 
 // New prepares an engine: it loads the SDK's configuration once (honouring
