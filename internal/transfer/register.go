@@ -184,21 +184,21 @@ func (g *registrar) send(sid string, items []regItem) {
 		regs, err = g.batch.RegisterVideos(g.ctx, sid, reqs)
 	}
 	if e.noBatch.Load() || errors.Is(err, ErrNoBatch) {
-		// A v1 server: one call per file, from now on for the whole run.
+		// A v1 server: one call per file, from now on for the whole run;
+		// each recorded as soon as it is answered.
 		e.noBatch.Store(true)
-		regs = make([]Registration, len(items))
 		var wg sync.WaitGroup
 		sem := make(chan struct{}, max(e.opts.Concurrency, 4))
-		for k := range items {
+		for k, it := range items {
 			sem <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-sem }()
 				v, created, err := e.opts.API.RegisterVideo(g.ctx, reqs[k])
-				regs[k] = Registration{Video: v, Created: created, Err: err}
+				g.results[it.i] = e.registered(g.ctx, it.f, it.ref, it.r, v, created, err)
 			})
 		}
 		wg.Wait()
-		err = nil
+		return
 	}
 	// Each file's journal record and events at once, so that the
 	// journal's records share their fsyncs.
