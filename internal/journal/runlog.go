@@ -282,14 +282,8 @@ func (s *Store) runLog() (*runLog, error) {
 	return s.log, s.logErr
 }
 
-// refresh reads what other processes added to the snapshot and the logs
-// since the last read.
-func (s *Store) refresh() error {
-	s.ixMu.Lock()
-	defer s.ixMu.Unlock()
-	return s.refreshLocked()
-}
-
+// refreshLocked reads what other processes added to the snapshot and the
+// logs since the last read.
 func (s *Store) refreshLocked() error {
 	if _, err := s.readSnapshot(); err != nil {
 		return err
