@@ -592,7 +592,7 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 		}
 	}
 	eng, err := transfer.New(ctx, transfer.Options{
-		API: client, Concurrency: o.Concurrency, PartSize: int64(o.PartSize), Retry: transfer.Retry(policy),
+		API: batchAPI{client}, Concurrency: o.Concurrency, PartSize: int64(o.PartSize), Retry: transfer.Retry(policy),
 		Metadata: o.metadata, Observer: out, Hooks: after, CABundle: o.CABundle, Credentials: credentials.New,
 		WrapHTTPClient: wrap, Checksum: o.checksum,
 	})

@@ -343,7 +343,7 @@ func (o *UploadsOptions) engine(ctx context.Context, obs transfer.Observer, hook
 	if err != nil {
 		return nil, asUsage(err)
 	}
-	eng, err := transfer.New(ctx, transfer.Options{API: client, Concurrency: max(o.Concurrency, 1), Retry: transfer.Retry(policy),
+	eng, err := transfer.New(ctx, transfer.Options{API: batchAPI{client}, Concurrency: max(o.Concurrency, 1), Retry: transfer.Retry(policy),
 		Observer: obs, Hooks: hooks, Credentials: credentials.New, WrapHTTPClient: wrap})
 	if err != nil {
 		return nil, asUsage(err)

@@ -11,7 +11,15 @@
 //	<dir>/uploads/<id>.json    the entry's header: everything but the parts
 //	<dir>/uploads/<id>.parts   the entry's finished parts, one line each
 //	<dir>/sources/<key>/<id>   an empty marker: entry id belongs to source key
-//	<dir>/locks/<key>.lock     the flock(2) lock of a source while a run uses it
+//	<dir>/log/<run>.log        entries without parts, one run's log (runlog.go)
+//	<dir>/log/snapshot         the logs of ended runs, folded
+//	<dir>/locks/table          every source's lock, a byte each (lock.go)
+//
+// Entries with parts (multipart uploads, created Uploading) have files of
+// their own, as described below. Entries created without parts (uploads
+// sent in one request, recorded once complete) live in the run log, where
+// the records written at the same moment share one fsync: a run of 5,000
+// small files would otherwise create, fsync and rename thousands of files.
 //
 // The header and the parts are kept apart because they change at different
 // rates: a 500 GiB upload finishes thousands of parts, and rewriting a header
@@ -50,10 +58,10 @@
 //
 // # Locking
 //
-// Store.Lock takes a non-blocking flock(2) on the source's lock file, so two
-// runs (or two goroutines: flock locks belong to an open file) never upload
-// the same file at the same time. The kernel drops the lock when the process
-// dies, kill -9 included, so a lock is never stale.
+// Store.Lock takes a non-blocking record lock on the source's byte of the
+// lock table, so two runs (or two goroutines) never upload the same file at
+// the same time. The kernel drops the lock when the process dies, kill -9
+// included, so a lock is never stale.
 //
 // # What is not in the journal
 //
@@ -162,10 +170,23 @@ type Store struct {
 	sources string
 	locks   string
 
+	logDir string
+
 	now func() time.Time // tests move the clock for Prune
 
 	mu    sync.Mutex
 	parts map[string]*sync.Mutex // per-entry: orders appends to its parts log
+
+	// The run logs (runlog.go): ix folds the snapshot and every log, as
+	// far as they were read; others are other runs' logs.
+	ixMu     sync.Mutex
+	ix       *logIndex
+	snapInfo fs.FileInfo
+	others   map[string]*logFile
+	// log is this process's own, created at its first record.
+	logOnce sync.Once
+	log     *runLog
+	logErr  error
 }
 
 // DefaultDir is the default state folder: $XDG_STATE_HOME/vidup, or
@@ -206,10 +227,13 @@ func Open(dir string) (*Store, error) {
 		uploads: filepath.Join(dir, "uploads"),
 		sources: filepath.Join(dir, "sources"),
 		locks:   filepath.Join(dir, "locks"),
+		logDir:  filepath.Join(dir, "log"),
 		now:     time.Now,
 		parts:   map[string]*sync.Mutex{},
+		ix:      newLogIndex(),
+		others:  map[string]*logFile{},
 	}
-	for _, sub := range []string{s.uploads, s.sources, s.locks} {
+	for _, sub := range []string{s.uploads, s.sources, s.locks, s.logDir} {
 		if err := os.Mkdir(sub, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 			return nil, fmt.Errorf("create %s in the state folder: %w", sub, err)
 		}
@@ -217,7 +241,32 @@ func Open(dir string) (*Store, error) {
 			return nil, err
 		}
 	}
+	if err := s.compact(); err != nil {
+		return nil, fmt.Errorf("journal: fold the logs of ended runs in %s: %w", s.logDir, err)
+	}
 	return s, nil
+}
+
+// Close closes the store's run log, which a later Open then folds into
+// the snapshot. Every record was synced when it was written; Close only
+// lets go.
+func (s *Store) Close() error {
+	s.logOnce.Do(func() {}) // no log is created after Close
+	s.ixMu.Lock()
+	for name, lf := range s.others {
+		lf.f.Close()
+		delete(s.others, name)
+	}
+	s.ixMu.Unlock()
+	if s.log == nil {
+		return nil
+	}
+	s.log.mu.Lock()
+	defer s.log.mu.Unlock()
+	if s.log.err == nil {
+		s.log.err = fmt.Errorf("journal: the store is closed")
+	}
+	return s.log.f.Close()
 }
 
 // Dir is the state folder the store lives in.
@@ -265,6 +314,18 @@ func (s *Store) Create(e *Entry) error {
 	if _, err := os.Lstat(s.headerPath(e.ID)); err == nil {
 		return fmt.Errorf("journal: upload %s exists already", e.ID)
 	}
+	if e.State != Uploading && len(e.Parts) == 0 {
+		// No parts will follow: the entry goes to the run log, whose one
+		// fsync it shares with the other records written meanwhile.
+		if _, known, err := s.logged(e.ID); err != nil {
+			return err
+		} else if known {
+			return fmt.Errorf("journal: upload %s exists already", e.ID)
+		}
+		now := s.now().UTC()
+		e.CreatedAt, e.UpdatedAt = now, now
+		return s.put(e)
+	}
 	var log []byte
 	for _, p := range e.Parts {
 		rec, err := encodePart(p)
@@ -299,7 +360,7 @@ func (s *Store) Update(e *Entry) error {
 	if err := checkID(e.ID); err != nil {
 		return err
 	}
-	old, err := s.readHeader(e.ID)
+	old, inLog, err := s.lookup(e.ID)
 	if err != nil {
 		return err
 	}
@@ -308,6 +369,14 @@ func (s *Store) Update(e *Entry) error {
 	}
 	e.CreatedAt = old.CreatedAt
 	e.UpdatedAt = s.now().UTC()
+	if inLog {
+		// Records of the logs are ordered by time: a newer one must not
+		// share the time of the one it replaces.
+		if !e.UpdatedAt.After(old.UpdatedAt) {
+			e.UpdatedAt = old.UpdatedAt.Add(time.Nanosecond)
+		}
+		return s.put(e)
+	}
 	if err := s.writeHeader(e, true); err != nil {
 		return err
 	}
@@ -319,6 +388,33 @@ func (s *Store) Update(e *Entry) error {
 		}
 	}
 	return nil
+}
+
+// put records e's header in the run log.
+func (s *Store) put(e *Entry) error {
+	c := *e
+	c.Parts = nil
+	if err := s.commit(logRecord{Put: &header{Version: headerVersion, Entry: &c}}); err != nil {
+		return fmt.Errorf("journal: write upload %s: %w", e.ID, err)
+	}
+	return nil
+}
+
+// lookup is the header of entry id, from the run logs (inLog) or from its
+// own file.
+func (s *Store) lookup(id string) (e *Entry, inLog bool, err error) {
+	e, known, err := s.logged(id)
+	if err != nil {
+		return nil, false, err
+	}
+	if known {
+		if e == nil {
+			return nil, true, &EntryError{ID: id, Path: s.logDir, Problem: EntryMissing, Err: ErrNotFound}
+		}
+		return e, true, nil
+	}
+	e, err = s.readHeader(id)
+	return e, false, err
 }
 
 func (s *Store) writeHeader(e *Entry, replace bool) error {
@@ -363,9 +459,9 @@ func (s *Store) Get(id string) (*Entry, error) {
 	if err := checkID(id); err != nil {
 		return nil, err
 	}
-	e, err := s.readHeader(id)
-	if err != nil {
-		return nil, err
+	e, inLog, err := s.lookup(id)
+	if err != nil || inLog {
+		return e, err
 	}
 	if e.Parts, err = s.loadParts(id); err != nil {
 		return nil, err
@@ -398,6 +494,11 @@ func (s *Store) List() ([]*Entry, error) {
 		}
 		entries = append(entries, e)
 	}
+	logged, err := s.loggedAll()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	entries = append(entries, logged...)
 	sortEntries(entries, false)
 	return entries, errors.Join(errs...)
 }
@@ -409,14 +510,18 @@ func (s *Store) ForSource(key string) ([]*Entry, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
+	entries, err := s.loggedForSource(key)
+	if err != nil {
+		return nil, err
+	}
 	ids, err := readDirNames(filepath.Join(s.sources, key))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		sortEntries(entries, true)
+		return entries, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("journal: look up source %s: %w", key, err)
 	}
-	var entries []*Entry
 	for _, id := range ids {
 		if checkID(id) != nil {
 			continue
@@ -463,6 +568,21 @@ func (s *Store) FindBySource(src Identity) (*Entry, error) {
 func (s *Store) Delete(id string) error {
 	if err := checkID(id); err != nil {
 		return err
+	}
+	if old, known, err := s.logged(id); err != nil {
+		return err
+	} else if known {
+		if old == nil {
+			return nil
+		}
+		at := s.now().UTC()
+		if !at.After(old.UpdatedAt) {
+			at = old.UpdatedAt.Add(time.Nanosecond)
+		}
+		if err := s.commit(logRecord{Del: &tombstone{ID: id, At: at}}); err != nil {
+			return fmt.Errorf("journal: delete upload %s: %w", id, err)
+		}
+		return nil
 	}
 	e, err := s.readHeader(id)
 	if errors.Is(err, ErrNotFound) {

@@ -541,6 +541,11 @@ func TestPermissions(t *testing.T) {
 	if err := s.Update(e); err != nil {
 		t.Fatal(err)
 	}
+	done := sampleEntry(src)
+	done.State, done.ETag = Completed, `"etag"`
+	if err := s.Create(done); err != nil { // in the run log
+		t.Fatal(err)
+	}
 	unlock, ok, err := s.Lock(src.Key())
 	if err != nil || !ok {
 		t.Fatalf("Lock = %v %v", ok, err)
@@ -564,9 +569,10 @@ func TestPermissions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// state, uploads, sources, locks, sources/<key>; header, parts, marker, lock
-	if count != 9 {
-		t.Fatalf("walked %d paths, want 9", count)
+	// state, uploads, sources, locks, log, sources/<key>; header, parts,
+	// marker, lock table, compaction lock, run log
+	if count != 12 {
+		t.Fatalf("walked %d paths, want 12", count)
 	}
 
 	open := filepath.Join(t.TempDir(), "open")

@@ -51,11 +51,29 @@ func lockFile(path string) (*os.File, bool, error) {
 }
 
 // unlockFile lets go of the lock and removes the file when nobody else has
-// it open, so that lock files do not pile up, one per file ever uploaded.
-// Windows refuses to remove an open file, which is what keeps this safe
+// it open. Windows refuses to remove an open file, which is what keeps this safe
 // (see lockFile); a file left behind is reused by the next Lock.
 func unlockFile(f *os.File, path string) {
 	_ = windows.UnlockFileEx(windows.Handle(f.Fd()), 0, allBytes, allBytes, new(windows.Overlapped))
 	f.Close()
 	_ = os.Remove(path)
+}
+
+// lockRange takes an exclusive LockFileEx lock on the byte at off without
+// waiting; ok is false when another handle holds it.
+func lockRange(f *os.File, off int64) (bool, error) {
+	ol := &windows.Overlapped{Offset: uint32(off), OffsetHigh: uint32(off >> 32)}
+	flags := uint32(windows.LOCKFILE_EXCLUSIVE_LOCK | windows.LOCKFILE_FAIL_IMMEDIATELY)
+	if err := windows.LockFileEx(windows.Handle(f.Fd()), flags, 0, 1, 0, ol); err != nil {
+		if errors.Is(err, windows.ERROR_LOCK_VIOLATION) || errors.Is(err, windows.ERROR_IO_PENDING) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
+}
+
+func unlockRange(f *os.File, off int64) {
+	ol := &windows.Overlapped{Offset: uint32(off), OffsetHigh: uint32(off >> 32)}
+	_ = windows.UnlockFileEx(windows.Handle(f.Fd()), 0, 1, 0, ol)
 }

@@ -27,7 +27,7 @@ func victim(t *testing.T) (path string, check func()) {
 	}
 }
 
-// A symbolic link or a hard link planted at a lock file is refused, and its
+// A symbolic link or a hard link planted at the lock table is refused, and its
 // target is neither truncated nor written.
 func TestLockRefusesPlantedLinks(t *testing.T) {
 	for _, kind := range []string{"symlink", "hardlink", "fifo"} {
@@ -35,7 +35,7 @@ func TestLockRefusesPlantedLinks(t *testing.T) {
 			s := openStore(t)
 			target, check := victim(t)
 			const key = "0123456789abcdef0123456789abcdef"
-			lock := filepath.Join(s.locks, key+".lock")
+			lock := filepath.Join(s.locks, lockTableName)
 			plant(t, kind, target, lock)
 			unlock, ok, err := s.Lock(key)
 			if err == nil {

@@ -37,6 +37,8 @@ func runHelper(mode, dir, key, id string) int {
 		return 3
 	}
 	switch mode {
+	case "log":
+		return logHelper(s, id)
 	case "lock":
 		fmt.Println("locked")
 		time.Sleep(time.Hour)

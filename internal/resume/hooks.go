@@ -118,6 +118,10 @@ func (h hooks) PartDone(f *asset.Item, ref asset.Upload, p asset.Part) {
 }
 
 // update changes this run's entry of ref under the lock and writes it.
+// The write goes outside the lock, on a copy: writes of the run log wait
+// for an fsync that the records of other files share (group commit), and
+// holding the tracker's lock meanwhile would make them wait in turn. One
+// file's entry is written by one goroutine at a time (the engine's).
 func (h hooks) update(c *claim, ref asset.Upload, change func(e *journal.Entry)) {
 	h.t.mu.Lock()
 	e := c.entries[ref.UploadID]
@@ -126,7 +130,11 @@ func (h hooks) update(c *claim, ref asset.Upload, change func(e *journal.Entry))
 		return
 	}
 	change(e)
-	err := h.t.store.Update(e)
+	cp := *e
+	h.t.mu.Unlock()
+	err := h.t.store.Update(&cp)
+	h.t.mu.Lock()
+	e.CreatedAt, e.UpdatedAt = cp.CreatedAt, cp.UpdatedAt
 	h.t.mu.Unlock()
 	// problem takes the lock itself.
 	h.t.problem(err)

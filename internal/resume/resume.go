@@ -97,9 +97,10 @@ func Open(stateDir string) (*Tracker, error) {
 // Dir is the state folder of the journal.
 func (t *Tracker) Dir() string { return t.store.Dir() }
 
-// Close releases what the tracker holds. Locks are released by each
-// Claim's Release.
-func (t *Tracker) Close() error { return nil }
+// Close releases what the tracker holds: the journal's run log, which the
+// next run folds into the journal. Locks are released by each Claim's
+// Release.
+func (t *Tracker) Close() error { return t.store.Close() }
 
 var nopClaim = Claim{Release: func() {}}
 

@@ -204,6 +204,25 @@ func (e *Engine) slot(ctx context.Context) error {
 
 func (e *Engine) release() { <-e.parts }
 
+// objectSlot takes a slot for an object of size sent whole: a small one
+// takes a part slot or one of the small slots, whichever is free first.
+func (e *Engine) objectSlot(ctx context.Context, size int64) (release func(), err error) {
+	if size > smallObject {
+		if err := e.slot(ctx); err != nil {
+			return nil, err
+		}
+		return e.release, nil
+	}
+	select {
+	case e.parts <- struct{}{}:
+		return e.release, nil
+	case e.small <- struct{}{}:
+		return func() { <-e.small }, nil
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+}
+
 // hooks are the run's hooks for f. A stream has none: it cannot be
 // resumed, so nothing of it is recorded and a failed one is aborted.
 func (e *Engine) hooks(f *asset.Item) Hooks {
@@ -241,10 +260,11 @@ func (e *Engine) put(ctx context.Context, u *upload, c chunk, keep bool) (string
 		defer c.release()
 	}
 	var answer s3Answer
-	if err := e.slot(ctx); err != nil {
+	release, err := e.objectSlot(ctx, c.size())
+	if err != nil {
 		return "", answer, err
 	}
-	defer e.release()
+	defer release()
 	_, sum, err := c.sum(u.a)
 	if err != nil {
 		return "", answer, err

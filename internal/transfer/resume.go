@@ -216,10 +216,10 @@ func (e *Engine) abort(ctx context.Context, ref asset.Upload, sessions map[strin
 }
 
 // resumeFile continues an earlier upload of p.f, or only registers it.
-func (e *Engine) resumeFile(ctx context.Context, p plan) Result {
+func (e *Engine) resumeFile(ctx context.Context, p plan, slot *batchSlot) Result {
 	f, ref := p.f, p.prior.Ref
 	if !p.prior.Completed {
-		return e.uploadFile(ctx, p.sess, f, ref, p.rs)
+		return e.uploadFile(ctx, p.sess, f, ref, p.rs, slot)
 	}
 	r := Result{Path: f.Path, Name: f.Name, Size: f.Size, SessionID: ref.SessionID, UploadID: ref.UploadID, Key: ref.Key, Started: time.Now()}
 	e.opts.Observer.Event(Event{Kind: FileStarted, Time: r.Started, Path: f.Path, Name: f.Name, Size: f.Size,
@@ -237,7 +237,7 @@ func (e *Engine) resumeFile(ctx context.Context, p plan) Result {
 		}
 		st.checksum = &contract.Checksum{Algorithm: a.name, Type: typ, Value: p.prior.Checksum}
 	}
-	return e.register(ctx, f, ref, r, st, true)
+	return e.register(ctx, f, ref, r, st, true, slot)
 }
 
 // combined is the full-object CRC of parts, in order.

@@ -70,7 +70,7 @@ func (e *Engine) UploadStream(ctx context.Context, r io.Reader, f *asset.Item) R
 	res.Started = started
 	st, err := e.transferStream(ctx, sess, f, &ref, src)
 	res.Size = f.Size
-	return e.finish(ctx, f, ref, res, st, err)
+	return e.finish(ctx, f, ref, res, st, err, nil)
 }
 
 // transferStream sends the stream src to S3 and verifies the object; it

@@ -54,12 +54,16 @@ type API struct {
 	Credentials func(contract.Credentials) contract.Credentials
 	// Checksum, when set, is the session's checksum mode (contract v1.1).
 	Checksum *contract.ChecksumMode
+	// Batch serves batch registration (contract v1.1 section 3c); without
+	// it the server is v1 and answers 404 there.
+	Batch bool
 
 	attempts      map[string]int
 	videos        map[string]contract.Video // by upload id
 	registrations []contract.VideoRequest
 	sessions      map[string]*contract.Session
 	refreshes     int
+	batches       int
 	trust         bool
 }
 
@@ -78,6 +82,7 @@ func New(t testing.TB, s testenv.S3, bucket string) *API {
 	mux.HandleFunc("POST "+contract.PathUploads, a.createSession)
 	mux.HandleFunc("POST "+contract.PathUploads+"/{id}/credentials", a.refresh)
 	mux.HandleFunc("POST "+contract.PathVideos, a.register)
+	mux.HandleFunc("POST "+contract.PathUploads+"/{id}/videos", a.registerBatch)
 	srv := httptest.NewServer(a.auth(mux))
 	t.Cleanup(srv.Close)
 	a.URL = srv.URL
@@ -208,6 +213,44 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "Idempotency-Key must be the upload_id")
 		return
 	}
+	status, v, msg := a.registerOne(r.Context(), req)
+	if v == nil {
+		writeError(w, status, msg)
+		return
+	}
+	writeJSON(w, status, v)
+}
+
+// registerBatch is contract v1.1 section 3c, served when Batch is set.
+func (a *API) registerBatch(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	on := a.Batch
+	a.batches++
+	a.mu.Unlock()
+	if !on {
+		http.NotFound(w, r) // as a v1 server answers
+		return
+	}
+	var req contract.BatchRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || len(req.Videos) == 0 {
+		writeError(w, http.StatusBadRequest, "body is not a batch of video registrations")
+		return
+	}
+	out := contract.BatchResponse{Videos: make([]contract.BatchEntry, len(req.Videos))}
+	for i, v := range req.Videos {
+		if v.SessionID != r.PathValue("id") || v.UploadID == "" {
+			out.Videos[i] = contract.BatchEntry{Status: http.StatusNotFound, Error: "upload " + v.UploadID + " is not of session " + r.PathValue("id")}
+			continue
+		}
+		status, video, msg := a.registerOne(r.Context(), v)
+		out.Videos[i] = contract.BatchEntry{Status: status, Video: video, Error: msg}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// registerOne registers req, or answers why not: the status, and the
+// video (201, 200) or the error text.
+func (a *API) registerOne(ctx context.Context, req contract.VideoRequest) (int, *contract.Video, string) {
 	a.mu.Lock()
 	a.attempts[req.UploadID]++
 	n := a.attempts[req.UploadID]
@@ -215,45 +258,50 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) {
 	a.mu.Unlock()
 	if fault != nil {
 		if status, msg := fault(req.UploadID, n); status != 0 {
-			writeError(w, status, msg)
-			return
+			return status, nil, msg
 		}
 	}
 	a.mu.Lock()
 	if v, ok := a.videos[req.UploadID]; ok {
 		a.mu.Unlock()
-		writeJSON(w, http.StatusOK, v)
-		return
+		return http.StatusOK, &v, ""
 	}
 	a.mu.Unlock()
 	// A client that goes away mid-request does not stop the registration,
 	// as on a real server: the tests that kill vidup rely on it.
-	head, err := a.s3.Client().HeadObject(context.WithoutCancel(r.Context()), &s3.HeadObjectInput{
+	head, err := a.s3.Client().HeadObject(context.WithoutCancel(ctx), &s3.HeadObjectInput{
 		Bucket: aws.String(req.Bucket), Key: aws.String(req.Key), ChecksumMode: types.ChecksumModeEnabled,
 	})
 	if err != nil {
-		writeError(w, http.StatusUnprocessableEntity, "object "+req.Key+" not found: "+err.Error())
-		return
+		return http.StatusUnprocessableEntity, nil, "object " + req.Key + " not found: " + err.Error()
 	}
 	if aws.ToInt64(head.ContentLength) != req.Size {
-		writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("object %s has %d bytes, not %d", req.Key, aws.ToInt64(head.ContentLength), req.Size))
-		return
+		return http.StatusUnprocessableEntity, nil, fmt.Sprintf("object %s has %d bytes, not %d", req.Key, aws.ToInt64(head.ContentLength), req.Size)
 	}
 	// Without a checksum (the store confirmed none: "unverified") the size
 	// is all a server can check; with one, the store must hold it.
 	held := map[string]string{"CRC64NVME": aws.ToString(head.ChecksumCRC64NVME), "CRC32C": aws.ToString(head.ChecksumCRC32C)}
 	if req.Checksum != nil && (held[req.Checksum.Algorithm] == "" || held[req.Checksum.Algorithm] != req.Checksum.Value) && !a.trustChecksum() {
-		writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("object %s checksums %v do not match %+v", req.Key, held, req.Checksum))
-		return
+		return http.StatusUnprocessableEntity, nil, fmt.Sprintf("object %s checksums %v do not match %+v", req.Key, held, req.Checksum)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if v, ok := a.videos[req.UploadID]; ok {
+		return http.StatusOK, &v, "" // registered meanwhile by another request
+	}
 	v := contract.Video{ID: "vid-" + testenv.RandomHex(6), UploadID: req.UploadID, SessionID: req.SessionID, Bucket: req.Bucket,
 		Key: req.Key, Filename: req.Filename, Size: req.Size, ContentType: req.ContentType, ETag: req.ETag,
 		Checksum: req.Checksum, Metadata: req.Metadata, CreatedAt: time.Now().UTC()}
 	a.videos[req.UploadID] = v
 	a.registrations = append(a.registrations, req)
-	writeJSON(w, http.StatusCreated, v)
+	return http.StatusCreated, &v, ""
+}
+
+// Batches counts the batch registration calls (answered or refused).
+func (a *API) Batches() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.batches
 }
 
 // TrustChecksums, when set, skips the comparison of the registration's

@@ -1,0 +1,493 @@
+package journal
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The run log: where entries without parts live (single-request uploads,
+// recorded once complete), so that a run of thousands of small files pays
+// one fsync for many records instead of a handful of file creations,
+// renames and fsyncs per file.
+//
+// Every process that writes appends to a log of its own,
+// <dir>/log/<run>.log, flock(2)ed for its life. A record is one line, as in
+// a parts log: "<crc32c of json, 8 hex digits> <json>\n", holding an
+// entry's whole header (a put) or a deletion (a tombstone). Writers append
+// their records and wait for an fsync that covers them; whoever finds no
+// fsync in progress writes and syncs everything pending at once (group
+// commit), so concurrent writers share one fsync. A record is on disk,
+// synced, before its writer returns.
+//
+// Readers fold the snapshot <dir>/log/snapshot and every log into one
+// index: of the records of an entry, the one with the latest time wins
+// (UpdatedAt of a put, the deletion time of a tombstone; the later read on
+// a tie). A torn or damaged line (a crash mid-write) is ignored: its
+// writer never returned, so nothing acted on it. Logs of other live runs
+// are read again, from where the last read stopped, before every lookup.
+//
+// When a store is opened, the logs of runs that ended (their flock is
+// free) are folded into a new snapshot (written to a temporary file,
+// fsynced, renamed) and removed. Tombstones stay in the snapshot while
+// some run still lives, whose log might hold an older put of the entry.
+
+const (
+	logExt       = ".log"
+	snapshotName = "snapshot"
+	compactName  = "compact.lock"
+)
+
+// logRecord is one line of a log or of the snapshot.
+type logRecord struct {
+	Put *header    `json:"put,omitempty"`
+	Del *tombstone `json:"del,omitempty"`
+}
+
+type tombstone struct {
+	ID string    `json:"id"`
+	At time.Time `json:"at"`
+}
+
+func encodeRecord(r logRecord) ([]byte, error) {
+	js, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("journal: encode a log record: %w", err)
+	}
+	rec := make([]byte, 0, 8+1+len(js)+1)
+	rec = fmt.Appendf(rec, "%08x ", crc32.Checksum(js, castagnoli))
+	rec = append(rec, js...)
+	return append(rec, '\n'), nil
+}
+
+// decodeRecord reads one line without its newline; ok is false for a line
+// that is damaged in any way.
+func decodeRecord(line []byte) (r logRecord, ok bool) {
+	if len(line) < 10 || line[8] != ' ' {
+		return r, false
+	}
+	var sum [4]byte
+	if _, err := hex.Decode(sum[:], line[:8]); err != nil {
+		return r, false
+	}
+	js := line[9:]
+	want := uint32(sum[0])<<24 | uint32(sum[1])<<16 | uint32(sum[2])<<8 | uint32(sum[3])
+	if crc32.Checksum(js, castagnoli) != want {
+		return r, false
+	}
+	if err := json.Unmarshal(js, &r); err != nil {
+		return logRecord{}, false
+	}
+	switch {
+	case r.Put != nil && r.Del == nil && r.Put.Entry != nil && r.Put.Version == headerVersion && checkID(r.Put.ID) == nil:
+	case r.Del != nil && r.Put == nil && checkID(r.Del.ID) == nil:
+	default:
+		return logRecord{}, false
+	}
+	return r, true
+}
+
+// indexed is what the index holds of one entry: its latest put, or a
+// tombstone (e nil).
+type indexed struct {
+	e  *Entry
+	at time.Time
+}
+
+// logIndex is the fold of the snapshot and the logs.
+type logIndex struct {
+	entries  map[string]indexed
+	bySource map[string]map[string]struct{}
+}
+
+func newLogIndex() *logIndex {
+	return &logIndex{entries: map[string]indexed{}, bySource: map[string]map[string]struct{}{}}
+}
+
+func (x *logIndex) apply(r logRecord) {
+	var id string
+	var in indexed
+	if r.Put != nil {
+		id, in = r.Put.ID, indexed{e: r.Put.Entry, at: r.Put.UpdatedAt}
+	} else {
+		id, in = r.Del.ID, indexed{at: r.Del.At}
+	}
+	if old, ok := x.entries[id]; ok && old.at.After(in.at) {
+		return
+	}
+	x.entries[id] = in
+	if in.e != nil {
+		if key := in.e.Source.Key(); key != "" {
+			ids := x.bySource[key]
+			if ids == nil {
+				ids = map[string]struct{}{}
+				x.bySource[key] = ids
+			}
+			ids[id] = struct{}{}
+		}
+	}
+}
+
+// applyLines applies the complete lines of data and returns how many bytes
+// they take: a last line without its newline is left for a later read.
+func (x *logIndex) applyLines(data []byte) int {
+	done := 0
+	for {
+		i := bytes.IndexByte(data[done:], '\n')
+		if i < 0 {
+			return done
+		}
+		if r, ok := decodeRecord(data[done : done+i]); ok {
+			x.apply(r)
+		}
+		done += i + 1
+	}
+}
+
+// entry is a copy of the live entry id, or nil.
+func (x *logIndex) entry(id string) *Entry {
+	in, ok := x.entries[id]
+	if !ok || in.e == nil {
+		return nil
+	}
+	c := *in.e
+	return &c
+}
+
+// logFile is another run's log as this process has read it so far.
+type logFile struct {
+	f    *os.File
+	read int64
+}
+
+// runLog is this process's log: created at its first record.
+type runLog struct {
+	path string
+	f    *os.File
+
+	mu       sync.Mutex
+	cond     *sync.Cond
+	pending  []byte
+	spare    []byte
+	appended uint64 // records handed to append
+	synced   uint64 // records written and fsynced
+	flushing bool
+	err      error // the log failed: nothing more is written to it
+	syncs    int   // fsyncs done, for tests
+}
+
+// commit appends rec and returns once it is written and fsynced, with
+// every other record pending meanwhile.
+func (w *runLog) commit(rec []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return w.err
+	}
+	w.pending = append(w.pending, rec...)
+	w.appended++
+	mine := w.appended
+	for w.synced < mine {
+		if w.err != nil {
+			return w.err
+		}
+		if w.flushing {
+			w.cond.Wait()
+			continue
+		}
+		w.flushing = true
+		buf, upTo := w.pending, w.appended
+		w.pending, w.spare = w.spare[:0], nil
+		w.mu.Unlock()
+		_, err := w.f.Write(buf)
+		if err == nil {
+			err = w.f.Sync()
+		}
+		w.mu.Lock()
+		w.spare = buf[:0]
+		w.flushing = false
+		if err != nil {
+			// A short write may have left a torn line, which readers
+			// skip; records after it could be glued onto it, so the log
+			// takes no more.
+			w.err = fmt.Errorf("journal: write the run log %s: %w", w.path, err)
+		} else {
+			w.synced = upTo
+			w.syncs++
+		}
+		w.cond.Broadcast()
+	}
+	return nil
+}
+
+func (s *Store) logPath(name string) string { return filepath.Join(s.logDir, name) }
+
+// commit writes r to this process's log, durably, and applies it to the
+// index.
+func (s *Store) commit(r logRecord) error {
+	rec, err := encodeRecord(r)
+	if err != nil {
+		return err
+	}
+	w, err := s.runLog()
+	if err != nil {
+		return err
+	}
+	if err := w.commit(rec); err != nil {
+		return err
+	}
+	s.ixMu.Lock()
+	s.ix.apply(r)
+	s.ixMu.Unlock()
+	return nil
+}
+
+// runLog opens this process's log at its first record.
+func (s *Store) runLog() (*runLog, error) {
+	s.logOnce.Do(func() {
+		name := fmt.Sprintf("%s-%d-%s%s", time.Now().UTC().Format("20060102T150405"), os.Getpid(), newID(), logExt)
+		path := s.logPath(name)
+		f, ok, err := lockFile(path)
+		if err == nil && !ok {
+			err = fmt.Errorf("%s is locked by another process", path)
+		}
+		if err == nil {
+			// Its name must survive a power loss with its records.
+			err = syncDir(s.logDir)
+		}
+		if err != nil {
+			if f != nil {
+				unlockFile(f, path)
+			}
+			s.logErr = fmt.Errorf("journal: create the run log: %w", err)
+			return
+		}
+		w := &runLog{path: path, f: f}
+		w.cond = sync.NewCond(&w.mu)
+		s.log = w
+	})
+	if s.log == nil && s.logErr == nil {
+		return nil, errors.New("journal: the store is closed")
+	}
+	return s.log, s.logErr
+}
+
+// refreshLocked reads what other processes added to the snapshot and the
+// logs since the last read.
+func (s *Store) refreshLocked() error {
+	if _, err := s.readSnapshot(); err != nil {
+		return err
+	}
+	names, err := readDirNames(s.logDir)
+	if err != nil {
+		return fmt.Errorf("journal: list %s: %w", s.logDir, err)
+	}
+	own := ""
+	if s.log != nil {
+		own = filepath.Base(s.log.path)
+	}
+	seen := make(map[string]bool, len(names))
+	for _, name := range names {
+		if !strings.HasSuffix(name, logExt) || name == own {
+			continue
+		}
+		seen[name] = true
+		lf := s.others[name]
+		if lf == nil {
+			f, err := openRegular(s.logPath(name), os.O_RDONLY, 0)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // folded and removed meanwhile: the snapshot has it
+			}
+			if err != nil {
+				return fmt.Errorf("journal: read %s: %w", s.logPath(name), err)
+			}
+			lf = &logFile{f: f}
+			s.others[name] = lf
+		}
+		fi, err := lf.f.Stat()
+		if err != nil || fi.Size() <= lf.read {
+			continue
+		}
+		data := make([]byte, fi.Size()-lf.read)
+		n, err := lf.f.ReadAt(data, lf.read)
+		if err != nil && err != io.EOF {
+			return fmt.Errorf("journal: read %s: %w", s.logPath(name), err)
+		}
+		lf.read += int64(s.ix.applyLines(data[:n]))
+	}
+	for name, lf := range s.others {
+		if !seen[name] {
+			lf.f.Close()
+			delete(s.others, name)
+		}
+	}
+	// A compaction writes the new snapshot before it removes the logs it
+	// folded: a log that vanished before it was read is in the snapshot
+	// that replaced the one read above.
+	changed, err := s.readSnapshot()
+	if err == nil && changed {
+		return s.refreshLocked()
+	}
+	return err
+}
+
+// readSnapshot reads the snapshot again when a compaction replaced it since
+// the last read (records fold idempotently, so whole).
+func (s *Store) readSnapshot() (changed bool, err error) {
+	path := s.logPath(snapshotName)
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("journal: read %s: %w", path, err)
+	}
+	if old := s.snapInfo; old != nil && os.SameFile(fi, old) && fi.ModTime().Equal(old.ModTime()) && fi.Size() == old.Size() {
+		return false, nil
+	}
+	data, err := readRegular(path)
+	if err != nil {
+		return false, fmt.Errorf("journal: read %s: %w", path, err)
+	}
+	s.ix.applyLines(data)
+	s.snapInfo = fi
+	return true, nil
+}
+
+// logged is a copy of the entry id the logs hold, after a refresh: live
+// (e), deleted (known), or never seen there.
+func (s *Store) logged(id string) (e *Entry, known bool, err error) {
+	s.ixMu.Lock()
+	defer s.ixMu.Unlock()
+	if err := s.refreshLocked(); err != nil {
+		return nil, false, err
+	}
+	_, known = s.ix.entries[id]
+	return s.ix.entry(id), known, nil
+}
+
+// loggedForSource is a copy of every live entry of source key in the logs.
+func (s *Store) loggedForSource(key string) ([]*Entry, error) {
+	s.ixMu.Lock()
+	defer s.ixMu.Unlock()
+	if err := s.refreshLocked(); err != nil {
+		return nil, err
+	}
+	var out []*Entry
+	for id := range s.ix.bySource[key] {
+		if e := s.ix.entry(id); e != nil && e.Source.Key() == key {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) loggedAll() ([]*Entry, error) {
+	s.ixMu.Lock()
+	defer s.ixMu.Unlock()
+	if err := s.refreshLocked(); err != nil {
+		return nil, err
+	}
+	var out []*Entry
+	for id := range s.ix.entries {
+		if e := s.ix.entry(id); e != nil {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// compact folds the logs of runs that ended into the snapshot and removes
+// them. Another process compacting at the same time makes this one a no-op.
+func (s *Store) compact() error {
+	cl, ok, err := lockFile(s.logPath(compactName))
+	if err != nil || !ok {
+		return err
+	}
+	// The compaction lock file stays: removing it would let a third
+	// process lock a new file while we still hold the old one.
+	defer cl.Close()
+
+	names, err := readDirNames(s.logDir)
+	if err != nil {
+		return err
+	}
+	type dead struct {
+		f    *os.File
+		path string
+	}
+	var ended []dead
+	defer func() {
+		for _, d := range ended {
+			d.f.Close()
+		}
+	}()
+	live := false
+	for _, name := range names {
+		if !strings.HasSuffix(name, logExt) {
+			continue
+		}
+		path := s.logPath(name)
+		f, ok, err := lockFile(path)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			live = true
+			continue
+		}
+		ended = append(ended, dead{f: f, path: path})
+	}
+	if len(ended) == 0 {
+		return nil
+	}
+	x := newLogIndex()
+	snap, err := readRegular(s.logPath(snapshotName))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("read %s: %w", s.logPath(snapshotName), err)
+	}
+	x.applyLines(snap)
+	for _, d := range ended {
+		data, err := io.ReadAll(d.f)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", d.path, err)
+		}
+		x.applyLines(data)
+	}
+	var out []byte
+	for id, in := range x.entries {
+		var r logRecord
+		switch {
+		case in.e != nil:
+			r.Put = &header{Version: headerVersion, Entry: in.e}
+		case live:
+			r.Del = &tombstone{ID: id, At: in.at}
+		default:
+			continue // no run left that could hold an older put of it
+		}
+		rec, err := encodeRecord(r)
+		if err != nil {
+			return err
+		}
+		out = append(out, rec...)
+	}
+	if err := writeFileAtomic(s.logPath(snapshotName), out, true); err != nil {
+		return fmt.Errorf("write %s: %w", s.logPath(snapshotName), err)
+	}
+	// Folded: the logs may go. A crash before they do folds them again
+	// next time, to the same result.
+	for _, d := range ended {
+		_ = os.Remove(d.path)
+	}
+	return syncDir(s.logDir)
+}

@@ -1,0 +1,359 @@
+package journal
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vidup/vidup/internal/asset"
+)
+
+// doneEntry is an entry of a single-request upload, complete on S3: it
+// lives in the run log.
+func doneEntry(path string, n int) *Entry {
+	return &Entry{
+		Source: Identity{Path: path, Size: 65536, Inode: uint64(n + 1), Sample: "sha256:x"},
+		Upload: asset.Upload{SessionID: "sess", UploadID: fmt.Sprintf("up-%s-%d", filepath.Base(path), n),
+			Bucket: "videos", Key: "uploads/" + path, ChecksumAlgorithm: "CRC32C"},
+		Name: filepath.Base(path), Size: 65536, State: Completed, ETag: `"e"`, Checksum: "AAAAAA==",
+	}
+}
+
+func logFiles(t *testing.T, s *Store) []string {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(s.logDir, "*"+logExt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// Entries without parts go to the run log, not to files of their own, and
+// read, update, list and delete like any other; a later Open folds the log
+// into the snapshot and sees the same.
+func TestRunLogRoundTrip(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := doneEntry("/in/a.ts", 0), doneEntry("/in/b.ts", 1)
+	for _, e := range []*Entry{a, b} {
+		if err := s.Create(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dup := doneEntry("/in/a.ts", 0)
+	dup.ID = a.ID
+	if err := s.Create(dup); err == nil || !strings.Contains(err.Error(), "exists already") {
+		t.Fatalf("Create of an existing id = %v, want exists already", err)
+	}
+	if names, _ := readDirNames(s.uploads); len(names) != 0 {
+		t.Fatalf("entries of the run log made files in %s: %v", s.uploads, names)
+	}
+	a.State, a.VideoID = Registered, "vid-a"
+	if err := s.Update(a); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(b.ID); err != nil {
+		t.Fatal(err)
+	}
+	check := func(s *Store, when string) {
+		t.Helper()
+		got, err := s.FindBySource(a.Source)
+		if err != nil || got.State != Registered || got.VideoID != "vid-a" || !got.CreatedAt.Equal(a.CreatedAt) || !got.UpdatedAt.After(got.CreatedAt) {
+			t.Fatalf("%s: FindBySource(a) = %+v, %v", when, got, err)
+		}
+		if _, err := s.Get(b.ID); !isNotFound(err) {
+			t.Fatalf("%s: Get of a deleted entry = %v, want not found", when, err)
+		}
+		if list, err := s.List(); err != nil || len(list) != 1 || list[0].ID != a.ID {
+			t.Fatalf("%s: List = %v, %v", when, list, err)
+		}
+	}
+	check(s, "same store")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if left := logFiles(t, again); len(left) != 0 {
+		t.Fatalf("logs left after Open folded them: %v", left)
+	}
+	check(again, "after the log was folded")
+}
+
+func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+
+// Writers that record at the same time share fsyncs: 400 records from 16
+// goroutines take far fewer than 400 syncs, and every one of them is there.
+func TestRunLogGroupCommit(t *testing.T) {
+	s := openStore(t)
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Go(func() {
+			for i := range 25 {
+				e := doneEntry(fmt.Sprintf("/in/%d-%d.ts", g, i), g*100+i)
+				if err := s.Create(e); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	list, err := s.List()
+	if err != nil || len(list) != 400 {
+		t.Fatalf("List = %d entries, %v; want 400", len(list), err)
+	}
+	if syncs := s.log.syncs; syncs >= 400 || syncs == 0 {
+		t.Fatalf("%d fsyncs for 400 records; want them shared", syncs)
+	}
+	t.Logf("400 records, %d fsyncs", s.log.syncs)
+}
+
+// What one process records, another sees at its next lookup, without
+// reopening: two runs must not upload the same file twice.
+func TestRunLogSeenByAnotherStore(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	one, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	two, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := doneEntry("/in/x.ts", 7)
+	if _, err := two.FindBySource(e.Source); !isNotFound(err) {
+		t.Fatalf("FindBySource before = %v", err)
+	}
+	if err := one.Create(e); err != nil {
+		t.Fatal(err)
+	}
+	e.State, e.VideoID = Registered, "vid-x"
+	if err := one.Update(e); err != nil {
+		t.Fatal(err)
+	}
+	got, err := two.FindBySource(e.Source)
+	if err != nil || got.State != Registered {
+		t.Fatalf("the other store sees %+v, %v; want it registered", got, err)
+	}
+	// A deletion in the second store wins over the first one's put, also
+	// once the second store's log is folded while the first still lives.
+	if err := two.Delete(e.ID); err != nil {
+		t.Fatal(err)
+	}
+	two.Close()
+	three, err := Open(dir) // folds two's log; one's is live
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := three.Get(e.ID); !isNotFound(err) {
+		t.Fatalf("deleted entry after folding the deleter's log = %v", err)
+	}
+	one.Close()
+	three.Close()
+	four, err := Open(dir) // folds one's log, with the older put
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer four.Close()
+	if _, err := four.Get(e.ID); !isNotFound(err) {
+		t.Fatalf("deleted entry came back once every log was folded: %v", err)
+	}
+}
+
+// A crash tears the last record of a log, or a disk garbles one: those are
+// ignored, the records before and after them stand, and folding keeps them.
+func TestRunLogTornAndDamagedRecords(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs [][]byte
+	entries := []*Entry{doneEntry("/in/0.ts", 0), doneEntry("/in/1.ts", 1), doneEntry("/in/2.ts", 2), doneEntry("/in/3.ts", 3)}
+	for _, e := range entries {
+		e.ID = newID()
+		e.CreatedAt, e.UpdatedAt = time.Now().UTC(), time.Now().UTC()
+		rec, err := encodeRecord(logRecord{Put: &header{Version: headerVersion, Entry: e}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, rec)
+	}
+	damaged := append([]byte{}, recs[1]...)
+	damaged[20] ^= 0x20 // one flipped bit in the JSON: the CRC no longer matches
+	for cut := 1; cut < len(recs[3]); cut += 7 {
+		var log []byte
+		log = append(log, recs[0]...)
+		log = append(log, damaged...)
+		log = append(log, recs[2]...)
+		log = append(log, recs[3][:cut]...) // torn: no newline
+		name := filepath.Join(s.logDir, fmt.Sprintf("dead-%d%s", cut, logExt))
+		if err := os.WriteFile(name, log, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			_, err := s.Get(e.ID)
+			want := e == entries[0] || e == entries[2]
+			if (err == nil) != want {
+				t.Fatalf("cut %d: Get(%s) = %v; want present %v", cut, e.Name, err, want)
+			}
+		}
+		if err := os.Remove(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Folded by Open: the snapshot keeps what the log held, nothing more.
+	var log []byte
+	log = append(log, recs[0]...)
+	log = append(log, damaged...)
+	log = append(log, recs[2]...)
+	log = append(log, recs[3][:len(recs[3])/2]...)
+	if err := os.WriteFile(filepath.Join(s.logDir, "dead"+logExt), log, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	again, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if left := logFiles(t, again); len(left) != 0 {
+		t.Fatalf("logs left after Open: %v", left)
+	}
+	list, err := again.List()
+	if err != nil || len(list) != 2 {
+		t.Fatalf("after folding: List = %d entries, %v; want the 2 whole records", len(list), err)
+	}
+}
+
+// Processes recording completed and registered uploads in the run log, 8
+// at a time, are killed at random moments, five times; after each kill the
+// journal loads, every upload the killed process was told is complete or
+// registered is there in that state or later, and nothing is garbled.
+func TestKill9WhileLogging(t *testing.T) {
+	s := openStore(t)
+	completed, registered := map[string]bool{}, map[string]bool{}
+	for round := range 5 {
+		cmd := startLogger(t, s, round)
+		lines := make(chan string, 1<<16)
+		go func(out *bufio.Scanner) {
+			for out.Scan() {
+				lines <- out.Text()
+			}
+			close(lines)
+		}(cmd.out)
+		time.Sleep(time.Duration(20_000+rand.IntN(80_000)) * time.Microsecond)
+		kill9(t, cmd.Cmd)
+		for l := range lines {
+			what, id, _ := strings.Cut(l, " ")
+			switch what {
+			case "completed":
+				completed[id] = true
+			case "registered":
+				registered[id] = true
+			}
+		}
+		again, err := Open(s.Dir()) // folds the killed run's log
+		if err != nil {
+			t.Fatalf("round %d: the journal does not open after kill -9: %v", round, err)
+		}
+		list, err := again.List()
+		if err != nil {
+			t.Fatalf("round %d: List: %v", round, err)
+		}
+		got := map[string]*Entry{}
+		for _, e := range list {
+			got[e.ID] = e
+		}
+		for id := range completed {
+			e := got[id]
+			if e == nil || (e.State != Completed && e.State != Registered) {
+				t.Fatalf("round %d: upload %s was recorded complete; the journal has %+v", round, id, e)
+			}
+		}
+		for id := range registered {
+			if e := got[id]; e == nil || e.State != Registered || e.VideoID != "vid-"+id {
+				t.Fatalf("round %d: upload %s was recorded registered; the journal has %+v", round, id, e)
+			}
+		}
+		again.Close()
+	}
+	if len(registered) == 0 {
+		t.Fatal("no process recorded a registration: the test proved nothing")
+	}
+	t.Logf("%d complete, %d registered over 5 killed processes", len(completed), len(registered))
+}
+
+type logger struct {
+	*exec.Cmd
+	out *bufio.Scanner
+}
+
+func startLogger(t *testing.T, s *Store, round int) logger {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=log", "HELPER_DIR="+s.Dir(), "HELPER_KEY="+Identity{Path: "/log", Inode: 1}.Key(),
+		fmt.Sprintf("HELPER_ID=r%d", round))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	sc := bufio.NewScanner(out)
+	if !sc.Scan() || sc.Text() != "ready" {
+		t.Fatalf("logger said %q", sc.Text())
+	}
+	return logger{Cmd: cmd, out: sc}
+}
+
+// logHelper records entries as an upload run does, from 8 workers, and
+// says which records returned.
+func logHelper(s *Store, prefix string) int {
+	fmt.Println("ready")
+	var mu sync.Mutex
+	say := func(what, id string) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Println(what, id)
+	}
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				e := doneEntry(fmt.Sprintf("/bulk/%s-%d-%d", prefix, w, i), w*1_000_000+i)
+				e.ID = fmt.Sprintf("%s-%d-%d", prefix, w, i)
+				if err := s.Create(e); err != nil {
+					fmt.Fprintln(os.Stderr, err)
+					os.Exit(5)
+				}
+				say("completed", e.ID)
+				e.State, e.VideoID = Registered, "vid-"+e.ID
+				if err := s.Update(e); err != nil {
+					fmt.Fprintln(os.Stderr, err)
+					os.Exit(6)
+				}
+				say("registered", e.ID)
+			}
+		})
+	}
+	wg.Wait()
+	return 0
+}
