@@ -69,6 +69,9 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("%s: the API at %s answered %d %s%s", e.Op, e.URL, e.Status, http.StatusText(e.Status), msg)
 }
 
+// StatusCode is the HTTP status of the answer.
+func (e *StatusError) StatusCode() int { return e.Status }
+
 // AuthFailure reports whether the API refused the token (401 or 403).
 func (e *StatusError) AuthFailure() bool {
 	return e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden

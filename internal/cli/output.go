@@ -50,6 +50,13 @@ type uploadFileJSON struct {
 	// wait ended (contract v1.1 section 5); null without --wait, for a
 	// file not registered in this run, or when the API does not report it.
 	Processing *processingJSON `json:"processing"`
+	// Package, Objects and Entry describe a package (contract v1.1 1b,
+	// docs/packages.md): its kind (hls, dash, hls+dash, folder), how many
+	// objects it holds, and the key of its entry point. Present for
+	// packages only.
+	Package string `json:"package,omitempty"`
+	Objects int    `json:"objects,omitempty"`
+	Entry   string `json:"entry,omitempty"`
 }
 
 // processingJSON is a video's processing status as --wait saw it last:
@@ -100,7 +107,8 @@ func newUploadDocument(entries []*runEntry, elapsed time.Duration, dry bool) upl
 	doc := uploadDocument{Files: make([]uploadFileJSON, 0, len(entries))}
 	for _, e := range entries {
 		path := e.item.Path
-		f := uploadFileJSON{Path: path, MovedTo: e.movedTo, Media: transfer.RegistrationMedia(e.item.Media), Processing: e.processing}
+		f := uploadFileJSON{Path: path, MovedTo: e.movedTo, Media: transfer.RegistrationMedia(e.item.Media), Processing: e.processing,
+			Package: e.item.Kind, Objects: len(e.item.Objects)}
 		if !utf8.ValidString(path) {
 			f.PathB64 = base64.StdEncoding.EncodeToString([]byte(path))
 		}
@@ -124,7 +132,7 @@ func newUploadDocument(entries []*runEntry, elapsed time.Duration, dry bool) upl
 		case e.result != nil:
 			r := e.result
 			f.Status, f.Key, f.UploadID, f.SessionID = string(r.Status), r.Key, r.UploadID, r.SessionID
-			f.Size, f.ETag, f.Checksum, f.VideoID = r.Size, r.ETag, r.Checksum, r.VideoID
+			f.Size, f.ETag, f.Checksum, f.VideoID, f.Entry = r.Size, r.ETag, r.Checksum, r.VideoID, r.Entry
 			if r.Err != nil {
 				f.Error = errText(r.Err)
 			}
@@ -180,7 +188,14 @@ func writeJSONDocument(w io.Writer, doc uploadDocument) error {
 func writeTextResults(w io.Writer, doc uploadDocument) {
 	for _, f := range doc.Files {
 		if f.Status == string(transfer.StatusUploaded) {
-			fmt.Fprintf(w, "%s\t%s\tvideo %s\t%s\n", f.Status, units.Path(f.Path), units.Text(f.VideoID), units.Text(f.Key))
+			pkg := ""
+			if f.Package != "" {
+				pkg = fmt.Sprintf("\t%s package of %d %s", f.Package, f.Objects, plural(f.Objects, "object", "objects"))
+				if f.Entry != "" {
+					pkg += ", entry " + units.Text(f.Entry)
+				}
+			}
+			fmt.Fprintf(w, "%s\t%s\tvideo %s\t%s%s\n", f.Status, units.Path(f.Path), units.Text(f.VideoID), units.Text(f.Key), pkg)
 		}
 	}
 }

@@ -67,6 +67,8 @@ type Options struct {
 	// the session's mode, or the default, falling back when the store
 	// refuses it.
 	Checksum *contract.ChecksumMode
+	// Packages keeps package uploads for a later run; nil keeps nothing.
+	Packages PackageJournal
 	// StopGrace is how long parts in flight may go on once the run is
 	// stopped (Ctrl-C): a part that finishes is one the next run need not
 	// send again (default 5 s; no new part starts meanwhile).
@@ -100,9 +102,15 @@ type Result struct {
 	// Registered is false when the API answered that the video was
 	// registered already (a replay).
 	Registered bool
-	Err        error
-	Started    time.Time
-	Finished   time.Time
+	// Kind, Objects and Entry describe a package (contract v1.1 1b): its
+	// kind, how many objects it holds, and the key of its entry point
+	// (empty for a folder).
+	Kind     string
+	Objects  int
+	Entry    string
+	Err      error
+	Started  time.Time
+	Finished time.Time
 }
 
 // Engine uploads files. One Engine serves one command: its HTTP transport
@@ -316,6 +324,8 @@ func (e *Engine) Upload(ctx context.Context, files []*asset.Item) []Result {
 		f := files[i]
 		r := Result{Item: f, Path: f.Path, Name: f.Name, Size: f.Size, Started: time.Now()}
 		switch {
+		case f.Package():
+			launch(i, r, func() Result { return e.uploadPackage(ctx, f) })
 		case p.err != nil:
 			results[i] = e.fail(r, p.err)
 		case p.prior != nil:
