@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -16,9 +15,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/vidup/vidup/internal/asset"
-	"github.com/vidup/vidup/internal/contract"
 	"github.com/vidup/vidup/internal/journal"
 	"github.com/vidup/vidup/internal/manifest"
+	"github.com/vidup/vidup/internal/sources"
 	"github.com/vidup/vidup/internal/transfer"
 	"github.com/vidup/vidup/internal/units"
 )
@@ -86,7 +85,7 @@ func (o *UploadOptions) packageArgs() (rest []string, err error) {
 			rest = append(rest, arg)
 			continue
 		}
-		it, err := o.readPackage(arg, info)
+		it, err := o.readPackage(arg)
 		if err != nil {
 			return nil, err
 		}
@@ -138,10 +137,10 @@ func hasMasterManifest(dir string) (bool, error) {
 }
 
 // readPackage reads the package folder dir into one item whose objects are
-// its files in upload order.
-func (o *UploadOptions) readPackage(dir string, info fs.FileInfo) (*asset.Item, error) {
-	name := filepath.Base(abs(dir))
-	pkg, err := manifest.OpenDir(dir, manifest.Options{})
+// its files in upload order, and notes on stderr what it holds beyond its
+// manifests' references.
+func (o *UploadOptions) readPackage(dir string) (*asset.Item, error) {
+	it, pkg, err := sources.Package(dir, o.OnlyReferenced)
 	var refused *manifest.RefusedError
 	switch {
 	case errors.As(err, &refused):
@@ -149,48 +148,10 @@ func (o *UploadOptions) readPackage(dir string, info fs.FileInfo) (*asset.Item, 
 	case err != nil:
 		return nil, usageErrorf("%s: %v", units.Path(dir), unwrapPath(err))
 	}
-	objs := pkg.Objects
-	if o.OnlyReferenced && len(pkg.Unreferenced) > 0 {
-		objs = objs[:0:0]
-		for _, ob := range pkg.Objects {
-			if ob.Role != manifest.RoleSidecar {
-				objs = append(objs, ob)
-			}
-		}
-	}
-	switch {
-	case len(objs) == 0:
-		return nil, usageErrorf("%s: the folder holds no file; nothing to upload as a package", units.Path(dir))
-	case len(objs) > contract.MaxFilesPerPackage:
-		return nil, usageErrorf("%s: %d files; a package may hold at most %d (contract 1b); upload its subfolders as packages of their own", units.Path(dir), len(objs), contract.MaxFilesPerPackage)
-	}
-	it := &asset.Item{Path: dir, Abs: abs(dir), Rel: name, Name: name, Info: info, ModTime: info.ModTime(),
-		Kind: string(pkg.Kind), Entries: pkg.Entries, ContentType: packageContentType(pkg)}
-	it.Objects = make([]*asset.Object, len(objs))
-	for i, ob := range objs {
-		p := filepath.Join(dir, filepath.FromSlash(ob.Path))
-		fi, err := os.Stat(p)
-		if err != nil {
-			return nil, usageErrorf("%s: %v", units.Path(p), unwrapPath(err))
-		}
-		it.Objects[i] = &asset.Object{Rel: ob.Path, Path: p, Info: fi, Size: fi.Size(), ContentType: ob.ContentType,
-			CacheControl: ob.CacheControl, Role: string(ob.Role), Phase: int(ob.Phase)}
-		it.Size += fi.Size()
-	}
 	if !o.Quiet {
 		o.notePackage(dir, pkg)
 	}
 	return it, nil
-}
-
-// packageContentType is the content type of a package's entry point.
-func packageContentType(p *manifest.Package) string {
-	for _, ob := range p.Objects {
-		if ob.Role == manifest.RoleEntry {
-			return ob.ContentType
-		}
-	}
-	return ""
 }
 
 // notePackage says on stderr what a package holds beyond its manifests'
@@ -374,12 +335,5 @@ func (r *packageRecorder) Add(d transfer.PackageDone) {
 
 func (r *packageRecorder) Flush() error { return r.j.keep(r.log.Flush()) }
 func (r *packageRecorder) Close() error { return r.log.Close() }
-
-func abs(p string) string {
-	if a, err := filepath.Abs(p); err == nil {
-		return a
-	}
-	return p
-}
 
 func unixTime(ns int64) time.Time { return time.Unix(0, ns) }

@@ -80,7 +80,7 @@ type PackageJournal interface {
 
 // ErrPackagesRefused wraps the error of an API that refused to open a
 // package session: most likely a v1 server, which does not know packages.
-var ErrPackagesRefused = errors.New("the API refused the package session")
+var ErrPackagesRefused = errors.New("the API does not accept this package")
 
 // statusCoder is the API client's *StatusError, without importing it.
 type statusCoder interface{ StatusCode() int }
