@@ -128,7 +128,7 @@ func hasMasterManifest(dir string) (bool, error) {
 			if err != nil {
 				return false, err
 			}
-			if bytes.Contains(head, []byte("#EXT-X-STREAM-INF")) || bytes.Contains(head, []byte("#EXT-X-I-FRAME-STREAM-INF")) {
+			if bytes.Contains(head, []byte("#EXTM3U")) && (bytes.Contains(head, []byte("#EXT-X-STREAM-INF")) || bytes.Contains(head, []byte("#EXT-X-MEDIA:")) || bytes.Contains(head, []byte("#EXT-X-I-FRAME-STREAM-INF"))) {
 				return true, nil
 			}
 		}

@@ -54,6 +54,15 @@ func (a *API) registerPackage(w http.ResponseWriter, r *http.Request, req contra
 	}
 	a.mu.Lock()
 	a.attempts[p.UploadID]++
+	n, fault := a.attempts[p.UploadID], a.RegisterFault
+	a.mu.Unlock()
+	if fault != nil {
+		if status, msg := fault(p.UploadID, n); status != 0 {
+			writeError(w, status, msg)
+			return
+		}
+	}
+	a.mu.Lock()
 	sess := a.sessions[p.SessionID]
 	declared := a.packages[p.UploadID]
 	v, done := a.videos[p.UploadID]
