@@ -68,6 +68,8 @@ func TestScripts(t *testing.T) {
 			"stop-server": cmdStopServer,
 			"apiget":      cmdAPIGet,
 			"await-size":  cmdAwaitSize,
+			"s3proxy":     cmdS3Proxy,
+			"pkgcheck":    cmdPkgCheck,
 		},
 	})
 }
