@@ -200,3 +200,25 @@ func TestPackageKill9ThenRerunRegistersOnce(t *testing.T) {
 		})
 	}
 }
+
+// An API that follows only contract v1 answers a package session with 400:
+// the run fails (exit 1), saying the API does not accept packages and what
+// to do instead, before any byte is sent.
+func TestPackageAgainstAV1APISuggestsNoPackage(t *testing.T) {
+	k := newKillEnv(t, 1)
+	k.api.Set(func(a *transfertest.API) { a.V1 = true })
+	dir := filepath.Join(t.TempDir(), "film")
+	writeLadder(t, dir, 1, 2)
+	cmd, _, stderr := k.command(filepath.Join(t.TempDir(), "state"), "upload", "--package", "--progress", "plain", dir)
+	if code := runExit(t, cmd); code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, stderr)
+	}
+	for _, want := range []string{"the API does not accept this package", "answered 400", "does not accept packages", "--no-package"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if n := len(k.proxy.Stats().Targets); n != 0 {
+		t.Errorf("%d S3 targets asked", n)
+	}
+}
