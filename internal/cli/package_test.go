@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -213,10 +214,13 @@ func TestPackageAgainstAV1APISuggestsNoPackage(t *testing.T) {
 	if code := runExit(t, cmd); code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", code, stderr)
 	}
-	for _, want := range []string{"the API does not accept this package", "answered 400", "does not accept packages", "--no-package"} {
+	for _, want := range []string{"open package session: the API at", "answered 400", "does not accept packages", "--no-package"} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)
 		}
+	}
+	if !regexp.MustCompile(`answered 400 [^\n]*; an API that follows only contract v1 does not accept packages`).MatchString(stderr.String()) {
+		t.Errorf("the advice does not follow the API's answer on its line:\n%s", stderr)
 	}
 	if n := len(k.proxy.Stats().Targets); n != 0 {
 		t.Errorf("%d S3 targets asked", n)

@@ -78,9 +78,18 @@ type PackageJournal interface {
 	Forget(pkg *asset.Item) error
 }
 
-// ErrPackagesRefused wraps the error of an API that refused to open a
-// package session: most likely a v1 server, which does not know packages.
+// ErrPackagesRefused matches the error of an API that refused to open a
+// package session (400, 404, 405 or 422): most likely a v1 server, which
+// does not know packages.
 var ErrPackagesRefused = errors.New("the API does not accept this package")
+
+// packagesRefused is the API's refusal of a package session; it reads as
+// the API's answer and matches ErrPackagesRefused.
+type packagesRefused struct{ err error }
+
+func (e *packagesRefused) Error() string        { return e.err.Error() }
+func (e *packagesRefused) Unwrap() error        { return e.err }
+func (e *packagesRefused) Is(target error) bool { return target == ErrPackagesRefused }
 
 // statusCoder is the API client's *StatusError, without importing it.
 type statusCoder interface{ StatusCode() int }
@@ -288,7 +297,7 @@ func (e *Engine) openPackageSession(ctx context.Context, papi PackageAPI, pkg *a
 		if errors.As(err, &sc) {
 			switch sc.StatusCode() {
 			case http.StatusBadRequest, http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusUnprocessableEntity:
-				return nil, fmt.Errorf("%w: %w", ErrPackagesRefused, err)
+				return nil, &packagesRefused{err}
 			}
 		}
 		return nil, err
