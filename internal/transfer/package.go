@@ -6,14 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/vidup/vidup/internal/asset"
 	"github.com/vidup/vidup/internal/contract"
@@ -218,30 +217,15 @@ func (e *Engine) uploadPackage(ctx context.Context, pkg *asset.Item) Result {
 	}
 
 	pe := e.forPackage(pkg)
-	var mu sync.Mutex
 	for _, phase := range phases(pkg.Objects) {
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(e.objectsInFlight())
+		var todo []*asset.Object
 		for _, o := range phase {
-			if _, ok := done[o.Rel]; ok {
-				continue
+			if _, ok := done[o.Rel]; !ok {
+				todo = append(todo, o)
 			}
-			if gctx.Err() != nil {
-				break
-			}
-			g.Go(func() error {
-				d, err := pe.uploadObject(gctx, sess, pkg, o, ref)
-				if err != nil {
-					return err
-				}
-				rec.Add(d)
-				mu.Lock()
-				done[o.Rel] = d
-				mu.Unlock()
-				return nil
-			})
 		}
-		err := g.Wait()
+		sent, err := pe.sendObjects(ctx, sess, pkg, ref, todo, rec)
+		maps.Copy(done, sent)
 		// The barrier: every object of this phase is completed and
 		// verified, and recorded on disk, before the next phase starts.
 		// A record the journal could not write is the journal's to
@@ -255,6 +239,59 @@ func (e *Engine) uploadPackage(ctx context.Context, pkg *asset.Item) Result {
 		}
 	}
 	return e.registerPackage(ctx, papi, pkg, ref, r, done)
+}
+
+// sendObjects sends objs (of one phase) on a fixed set of workers, as
+// Upload runs files: a goroutine per object would grow a fresh stack to
+// the SDK's depth for each of thousands of small objects. The first
+// failure stops the others; what completed is returned all the same.
+func (e *Engine) sendObjects(ctx context.Context, sess *session, pkg *asset.Item, ref asset.Upload, objs []*asset.Object, rec PackageRecorder) (map[string]PackageDone, error) {
+	sent := make(map[string]PackageDone, len(objs))
+	if len(objs) == 0 {
+		return sent, nil
+	}
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	work := make(chan *asset.Object)
+	for range min(e.objectsInFlight(), len(objs)) {
+		wg.Go(func() {
+			for o := range work {
+				d, err := e.uploadObject(wctx, sess, pkg, o, ref)
+				mu.Lock()
+				if err != nil {
+					if firstErr == nil {
+						firstErr = err
+						cancel(err)
+					}
+				} else {
+					sent[o.Rel] = d
+				}
+				mu.Unlock()
+				if err == nil {
+					rec.Add(d)
+				}
+			}
+		})
+	}
+feed:
+	for _, o := range objs {
+		select {
+		case work <- o:
+		case <-wctx.Done():
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+	if firstErr == nil && ctx.Err() != nil {
+		firstErr = stopped(ctx)
+	}
+	return sent, firstErr
 }
 
 // earlierPackage is what the journal kept of pkg, or nil.
