@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -55,6 +57,15 @@ func NewAWS(ctx context.Context, o AWSOptions) (*STSMinter, S3Objects, error) {
 		}
 	})
 	s3Client := s3.NewFromConfig(cfg, func(so *s3.Options) {
+		// A package's registration keeps up to maxPackageConcurrency
+		// requests in flight: keep as many connections open, not the SDK's
+		// 10 per host. The configured client (its CA bundle, its proxy)
+		// is the one tuned.
+		if bc, ok := cfg.HTTPClient.(*awshttp.BuildableClient); ok {
+			so.HTTPClient = bc.WithTransportOptions(func(t *http.Transport) {
+				t.MaxIdleConnsPerHost = maxPackageConcurrency
+			})
+		}
 		if o.S3Endpoint != "" {
 			so.BaseEndpoint = aws.String(o.S3Endpoint)
 		}

@@ -126,10 +126,19 @@ func TestSessionPolicyRefusesForeignKeys(t *testing.T) {
 			t.Errorf("SessionPolicy granted %q to session %s", k, sid)
 		}
 	}
+	// A package's prefix (contract v1.1 section 1b) is granted as its
+	// folder, and only an upload's own folder is.
+	doc, err := SessionPolicy("aws", "videos", sid, []string{"uploads/s-1/u1/"})
+	if err != nil || !strings.Contains(doc, `"Resource":["arn:aws:s3:::videos/uploads/s-1/u1/*"]`) {
+		t.Fatalf("policy of a package prefix: %v %s", err, doc)
+	}
+	if _, err := SessionPolicy("aws", "videos", sid, []string{"uploads/s-1/u1/sub/"}); err == nil {
+		t.Error("SessionPolicy granted a folder deeper than an upload's")
+	}
 	if _, err := SessionPolicy("aws", "videos", sid, nil); err == nil {
 		t.Error("SessionPolicy granted no key")
 	}
-	doc, err := SessionPolicy("aws", "videos", sid, []string{"uploads/s-1/u1/a.mp4", "uploads/s-1/u2/b.mp4"})
+	doc, err = SessionPolicy("aws", "videos", sid, []string{"uploads/s-1/u1/a.mp4", "uploads/s-1/u2/b.mp4"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,13 +12,14 @@ import (
 	"github.com/vidup/vidup/internal/contract"
 )
 
-// Timeouts of the HTTP server. Bodies are small (at most 1 MiB), so a client
-// slower than these is broken or hostile; handlers wait on STS and S3, and a
-// registration on the server-side copy that seals the object, which the
-// write timeout leaves room for.
+// Timeouts of the HTTP server. Bodies are small (at most 1 MiB; a package's
+// up to 64 MiB, which the read timeout leaves a slow uplink room for), so a
+// client slower than these is broken or hostile; handlers wait on STS and
+// S3, and a registration on the server-side copy that seals the object,
+// which the write timeout leaves room for.
 const (
 	readHeaderTimeout = 10 * time.Second
-	readTimeout       = 30 * time.Second
+	readTimeout       = 2 * time.Minute
 	writeTimeout      = 15 * time.Minute
 	idleTimeout       = 120 * time.Second
 	maxHeaderBytes    = 64 << 10

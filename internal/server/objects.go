@@ -37,10 +37,25 @@ type Objects interface {
 	Stat(ctx context.Context, bucket, key string) (ObjectInfo, error)
 	// Copy copies src to dst in the bucket on the S3 side, on condition
 	// that src still has the ETag of info (else ErrObjectChanged).
-	// algorithm, when not empty, asks S3 to keep that checksum of dst.
-	Copy(ctx context.Context, bucket, src, dst string, info ObjectInfo, algorithm string) error
+	// algorithm, when not empty, asks S3 to keep that checksum of dst. It
+	// returns what S3 answered of dst: its ETag and the checksums S3
+	// computed of it (its Size is info's, which the condition binds).
+	Copy(ctx context.Context, bucket, src, dst string, info ObjectInfo, algorithm string) (ObjectInfo, error)
 	// Delete removes an object; a missing object is no error.
 	Delete(ctx context.Context, bucket, key string) error
+	// List returns every object whose key starts with prefix, in key order:
+	// key, size and ETag (a listing carries no checksum value).
+	List(ctx context.Context, bucket, prefix string) ([]ListedObject, error)
+	// DeleteMany removes objects, many per request; missing ones are no
+	// error.
+	DeleteMany(ctx context.Context, bucket string, keys []string) error
+}
+
+// ListedObject is one object of a listing.
+type ListedObject struct {
+	Key  string
+	Size int64
+	ETag string
 }
 
 // MaxCopyObjectSize is the largest object CopyObject copies in one call;
@@ -131,12 +146,13 @@ func copySource(bucket, key string) string {
 // Copy copies with CopyObject up to CopyThreshold, part by part above it.
 // Every request carries x-amz-copy-source-if-match, so the bytes copied are
 // those of the verified object or none: a 412 becomes ErrObjectChanged.
-func (o S3Objects) Copy(ctx context.Context, bucket, src, dst string, info ObjectInfo, algorithm string) error {
+func (o S3Objects) Copy(ctx context.Context, bucket, src, dst string, info ObjectInfo, algorithm string) (ObjectInfo, error) {
 	threshold := o.CopyThreshold
 	if threshold <= 0 {
 		threshold = MaxCopyObjectSize
 	}
 	var err error
+	got := ObjectInfo{Size: info.Size, Checksums: map[string]string{}}
 	if info.Size <= threshold {
 		in := &s3.CopyObjectInput{
 			Bucket:            aws.String(bucket),
@@ -147,19 +163,32 @@ func (o S3Objects) Copy(ctx context.Context, bucket, src, dst string, info Objec
 		if algorithm != "" {
 			in.ChecksumAlgorithm = types.ChecksumAlgorithm(algorithm)
 		}
-		_, err = o.Client.CopyObject(ctx, in)
+		var out *s3.CopyObjectOutput
+		out, err = o.Client.CopyObject(ctx, in)
+		if err == nil && out.CopyObjectResult != nil {
+			r := out.CopyObjectResult
+			got.ETag, got.ChecksumType = aws.ToString(r.ETag), string(r.ChecksumType)
+			for alg, v := range map[string]*string{
+				"CRC64NVME": r.ChecksumCRC64NVME, "CRC32C": r.ChecksumCRC32C, "CRC32": r.ChecksumCRC32,
+				"SHA1": r.ChecksumSHA1, "SHA256": r.ChecksumSHA256,
+			} {
+				if v != nil && *v != "" {
+					got.Checksums[alg] = *v
+				}
+			}
+		}
 	} else {
 		err = o.copyParts(ctx, bucket, src, dst, info)
 	}
 	switch {
 	case err == nil:
-		return nil
+		return got, nil
 	case isStatus(err, http.StatusPreconditionFailed):
-		return ErrObjectChanged
+		return ObjectInfo{}, ErrObjectChanged
 	case isStatus(err, http.StatusNotFound):
-		return ErrObjectNotFound
+		return ObjectInfo{}, ErrObjectNotFound
 	}
-	return fmt.Errorf("copy s3://%s/%s to %s: %w", bucket, src, dst, err)
+	return ObjectInfo{}, fmt.Errorf("copy s3://%s/%s to %s: %w", bucket, src, dst, err)
 }
 
 func (o S3Objects) copyParts(ctx context.Context, bucket, src, dst string, info ObjectInfo) (err error) {
@@ -251,19 +280,72 @@ func (o S3Objects) Delete(ctx context.Context, bucket, key string) error {
 	return nil
 }
 
-// AbortUploads aborts every multipart upload of exactly key in bucket: the
-// parts a client sent and never completed, which S3 bills until then. It
-// returns how many it aborted.
+// List pages through ListObjectsV2 under prefix.
+func (o S3Objects) List(ctx context.Context, bucket, prefix string) ([]ListedObject, error) {
+	var out []ListedObject
+	in := &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)}
+	for {
+		page, err := o.Client.ListObjectsV2(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, err)
+		}
+		for _, c := range page.Contents {
+			out = append(out, ListedObject{Key: aws.ToString(c.Key), Size: aws.ToInt64(c.Size), ETag: aws.ToString(c.ETag)})
+		}
+		if !aws.ToBool(page.IsTruncated) || aws.ToString(page.NextContinuationToken) == "" {
+			return out, nil
+		}
+		in.ContinuationToken = page.NextContinuationToken
+	}
+}
+
+// maxDeleteKeys is the most keys one DeleteObjects request takes.
+const maxDeleteKeys = 1000
+
+// DeleteMany removes keys with DeleteObjects, 1,000 per request.
+func (o S3Objects) DeleteMany(ctx context.Context, bucket string, keys []string) error {
+	for len(keys) > 0 {
+		n := min(len(keys), maxDeleteKeys)
+		ids := make([]types.ObjectIdentifier, n)
+		for i, k := range keys[:n] {
+			ids[i] = types.ObjectIdentifier{Key: aws.String(k)}
+		}
+		out, err := o.Client.DeleteObjects(ctx, &s3.DeleteObjectsInput{
+			Bucket: aws.String(bucket),
+			Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)},
+		})
+		if err != nil {
+			return fmt.Errorf("delete %d objects of s3://%s: %w", n, bucket, err)
+		}
+		for _, e := range out.Errors {
+			if aws.ToString(e.Code) != "NoSuchKey" {
+				return fmt.Errorf("delete s3://%s/%s: %s: %s", bucket, aws.ToString(e.Key), aws.ToString(e.Code), aws.ToString(e.Message))
+			}
+		}
+		keys = keys[n:]
+	}
+	return nil
+}
+
+// AbortUploads aborts every multipart upload of exactly key in bucket (of
+// every key under it when key ends in "/": a package's prefix): the parts a
+// client sent and never completed, which S3 bills until then. It returns
+// how many it aborted.
 func (o S3Objects) AbortUploads(ctx context.Context, bucket, key string) (int, error) {
 	n := 0
 	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket), Prefix: aws.String(key)}
+	if strings.HasSuffix(key, "/") {
+		// MinIO lists the uploads of an exact key only, nothing for a
+		// prefix: list the bucket's and keep those under the prefix.
+		in.Prefix = nil
+	}
 	for {
 		out, err := o.Client.ListMultipartUploads(ctx, in)
 		if err != nil {
 			return n, fmt.Errorf("list multipart uploads of s3://%s/%s: %w", bucket, key, err)
 		}
 		for _, u := range out.Uploads {
-			if aws.ToString(u.Key) != key {
+			if k := aws.ToString(u.Key); k != key && !(strings.HasSuffix(key, "/") && strings.HasPrefix(k, key)) {
 				continue
 			}
 			if _, err := o.Client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{

@@ -35,6 +35,9 @@ import (
 // Limits of a request.
 const (
 	DefaultMaxBodyBytes = 1 << 20
+	// DefaultMaxBulkBodyBytes bounds the bodies that carry many files: a
+	// package session or registration (up to 100,000 files) and a batch.
+	DefaultMaxBulkBodyBytes = 64 << 20
 	// MaxObjectSize is S3's largest object: 48.8 TiB.
 	MaxObjectSize      int64 = contract.MaxObjectSize
 	DefaultPageSize          = 50
@@ -81,8 +84,11 @@ type Config struct {
 
 	// Logger receives access logs and internal errors; nil discards them.
 	Logger       *slog.Logger
-	MaxBodyBytes int64            // 0: DefaultMaxBodyBytes
-	Now          func() time.Time // nil: time.Now
+	MaxBodyBytes int64 // 0: DefaultMaxBodyBytes
+	// MaxBulkBodyBytes bounds a package's or a batch's body; 0 means
+	// DefaultMaxBulkBodyBytes.
+	MaxBulkBodyBytes int64
+	Now              func() time.Time // nil: time.Now
 
 	// SessionMaxAge: a session older than this is never refreshed again;
 	// 0 means DefaultSessionMaxAge.
@@ -129,6 +135,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if cfg.MaxBulkBodyBytes <= 0 {
+		cfg.MaxBulkBodyBytes = max(DefaultMaxBulkBodyBytes, cfg.MaxBodyBytes)
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -165,6 +174,7 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("POST "+contract.PathUploads, s.createSession)
 	mux.HandleFunc("POST "+contract.PathUploads+"/{session_id}/credentials", s.refreshCredentials)
 	mux.HandleFunc("POST "+contract.PathVideos, s.registerVideo)
+	mux.HandleFunc("POST "+contract.PathUploads+"/{session_id}/videos", s.registerBatch)
 	mux.HandleFunc("GET "+contract.PathVideos, s.listVideos)
 	mux.HandleFunc("GET "+contract.PathVideos+"/{id}", s.getVideo)
 	mux.HandleFunc("POST "+contract.PathVideos+"/{id}/status", s.setStatus)
@@ -214,6 +224,31 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 // decode reads a JSON body of at most MaxBodyBytes.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 	return DecodeJSON(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes), v)
+}
+
+// decodeSized reads a JSON body of at most MaxBulkBodyBytes, and refuses
+// one past MaxBodyBytes unless bulk (asked once it is decoded) says it is a
+// package: only packages may be that large.
+func (s *Server) decodeSized(w http.ResponseWriter, r *http.Request, v any, bulk func() bool) error {
+	cr := &countingReader{r: http.MaxBytesReader(w, r.Body, s.cfg.MaxBulkBodyBytes)}
+	if err := DecodeJSON(cr, v); err != nil {
+		return err
+	}
+	if cr.n > s.cfg.MaxBodyBytes && !bulk() {
+		return errorf(http.StatusRequestEntityTooLarge, "the request body is larger than %d bytes; send fewer files or less metadata", s.cfg.MaxBodyBytes)
+	}
+	return nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // DecodeJSON reads exactly one JSON document into v: anything but white
@@ -271,8 +306,14 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) openSession(ctx context.Context, w http.ResponseWriter, r *http.Request) (contract.Session, error) {
 	var req contract.SessionRequest
-	if err := s.decode(w, r, &req); err != nil {
+	if err := s.decodeSized(w, r, &req, func() bool { return req.Package != nil }); err != nil {
 		return contract.Session{}, err
+	}
+	if req.Package != nil {
+		if len(req.Files) > 0 {
+			return contract.Session{}, errorf(http.StatusBadRequest, "the session lists both \"files\" and \"package\"; send one of them")
+		}
+		return s.openPackageSession(ctx, *req.Package)
 	}
 	if len(req.Files) == 0 {
 		return contract.Session{}, errorf(http.StatusBadRequest, "the session has no files; list 1 to %d files in \"files\"", contract.MaxFilesPerSession)
@@ -466,16 +507,31 @@ func (s *Server) register(ctx context.Context, w http.ResponseWriter, r *http.Re
 		return contract.Video{}, false, errorf(http.StatusForbidden, "principal %q has role %s, which registers nothing", p.Name, p.Role)
 	}
 	var req contract.VideoRequest
-	if err := s.decode(w, r, &req); err != nil {
+	if err := s.decodeSized(w, r, &req, func() bool { return req.Package != nil }); err != nil {
 		return contract.Video{}, false, err
+	}
+	uploadID, field := req.UploadID, "upload_id"
+	if req.Package != nil {
+		uploadID, field = req.Package.UploadID, "package.upload_id"
 	}
 	idem := strings.TrimSpace(r.Header.Get(contract.IdempotencyKeyHeader))
 	switch {
 	case idem == "":
-		return contract.Video{}, false, errorf(http.StatusBadRequest, "the %s header is missing; set it to the upload_id", contract.IdempotencyKeyHeader)
-	case idem != req.UploadID:
-		return contract.Video{}, false, errorf(http.StatusBadRequest, "the %s header %q differs from upload_id %q; they must be equal", contract.IdempotencyKeyHeader, idem, req.UploadID)
+		return contract.Video{}, false, errorf(http.StatusBadRequest, "the %s header is missing; set it to the %s", contract.IdempotencyKeyHeader, field)
+	case idem != uploadID:
+		return contract.Video{}, false, errorf(http.StatusBadRequest, "the %s header %q differs from %s %q; they must be equal", contract.IdempotencyKeyHeader, idem, field, uploadID)
 	}
+	if req.Package != nil {
+		return s.registerPackage(ctx, req)
+	}
+	return s.registerOne(ctx, req)
+}
+
+// registerOne registers one uploaded object (section 3) for the principal
+// of ctx: the single call and every entry of a batch (section 3c) go
+// through it, so both answer alike.
+func (s *Server) registerOne(ctx context.Context, req contract.VideoRequest) (contract.Video, bool, error) {
+	p := principalOf(ctx)
 	unknown := errorf(http.StatusNotFound, "upload %q is unknown to this server; register only uploads of a session it opened", req.UploadID)
 	up, err := s.cfg.Store.Upload(ctx, req.UploadID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -492,6 +548,8 @@ func (s *Server) register(ctx context.Context, w http.ResponseWriter, r *http.Re
 		return contract.Video{}, false, unknown
 	}
 	switch {
+	case up.Package != nil:
+		return contract.Video{}, false, errorf(http.StatusBadRequest, "upload %q is a package; register it with \"package\" (its objects), not as one file", req.UploadID)
 	case req.SessionID != up.SessionID:
 		return contract.Video{}, false, errorf(http.StatusBadRequest, "upload %q does not belong to session %q", req.UploadID, req.SessionID)
 	case req.Key != up.Key:
@@ -500,31 +558,43 @@ func (s *Server) register(ctx context.Context, w http.ResponseWriter, r *http.Re
 		return contract.Video{}, false, errorf(http.StatusBadRequest, "bucket %q is not this server's bucket %q", req.Bucket, s.cfg.Bucket)
 	}
 	digest := RequestDigest(req)
+	release, v, done, err := s.exclusive(ctx, up.ID, digest)
+	if done {
+		return v, false, err
+	}
+	defer release()
+	if err := checkVideoRequest(req); err != nil {
+		return contract.Video{}, false, err
+	}
+	return s.verifyAndSeal(ctx, req, up, digest)
+}
+
+// exclusive makes the caller the one registration of uploadID in flight
+// in this process, and returns release to call when it ends. When the
+// upload has its video already, done is true and v, err are the answer
+// (the stored video, or 409 for another request body).
+func (s *Server) exclusive(ctx context.Context, uploadID, digest string) (release func(), v contract.Video, done bool, err error) {
 	for {
 		// A replay answers what the first registration stored, without
 		// asking S3 again: the object it sealed is the one registered.
-		if reg, err := s.cfg.Store.VideoByUpload(ctx, up.ID); err == nil {
-			return replay(reg, digest)
+		if reg, err := s.cfg.Store.VideoByUpload(ctx, uploadID); err == nil {
+			v, _, err := replay(reg, digest)
+			return nil, v, true, err
 		} else if !errors.Is(err, store.ErrNotFound) {
-			return contract.Video{}, false, err
+			return nil, contract.Video{}, true, err
 		}
-		release, busy := s.claim(up.ID)
+		release, busy := s.claim(uploadID)
 		if busy == nil {
-			defer release()
-			break
+			return release, contract.Video{}, false, nil
 		}
 		// Another request registers this upload now (a client that gave up
 		// waiting and retried): wait for it rather than copy twice.
 		select {
 		case <-busy:
 		case <-ctx.Done():
-			return contract.Video{}, false, errorf(http.StatusServiceUnavailable, "upload %q is being registered by another request; retry", up.ID)
+			return nil, contract.Video{}, true, errorf(http.StatusServiceUnavailable, "upload %q is being registered by another request; retry", uploadID)
 		}
 	}
-	if err := checkVideoRequest(req); err != nil {
-		return contract.Video{}, false, err
-	}
-	return s.verifyAndSeal(ctx, req, up, digest)
 }
 
 func checkVideoRequest(req contract.VideoRequest) error {
@@ -648,7 +718,7 @@ func (s *Server) verifyAndSeal(rctx context.Context, req contract.VideoRequest, 
 			s.log.WarnContext(ctx, "deleting an unused sealed copy failed", "key", sealed, "err", err)
 		}
 	}
-	switch err := s.cfg.Objects.Copy(ctx, bucket, up.Key, sealed, info, alg); {
+	switch _, err := s.cfg.Objects.Copy(ctx, bucket, up.Key, sealed, info, alg); {
 	case errors.Is(err, ErrObjectChanged), errors.Is(err, ErrObjectNotFound):
 		if v, ok, err := s.registeredElsewhere(ctx, up.ID, digest); ok {
 			return v, false, err

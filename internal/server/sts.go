@@ -15,7 +15,8 @@ import (
 )
 
 // Minter hands out temporary credentials that may write exactly the given
-// keys of one session (see SessionPolicy).
+// keys of one session (see SessionPolicy). A key that ends in "/" is a
+// package's prefix: every key under it.
 type Minter interface {
 	Mint(ctx context.Context, sessionID string, keys []string) (contract.Credentials, error)
 }
@@ -56,7 +57,9 @@ const policyWildcards = "*?$"
 // the session's unregistered keys exactly. When that does not fit in
 // MaxSessionPolicyBytes (about a dozen keys with long names), it names each
 // upload's own folder (uploads/<session>/<upload>/*, which holds that one
-// key), and when that does not fit either, the session's prefix. Registered
+// key), and when that does not fit either, the session's prefix. A key
+// ending in "/" is a package's prefix (contract v1.1 section 1b) and is
+// named as the folder it is, prefix*. Registered
 // objects are safe in every case: they were copied under SealedPrefix, which
 // no policy names. partition is "aws" unless the role lives in another
 // partition. Keys must lie under the session's prefix, with no wildcard.
@@ -69,8 +72,14 @@ func SessionPolicy(partition, bucket, sessionID string, keys []string) (string, 
 		return "", fmt.Errorf("session id %q cannot be named in a policy", sessionID)
 	}
 	dirs := make([]string, 0, len(keys))
+	exact := make([]string, 0, len(keys))
 	seen := map[string]bool{}
 	for _, k := range keys {
+		if strings.HasSuffix(k, "/") {
+			exact = append(exact, k+"*")
+		} else {
+			exact = append(exact, k)
+		}
 		rest, ok := strings.CutPrefix(k, prefix)
 		if !ok || rest == "" || strings.ContainsAny(k, policyWildcards) {
 			return "", fmt.Errorf("key %q is not one of session %s's keys", k, sessionID)
@@ -79,13 +88,16 @@ func SessionPolicy(partition, bucket, sessionID string, keys []string) (string, 
 		if !ok || dir == "" {
 			return "", fmt.Errorf("key %q is not in an upload's folder of session %s", k, sessionID)
 		}
+		if strings.HasSuffix(k, "/") && rest != dir+"/" {
+			return "", fmt.Errorf("prefix %q is not an upload's folder of session %s", k, sessionID)
+		}
 		if !seen[dir] {
 			seen[dir] = true
 			dirs = append(dirs, prefix+dir+"/*")
 		}
 	}
 	arn := "arn:" + partition + ":s3:::" + bucket + "/"
-	for _, resources := range [][]string{keys, dirs, {prefix + "*"}} {
+	for _, resources := range [][]string{exact, dirs, {prefix + "*"}} {
 		doc, err := policyDocument(arn, resources)
 		if err != nil {
 			return "", err

@@ -110,9 +110,18 @@ func (c *core) CreateSession(ctx context.Context, sess Session, uploads []Upload
 			return fmt.Errorf("store session %s: %w", sess.ID, err)
 		}
 		for i, u := range uploads {
+			var spec *string
+			if u.Package != nil {
+				b, err := json.Marshal(u.Package)
+				if err != nil {
+					return fmt.Errorf("store upload %s of session %s: %w", u.ID, sess.ID, err)
+				}
+				j := string(b)
+				spec = &j
+			}
 			if _, err := t.exec(ctx, `INSERT INTO uploads
-				(id, session_id, position, object_key, name, size, content_type) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-				u.ID, sess.ID, i, u.Key, u.Name, u.Size, u.ContentType); err != nil {
+				(id, session_id, position, object_key, name, size, content_type, package_spec) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+				u.ID, sess.ID, i, u.Key, u.Name, u.Size, u.ContentType, spec); err != nil {
 				return fmt.Errorf("store upload %s of session %s: %w", u.ID, sess.ID, err)
 			}
 		}
@@ -144,12 +153,20 @@ func (c *core) Session(ctx context.Context, id string) (Session, error) {
 	return sess, nil
 }
 
-const uploadColumns = `u.id, u.session_id, u.object_key, u.name, u.size, u.content_type`
+const uploadColumns = `u.id, u.session_id, u.object_key, u.name, u.size, u.content_type, u.package_spec`
 
 func scanUpload(r scanner) (Upload, error) {
 	var u Upload
-	err := r.Scan(&u.ID, &u.SessionID, &u.Key, &u.Name, &u.Size, &u.ContentType)
-	return u, err
+	var spec *string
+	if err := r.Scan(&u.ID, &u.SessionID, &u.Key, &u.Name, &u.Size, &u.ContentType, &spec); err != nil {
+		return Upload{}, err
+	}
+	if spec != nil && *spec != "" {
+		if err := json.Unmarshal([]byte(*spec), &u.Package); err != nil {
+			return Upload{}, fmt.Errorf("upload %s: package_spec column: %w", u.ID, err)
+		}
+	}
+	return u, nil
 }
 
 // Upload returns an upload, or ErrNotFound.
@@ -194,7 +211,7 @@ func (c *core) unregistered(ctx context.Context, q querier, sessionID string) ([
 
 const videoColumns = `seq, id, upload_id, session_id, bucket, object_key, filename, size, content_type, etag,
 	checksum_algorithm, checksum_type, checksum_value, metadata, created_at, principal, source_key, request_digest,
-	status, status_error, status_at, media`
+	status, status_error, status_at, media, kind, objects, entry`
 
 // RegisterVideo inserts r; on a conflict on upload_id it returns the row
 // already there. The UNIQUE constraint decides, so concurrent replays of one
@@ -230,6 +247,16 @@ func (c *core) RegisterVideo(ctx context.Context, r Registration) (Registration,
 		m := string(b)
 		media = &m
 	}
+	// objects is NULL for a single video.
+	var objects *string
+	if len(v.Objects) > 0 {
+		b, err := json.Marshal(v.Objects)
+		if err != nil {
+			return Registration{}, false, fmt.Errorf("register video of upload %s: %w", v.UploadID, err)
+		}
+		o := string(b)
+		objects = &o
+	}
 	var (
 		stored  Registration
 		created bool
@@ -239,13 +266,13 @@ func (c *core) RegisterVideo(ctx context.Context, r Registration) (Registration,
 		row := t.queryRow(ctx, `INSERT INTO videos
 			(id, upload_id, session_id, bucket, object_key, filename, size, content_type, etag,
 			 checksum_algorithm, checksum_type, checksum_value, metadata, created_at, principal, source_key, request_digest,
-			 status, status_error, status_at, media)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?)
+			 status, status_error, status_at, media, kind, objects, entry)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?)
 			ON CONFLICT (upload_id) DO NOTHING
 			RETURNING `+videoColumns,
 			v.ID, v.UploadID, v.SessionID, v.Bucket, v.Key, v.Filename, v.Size, v.ContentType, v.ETag,
 			ck.Algorithm, ck.Type, ck.Value, string(meta), v.CreatedAt.UTC(), v.Principal, sourceKey, r.RequestDigest,
-			contract.StatusRegistered, v.CreatedAt.UTC(), media)
+			contract.StatusRegistered, v.CreatedAt.UTC(), media, v.Kind, objects, v.Entry)
 		var err error
 		stored, _, err = scanRegistration(row)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -526,13 +553,18 @@ func scanRegistration(r scanner) (Registration, int64, error) {
 		alg, typ, val    string
 		meta             string
 		created, status_ dbTime
-		media            *string
+		media, objects   *string
 	)
 	v := &reg.Video
 	if err := r.Scan(&seq, &v.ID, &v.UploadID, &v.SessionID, &v.Bucket, &v.Key, &v.Filename, &v.Size,
 		&v.ContentType, &v.ETag, &alg, &typ, &val, &meta, &created, &v.Principal, &reg.SourceKey, &reg.RequestDigest,
-		&v.Status, &v.Error, &status_, &media); err != nil {
+		&v.Status, &v.Error, &status_, &media, &v.Kind, &objects, &v.Entry); err != nil {
 		return Registration{}, 0, err
+	}
+	if objects != nil && *objects != "" {
+		if err := json.Unmarshal([]byte(*objects), &v.Objects); err != nil {
+			return Registration{}, 0, fmt.Errorf("video %s: objects column: %w", v.ID, err)
+		}
 	}
 	if alg != "" {
 		v.Checksum = &contract.Checksum{Algorithm: alg, Type: typ, Value: val}

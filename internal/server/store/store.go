@@ -38,6 +38,17 @@ type Upload struct {
 	Name        string
 	Size        int64
 	ContentType string
+	// Package is the package of a package upload (contract v1.1 section
+	// 1b), whose Key is the prefix of its files; nil for a single file.
+	Package *Package
+}
+
+// Package is what a package session declared: its files' keys are the
+// upload's Key (a prefix) + their paths.
+type Package struct {
+	Name  string                 `json:"name"`
+	Kind  string                 `json:"kind"`
+	Files []contract.PackageFile `json:"files"`
 }
 
 // Registration is a stored video with what the server keeps beside it.
