@@ -322,9 +322,20 @@ func phases(objs []*asset.Object) [][]*asset.Object {
 	return out
 }
 
+// wireKind is the contract's kind (hls, dash, folder) of a package of
+// kind k: a folder with both an HLS master playlist and an MPD (CMAF
+// segments for both players) is sent as hls, whose master playlist is the
+// entry point; its MPD is one of its objects.
+func wireKind(k string) string {
+	if k == "hls+dash" {
+		return contract.KindHLS
+	}
+	return k
+}
+
 // openPackageSession opens the package's session (contract 1b).
 func (e *Engine) openPackageSession(ctx context.Context, papi PackageAPI, pkg *asset.Item) (*session, error) {
-	req := contract.PackageRequest{Name: pkg.Name, Kind: pkg.Kind, Files: make([]contract.PackageFile, len(pkg.Objects))}
+	req := contract.PackageRequest{Name: pkg.Name, Kind: wireKind(pkg.Kind), Files: make([]contract.PackageFile, len(pkg.Objects))}
 	for i, o := range pkg.Objects {
 		req.Files[i] = contract.PackageFile{Path: o.Rel, Size: o.Size, ContentType: o.ContentType}
 	}
@@ -425,7 +436,7 @@ func (e *Engine) registerPackage(ctx context.Context, papi PackageAPI, pkg *asse
 	if err != nil {
 		return e.fail(r, err)
 	}
-	reg := &contract.PackageRegistration{UploadID: ref.UploadID, SessionID: ref.SessionID, Name: pkg.Name, Kind: pkg.Kind,
+	reg := &contract.PackageRegistration{UploadID: ref.UploadID, SessionID: ref.SessionID, Name: pkg.Name, Kind: wireKind(pkg.Kind),
 		Objects: make([]contract.PackageObject, 0, len(pkg.Objects))}
 	for _, o := range pkg.Objects {
 		d := done[o.Rel]
@@ -449,6 +460,11 @@ func (e *Engine) registerPackage(ctx context.Context, papi PackageAPI, pkg *asse
 	r.Entry = video.Entry
 	if r.Entry == "" && len(pkg.Entries) > 0 {
 		r.Entry = ref.Key + pkg.Entries[0]
+	}
+	if video.Key != "" {
+		// Where the registered package is: an API that seals uploads
+		// (vidup serve) copies the objects out of the upload's prefix.
+		r.Key = video.Key
 	}
 	if e.opts.Packages != nil {
 		// An error is the journal's to report (the command warns): the
