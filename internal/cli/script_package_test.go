@@ -28,23 +28,33 @@ type scriptProxy struct {
 	p    *faultproxy.Proxy
 	mu   sync.Mutex
 	keys []string
+	// hold: a PutObject whose key ends with it is held (until
+	// release-hold), and held counts those.
+	hold string
+	held int
 }
 
 var proxies sync.Map // *testscript.TestScript -> *scriptProxy
 
 // cmdS3Proxy starts a proxy in front of the test MinIO and sets S3PROXY to
 // its URL, for serve --public-endpoint $S3PROXY: vidup then reaches S3
-// through it, and pkgcheck can tell the order objects completed in.
+// through it, and pkgcheck can tell the order objects completed in. With
+// -hold SUFFIX, a PutObject whose key ends with SUFFIX is held (await-held
+// waits for one, release-hold lets them go): the moment to kill vidup.
 func cmdS3Proxy(ts *testscript.TestScript, neg bool, args []string) {
+	hold := ""
+	if len(args) == 2 && args[0] == "-hold" {
+		hold, args = args[1], args[2:]
+	}
 	if neg || len(args) != 0 {
-		ts.Fatalf("usage: s3proxy")
+		ts.Fatalf("usage: s3proxy [-hold SUFFIX]")
 	}
 	m, err := testenv.LookupMinIO()
 	ts.Check(err)
 	p, err := faultproxy.New(m.Endpoint)
 	ts.Check(err)
 	ts.Defer(func() { p.Close() })
-	sp := &scriptProxy{p: p}
+	sp := &scriptProxy{p: p, hold: hold}
 	p.SetRule(func(ri *faultproxy.RequestInfo) faultproxy.Action {
 		if ri.Kind != faultproxy.KindPutObject && ri.Kind != faultproxy.KindCompleteMultipartUpload {
 			return faultproxy.Pass()
@@ -53,6 +63,16 @@ func cmdS3Proxy(ts *testscript.TestScript, neg bool, args []string) {
 		key := ri.Path
 		if i := strings.IndexByte(strings.TrimPrefix(key, "/"), '/'); i >= 0 {
 			key = strings.TrimPrefix(key, "/")[i+1:]
+		}
+		sp.mu.Lock()
+		held := sp.hold != "" && ri.Kind == faultproxy.KindPutObject && strings.HasSuffix(key, sp.hold)
+		if held {
+			sp.held++
+		}
+		sp.mu.Unlock()
+		if held {
+			// Until vidup dies (or the script ends).
+			return faultproxy.DelayThen(10*time.Minute, faultproxy.Pass())
 		}
 		return faultproxy.Modify(func(resp *http.Response) error {
 			if resp.StatusCode == http.StatusOK {
@@ -123,6 +143,9 @@ func cmdPkgCheck(ts *testscript.TestScript, neg bool, args []string) {
 		return
 	}
 	p := sp.(*scriptProxy)
+	if p.hold != "" || p.held > 0 {
+		return // a run was killed: the order is that of two runs
+	}
 	p.mu.Lock()
 	keys := append([]string(nil), p.keys...)
 	p.mu.Unlock()
@@ -147,4 +170,46 @@ func cmdPkgCheck(ts *testscript.TestScript, neg bool, args []string) {
 	if seen < len(pkg.Objects) {
 		ts.Fatalf("the proxy saw %d objects of the package complete, want at least %d", seen, len(pkg.Objects))
 	}
+}
+
+func scriptProxyOf(ts *testscript.TestScript) *scriptProxy {
+	sp, ok := proxies.Load(ts)
+	if !ok {
+		ts.Fatalf("no proxy: run s3proxy first")
+	}
+	return sp.(*scriptProxy)
+}
+
+// cmdAwaitHeld waits (up to a minute) until the proxy holds a request.
+func cmdAwaitHeld(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: await-held")
+	}
+	sp := scriptProxyOf(ts)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		sp.mu.Lock()
+		n := sp.held
+		sp.mu.Unlock()
+		if n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("no request was held within a minute")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// cmdReleaseHold stops holding requests (those held stay held until their
+// client goes away).
+func cmdReleaseHold(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: release-hold")
+	}
+	sp := scriptProxyOf(ts)
+	sp.mu.Lock()
+	sp.hold = ""
+	sp.keys = nil
+	sp.mu.Unlock()
 }
