@@ -49,6 +49,18 @@ const (
 // few kilobytes, and a misconfigured URL may point at something endless.
 const maxBody = 1 << 20
 
+// maxPackageBody bounds a package's registration answer, which lists every
+// object with its key: up to 100,000 of them (contract 1b).
+const maxPackageBody = 64 << 20
+
+// bodyLimit is what is read of the answer to op.
+func bodyLimit(op string) int {
+	if op == OpRegisterPackage {
+		return maxPackageBody
+	}
+	return maxBody
+}
+
 // defaultTimeout bounds one request; registration may wait on the server's
 // HEAD of the object, which is quick, so a minute is generous.
 const defaultTimeout = 60 * time.Second
@@ -390,14 +402,15 @@ func (c *Client) once(ctx context.Context, method, op, path string, hdr http.Hea
 		return 0, &NetworkError{Op: op, URL: c.BaseURL(), Err: unwrapURLError(err)}
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	limit := bodyLimit(op)
+	data, err := io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
 	if err != nil {
 		// The connection broke in the middle of the answer: as transient
 		// as a refused connection.
 		return 0, &NetworkError{Op: op, URL: c.BaseURL(), Reading: true, Err: err}
 	}
-	if len(data) > maxBody {
-		return 0, c.badAnswer(op, fmt.Sprintf("more than %d bytes (status %s)", maxBody, resp.Status))
+	if len(data) > limit {
+		return 0, c.badAnswer(op, fmt.Sprintf("more than %d bytes (status %s)", limit, resp.Status))
 	}
 	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
 		return 0, c.redirectError(op, resp)

@@ -90,6 +90,9 @@ func (e *StatusError) text() string {
 	return fmt.Sprintf("%s: the API at %s answered %d %s%s", e.Op, e.URL, e.Status, http.StatusText(e.Status), msg)
 }
 
+// StatusCode is the HTTP status of the answer.
+func (e *StatusError) StatusCode() int { return e.Status }
+
 // AuthFailure reports whether the API refused the token (401 or 403). S3
 // refusing an unsigned request is not the API refusing the token.
 func (e *StatusError) AuthFailure() bool {

@@ -59,6 +59,15 @@ type Item struct {
 	// clip with its sidecars), uploaded under one session and registered as
 	// one video. Empty for an asset of one file, which is the Item itself.
 	Objects []*Object
+	// Kind is the package's kind (contract 1b: hls, dash, hls+dash,
+	// folder); empty for one file.
+	Kind string
+	// Entries are the package's entry points (master playlists, MPDs),
+	// relative to it; empty for a folder and for one file.
+	Entries []string
+	// CacheControl is the Cache-Control S3 keeps with the object; empty
+	// leaves it to the store.
+	CacheControl string
 }
 
 // Object is one file of a package.
@@ -69,6 +78,16 @@ type Object struct {
 	Info        fs.FileInfo
 	Size        int64
 	ContentType string
+	// CacheControl is what S3 serves it with: long-lived for media,
+	// short for manifests.
+	CacheControl string
+	// Role is what the object is to the package (segment, init, playlist,
+	// entry, ...: internal/manifest's roles).
+	Role string
+	// Phase orders the upload: every object of a phase is completed and
+	// verified before an object of the next one starts (media, then media
+	// playlists, then the entry points).
+	Phase int
 }
 
 // Package reports whether the item is a package of several files.

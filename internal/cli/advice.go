@@ -23,6 +23,7 @@ var adviceTable = []struct {
 	match  func(error) bool
 	advice string
 }{
+	{is(transfer.ErrPackagesRefused), "an API that follows only contract v1 does not accept packages (v1.1 section 1b); upload the folder's files one by one with --no-package"},
 	{as(func(e *api.URLError) bool { return !e.QueryOrFragment }), "set --api-url or VIDUP_API_URL to something like https://videos.example.com"},
 	{as(func(e *api.URLError) bool { return e.QueryOrFragment }), "set --api-url or VIDUP_API_URL to the API's base URL only"},
 	{is(api.ErrNoToken), "set VIDUP_API_TOKEN or --token-file"},

@@ -53,6 +53,13 @@ type uploadFileJSON struct {
 	// wait ended (contract v1.1 section 5); null without --wait, for a
 	// file not registered in this run, or when the API does not report it.
 	Processing *processingJSON `json:"processing"`
+	// Package, Objects and Entry describe a package (contract v1.1 1b,
+	// docs/packages.md): its kind (hls, dash, hls+dash, folder), how many
+	// objects it holds, and the key of its entry point. Present for
+	// packages only.
+	Package string `json:"package,omitempty"`
+	Objects int    `json:"objects,omitempty"`
+	Entry   string `json:"entry,omitempty"`
 }
 
 // processingJSON is a video's processing status as --wait saw it last:
@@ -113,7 +120,8 @@ func newUploadDocument(entries []*runEntry, elapsed time.Duration, dry bool) upl
 	doc := uploadDocument{Files: make([]uploadFileJSON, 0, len(entries))}
 	for _, e := range entries {
 		path := e.item.Path
-		f := uploadFileJSON{Path: path, MovedTo: e.movedTo, Media: transfer.RegistrationMedia(e.item.Media), Processing: e.processing}
+		f := uploadFileJSON{Path: path, MovedTo: e.movedTo, Media: transfer.RegistrationMedia(e.item.Media), Processing: e.processing,
+			Package: e.item.Kind, Objects: len(e.item.Objects)}
 		if !utf8.ValidString(path) {
 			f.PathB64 = base64.StdEncoding.EncodeToString([]byte(path))
 		}
@@ -136,7 +144,7 @@ func newUploadDocument(entries []*runEntry, elapsed time.Duration, dry bool) upl
 		case e.result != nil:
 			r := e.result
 			f.Status, f.Key, f.UploadID, f.SessionID = string(r.Status), r.Key, r.UploadID, r.SessionID
-			f.Size, f.ETag, f.Checksum, f.VideoID = r.Size, r.ETag, r.Checksum, r.VideoID
+			f.Size, f.ETag, f.Checksum, f.VideoID, f.Entry = r.Size, r.ETag, r.Checksum, r.VideoID, r.Entry
 			if r.Err != nil {
 				f.Error = errText(r.Err)
 			}
@@ -336,13 +344,21 @@ func (r *runOutput) println(w io.Writer, line string) {
 }
 
 // textResult is the stdout line of --output text for an event that ends a
-// file: "uploaded<TAB>PATH<TAB>video ID<TAB>KEY", or, for a file skipped as
+// file: "uploaded<TAB>PATH<TAB>video ID<TAB>KEY" (a package adds
+// "<TAB>KIND package of N objects, entry KEY"), or, for a file skipped as
 // registered before, "skipped<TAB>PATH<TAB>video ID". Other events have
 // none ("").
 func textResult(e transfer.Event) string {
 	switch {
 	case e.Kind == transfer.FileRegistered:
-		return fmt.Sprintf("%s\t%s\tvideo %s\t%s", transfer.StatusUploaded, units.Path(e.Path), units.Text(e.VideoID), units.Text(e.Key))
+		pkg := ""
+		if e.Package != "" {
+			pkg = fmt.Sprintf("\t%s package of %d %s", e.Package, e.Objects, plural(e.Objects, "object", "objects"))
+			if e.Entry != "" {
+				pkg += ", entry " + units.Text(e.Entry)
+			}
+		}
+		return fmt.Sprintf("%s\t%s\tvideo %s\t%s%s", transfer.StatusUploaded, units.Path(e.Path), units.Text(e.VideoID), units.Text(e.Key), pkg)
 	case e.Kind == transfer.FileSkipped && e.VideoID != "":
 		return fmt.Sprintf("%s\t%s\tvideo %s", transfer.StatusSkipped, units.Path(e.Path), units.Text(e.VideoID))
 	}

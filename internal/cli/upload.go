@@ -88,6 +88,8 @@ type UploadOptions struct {
 	NoProbe    bool
 	AllowEmpty bool
 	AllFiles   bool
+	// Packages: --package, --no-package, --only-referenced (package.go).
+	packageOptions
 
 	// Filled by validation.
 	metadata map[string]string
@@ -265,6 +267,7 @@ ran out before every video was processed, 130 interrupted.`,
 	f.BoolVar(&opts.NoProbe, "no-probe", false, "do not read the containers: no completeness gate, no media facts in the registration")
 	f.BoolVar(&opts.Wait, "wait", false, "after the upload, wait until each registered video is processed (ready or failed)")
 	f.DurationVar(&opts.WaitTimeout, "wait-timeout", defaultWaitTimeout, "longest time --wait waits, e.g. 30m")
+	opts.packageOptions.addFlags(f)
 	return cmd
 }
 
@@ -361,15 +364,22 @@ func (o *UploadOptions) validate(ctx context.Context) error {
 		o.StateDir = journal.DefaultDir()
 	}
 
+	args, err := o.packageArgs()
+	if err != nil {
+		return err
+	}
 	o.probed, o.probedMu = map[*asset.Item]*media.Info{}, &sync.Mutex{}
 	defer func() { o.probed = nil }()
-	res, err := sources.Expand(ctx, sources.Options{
-		Args: o.Paths, Recursive: o.Recursive, FollowSymlinks: o.FollowSymlinks,
-		FilesFrom: o.FilesFrom, NullSeparated: o.Null, Include: o.Include, Exclude: o.Exclude,
-		MinAge: o.MinAge, Stdin: o.IO.In, StdinName: o.Name, Inspect: o.inspect, Workers: sources.DefaultWorkers(),
-		// Files moved by --move-to, and the journal, are never found again.
-		Prune: []string{o.MoveTo, o.StateDir},
-	})
+	var res sources.Result
+	if len(args) > 0 || o.FilesFrom != "" {
+		res, err = sources.Expand(ctx, sources.Options{
+			Args: args, Recursive: o.Recursive, FollowSymlinks: o.FollowSymlinks,
+			FilesFrom: o.FilesFrom, NullSeparated: o.Null, Include: o.Include, Exclude: o.Exclude,
+			MinAge: o.MinAge, Stdin: o.IO.In, StdinName: o.Name, Inspect: o.inspect, Workers: sources.DefaultWorkers(),
+			// Files moved by --move-to, and the journal, are never found again.
+			Prune: []string{o.MoveTo, o.StateDir},
+		})
+	}
 	var ue *sources.UsageError
 	switch {
 	case errors.As(err, &ue):
@@ -377,7 +387,7 @@ func (o *UploadOptions) validate(ctx context.Context) error {
 	case err != nil:
 		return err
 	}
-	o.plan, o.stdin = nil, nil
+	o.plan, o.stdin = o.packages, nil
 	for _, it := range res.Files {
 		if it.Stdin {
 			it.ContentType = o.ContentType
@@ -514,13 +524,17 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 		}
 		defer tr.Close()
 		defer func() {
-			if err := tr.Err(); err != nil {
+			if err := errors.Join(tr.Err(), o.packageJournalErr()); err != nil {
 				fmt.Fprintf(o.IO.ErrOut, "vidup: warning: the resume journal in %s could not record everything (a later run uploads those files again): %v\n", o.StateDir, withAdvice(err))
 			}
 		}()
 		hooks = tr.Hooks()
 		for _, e := range entries {
 			if e.skip != "" || e.problem != nil {
+				continue
+			}
+			if e.item.Package() {
+				defer o.claimPackage(e)()
 				continue
 			}
 			c, err := tr.Claim(e.item, o.Force)
@@ -594,7 +608,7 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 	eng, err := transfer.New(ctx, transfer.Options{
 		API: batchAPI{client}, Concurrency: o.Concurrency, PartSize: int64(o.PartSize), Retry: transfer.Retry(policy),
 		Metadata: o.metadata, Observer: out, Hooks: after, CABundle: o.CABundle, Credentials: credentials.New,
-		WrapHTTPClient: wrap, Checksum: o.checksum,
+		WrapHTTPClient: wrap, Checksum: o.checksum, Packages: o.packageEngineJournal(),
 	})
 	if err != nil {
 		return asUsage(err)

@@ -70,9 +70,13 @@ type ndjsonEvent struct {
 	Checksum    string   `json:"checksum,omitempty"`
 	VideoID     string   `json:"video_id,omitempty"`
 	// Media is the registration's media object (contract v1.1 section 3).
-	Media  *contract.Media `json:"media,omitempty"`
-	Reason string          `json:"reason,omitempty"`
-	Error  string          `json:"error,omitempty"`
+	Media *contract.Media `json:"media,omitempty"`
+	// A package's kind, object count and entry key (contract v1.1 1b).
+	Package string `json:"package,omitempty"`
+	Objects int    `json:"objects,omitempty"`
+	Entry   string `json:"entry,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	Error   string `json:"error,omitempty"`
 }
 
 // Event implements transfer.Observer.
@@ -89,6 +93,7 @@ func (r *NDJSON) Event(e transfer.Event) {
 		Path: e.Path, Name: e.Name,
 		SessionID: e.SessionID, UploadID: e.UploadID, Key: e.Key,
 		ETag: e.ETag, Checksum: e.Checksum, VideoID: e.VideoID, Media: e.Media, Reason: e.Reason,
+		Package: e.Package, Objects: e.Objects, Entry: e.Entry,
 	}
 	if !utf8.ValidString(e.Path) {
 		out.PathB64 = base64.StdEncoding.EncodeToString([]byte(e.Path))

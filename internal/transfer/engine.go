@@ -68,6 +68,8 @@ type Options struct {
 	// the session's mode, or the default, falling back when the store
 	// refuses it.
 	Checksum *contract.ChecksumMode
+	// Packages keeps package uploads for a later run; nil keeps nothing.
+	Packages PackageJournal
 	// StopGrace is how long parts in flight may go on once the run is
 	// stopped (Ctrl-C): a part that finishes is one the next run need not
 	// send again (default 5 s; no new part starts meanwhile).
@@ -104,9 +106,15 @@ type Result struct {
 	// Registered is false when the API answered that the video was
 	// registered already (a replay).
 	Registered bool
-	Err        error
-	Started    time.Time
-	Finished   time.Time
+	// Kind, Objects and Entry describe a package (contract v1.1 1b): its
+	// kind, how many objects it holds, and the key of its entry point
+	// (empty for a folder).
+	Kind     string
+	Objects  int
+	Entry    string
+	Err      error
+	Started  time.Time
+	Finished time.Time
 }
 
 // Engine uploads files. One Engine serves one command: its HTTP transport
@@ -119,8 +127,10 @@ type Engine struct {
 	// their requests are short and latency-bound, so more of them go at
 	// once than parts of large files do.
 	small chan struct{}
-	// noBatch: the API answered that it has no batch registration.
-	noBatch atomic.Bool
+	// noBatch: the API answered that it has no batch registration. A
+	// pointer: the package engine (forPackage) is a copy of e that shares
+	// it.
+	noBatch *atomic.Bool
 }
 
 // smallObject is the largest object that counts as small (see
@@ -164,7 +174,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{opts: opts, cfg: cfg, parts: make(chan struct{}, opts.Concurrency),
+	return &Engine{opts: opts, cfg: cfg, noBatch: new(atomic.Bool), parts: make(chan struct{}, opts.Concurrency),
 		small: make(chan struct{}, (smallFactor-1)*opts.Concurrency)}, nil
 }
 
@@ -366,6 +376,8 @@ func (e *Engine) Upload(ctx context.Context, files []*asset.Item) []Result {
 		f := files[i]
 		r := Result{Item: f, Path: f.Path, Name: f.Name, Size: f.Size, Started: time.Now()}
 		switch {
+		case f.Package():
+			launch(i, r, "", func(*batchSlot) Result { return e.uploadPackage(ctx, f) })
 		case p.err != nil:
 			results[i] = e.fail(r, p.err)
 		case p.prior != nil:
@@ -497,7 +509,7 @@ func (e *Engine) register(ctx context.Context, f *asset.Item, ref UploadRef, r R
 		// never a new upload.
 		e.hooks(f).Completed(f, ref, r)
 	}
-	if slot != nil && !e.noBatch.Load() {
+	if slot != nil && !e.batchRefused() {
 		slot.queued = true
 		slot.reg.add(regItem{i: slot.i, f: f, ref: ref, r: r})
 		return r

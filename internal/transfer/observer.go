@@ -80,6 +80,12 @@ type Event struct {
 	// the file: what the probe read of its container (nil for a file not
 	// recognised as media).
 	Media *contract.Media
+	// A package's (contract v1.1 1b) kind, object count and entry point's
+	// key, on its FileStarted, FileResumed and FileRegistered; zero for a
+	// file.
+	Package string
+	Objects int
+	Entry   string
 
 	// FileSkipped, FileResumed, FileRestarted: why. FileFailed: the error.
 	Reason string

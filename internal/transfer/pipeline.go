@@ -273,7 +273,7 @@ func (e *Engine) put(ctx context.Context, u *upload, c chunk, keep bool) (string
 	defer cancel(nil)
 	err = e.sendChunk(ctx, sctx, u, c, func(ctx context.Context, body io.Reader) error {
 		var err error
-		answer, err = u.sess.store.put(ctx, u.ref.Key, u.f.ContentType, body, c.size(), u.a, sum)
+		answer, err = u.sess.store.put(ctx, u.ref.Key, headersOf(u.f), body, c.size(), u.a, sum)
 		return err
 	})
 	if err != nil {
@@ -296,7 +296,7 @@ func (e *Engine) multipart(ctx context.Context, u *upload, src partSource, kept 
 	if ref.S3UploadID == "" {
 		err := e.negotiate(ctx, u, func() error {
 			return e.opts.Retry.do(ctx, e.retryHooks(u.sess, u.f, ref, OpCreateMultipartUpload, 0), func(ctx context.Context) error {
-				id, err := u.sess.store.create(ctx, ref.Key, u.f.ContentType, u.a)
+				id, err := u.sess.store.create(ctx, ref.Key, headersOf(u.f), u.a)
 				if err == nil {
 					ref.S3UploadID = id
 				}

@@ -40,7 +40,7 @@ func (s *fakeStore) unexpected(call string) error {
 	return errors.New("unexpected " + call)
 }
 
-func (s *fakeStore) put(_ context.Context, _, _ string, body io.Reader, size int64, a *checksumAlgorithm, sum string) (s3Answer, error) {
+func (s *fakeStore) put(_ context.Context, _ string, _ objectHeaders, body io.Reader, size int64, a *checksumAlgorithm, sum string) (s3Answer, error) {
 	if s.putFn == nil {
 		return s3Answer{}, s.unexpected("PutObject")
 	}
@@ -51,7 +51,7 @@ func (s *fakeStore) put(_ context.Context, _, _ string, body io.Reader, size int
 	return s.putFn(data, a, sum)
 }
 
-func (s *fakeStore) create(_ context.Context, _, _ string, a *checksumAlgorithm) (string, error) {
+func (s *fakeStore) create(_ context.Context, _ string, _ objectHeaders, a *checksumAlgorithm) (string, error) {
 	if s.createFn == nil {
 		return "", s.unexpected("CreateMultipartUpload")
 	}
@@ -95,6 +95,10 @@ func (s *fakeStore) head(_ context.Context, _ string, a *checksumAlgorithm) (hea
 		return headAnswer{}, s.unexpected("HeadObject")
 	}
 	return s.headFn(a)
+}
+
+func (s *fakeStore) listObjects(context.Context, string, string) ([]listedObject, string, error) {
+	return nil, "", s.unexpected("ListObjectsV2")
 }
 
 // bucket is a fakeStore that keeps what it is sent, like S3.

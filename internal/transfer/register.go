@@ -76,7 +76,7 @@ type regItem struct {
 
 func (e *Engine) newRegistrar(ctx context.Context, results []Result) *registrar {
 	b, ok := e.opts.API.(BatchAPI)
-	if !ok || e.noBatch.Load() {
+	if !ok || e.batchRefused() {
 		return nil
 	}
 	return &registrar{e: e, ctx: ctx, batch: b, results: results, window: batchWindow, sessions: map[string]*pendingBatch{}}
@@ -180,13 +180,13 @@ func (g *registrar) send(sid string, items []regItem) {
 	}
 	var regs []Registration
 	var err error
-	if !e.noBatch.Load() {
+	if !e.batchRefused() {
 		regs, err = g.batch.RegisterVideos(g.ctx, sid, reqs)
 	}
-	if e.noBatch.Load() || errors.Is(err, ErrNoBatch) {
+	if e.batchRefused() || errors.Is(err, ErrNoBatch) {
 		// A v1 server: one call per file, from now on for the whole run;
 		// each recorded as soon as it is answered.
-		e.noBatch.Store(true)
+		e.refuseBatch()
 		var wg sync.WaitGroup
 		sem := make(chan struct{}, max(e.opts.Concurrency, 4))
 		for k, it := range items {
@@ -248,4 +248,16 @@ func (e *Engine) registered(ctx context.Context, f *asset.Item, ref UploadRef, r
 		SessionID: ref.SessionID, UploadID: ref.UploadID, Key: r.Key, ETag: r.ETag,
 		Checksum: checksumText(r.Checksum), VideoID: video.ID, Media: RegistrationMedia(f.Media)})
 	return r
+}
+
+// batchRefused reports whether the API answered, earlier in this run,
+// that it has no batch registration.
+func (e *Engine) batchRefused() bool { return e.noBatch != nil && e.noBatch.Load() }
+
+// refuseBatch remembers for the rest of the run that the API has no batch
+// registration.
+func (e *Engine) refuseBatch() {
+	if e.noBatch != nil {
+		e.noBatch.Store(true)
+	}
 }

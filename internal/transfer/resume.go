@@ -43,6 +43,9 @@ func (e *Engine) prepare(ctx context.Context, files []*asset.Item) []plan {
 	sessions := map[string]*session{}
 	for i, f := range files {
 		plans[i].f = f
+		if f.Package() {
+			continue // the package's own journal record (uploadPackage)
+		}
 		if ctx.Err() != nil {
 			plans[i].err = stopped(ctx)
 			continue

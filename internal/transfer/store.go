@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/vidup/vidup/internal/asset"
 	"github.com/vidup/vidup/internal/units"
 )
 
@@ -26,8 +27,8 @@ import (
 // progress stay with the engine, so they are tested against a fake store;
 // s3Store is the only code in the package that calls the S3 client.
 type objectStore interface {
-	put(ctx context.Context, key, contentType string, body io.Reader, size int64, a *checksumAlgorithm, sum string) (s3Answer, error)
-	create(ctx context.Context, key, contentType string, a *checksumAlgorithm) (uploadID string, err error)
+	put(ctx context.Context, key string, h objectHeaders, body io.Reader, size int64, a *checksumAlgorithm, sum string) (s3Answer, error)
+	create(ctx context.Context, key string, h objectHeaders, a *checksumAlgorithm) (uploadID string, err error)
 	part(ctx context.Context, key, uploadID string, n int32, body io.Reader, size int64, a *checksumAlgorithm, sum string) (etag string, err error)
 	complete(ctx context.Context, key, uploadID string, parts []Part, size int64, a *checksumAlgorithm, sum string) (s3Answer, error)
 	abort(ctx context.Context, key, uploadID string) error
@@ -35,6 +36,28 @@ type objectStore interface {
 	// ("" for the first); next is "" after the last page.
 	listParts(ctx context.Context, key, uploadID, marker string) (parts []listedPart, next string, err error)
 	head(ctx context.Context, key string, a *checksumAlgorithm) (headAnswer, error)
+	// listObjects returns one page of the objects under prefix, from
+	// after the continuation token ("" for the first); next is "" after
+	// the last page.
+	listObjects(ctx context.Context, prefix, token string) (objects []listedObject, next string, err error)
+}
+
+// objectHeaders are what S3 keeps with an object and serves with it.
+type objectHeaders struct {
+	contentType  string
+	cacheControl string // "" leaves it to the store
+}
+
+// headersOf are the headers of the item f's object.
+func headersOf(f *asset.Item) objectHeaders {
+	return objectHeaders{contentType: f.ContentType, cacheControl: f.CacheControl}
+}
+
+// listedObject is an object as ListObjectsV2 shows it.
+type listedObject struct {
+	key  string
+	size int64
+	etag string
 }
 
 // s3Answer is what S3 said when it took the object (PutObject or
@@ -74,10 +97,13 @@ type s3Store struct {
 	bucket string
 }
 
-func (s s3Store) put(ctx context.Context, key, contentType string, body io.Reader, size int64, a *checksumAlgorithm, sum string) (s3Answer, error) {
+func (s s3Store) put(ctx context.Context, key string, h objectHeaders, body io.Reader, size int64, a *checksumAlgorithm, sum string) (s3Answer, error) {
 	in := &s3.PutObjectInput{
 		Bucket: aws.String(s.bucket), Key: aws.String(key),
-		Body: body, ContentLength: aws.Int64(size), ContentType: aws.String(contentType),
+		Body: body, ContentLength: aws.Int64(size), ContentType: aws.String(h.contentType),
+	}
+	if h.cacheControl != "" {
+		in.CacheControl = aws.String(h.cacheControl)
 	}
 	a.set(&in.ChecksumCRC32C, &in.ChecksumCRC64NVME, sum)
 	if a.none && sum != "" {
@@ -90,11 +116,15 @@ func (s s3Store) put(ctx context.Context, key, contentType string, body io.Reade
 	return s3Answer{etag: aws.ToString(out.ETag), checksum: a.get(out.ChecksumCRC32C, out.ChecksumCRC64NVME)}, nil
 }
 
-func (s s3Store) create(ctx context.Context, key, contentType string, a *checksumAlgorithm) (string, error) {
-	out, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
-		Bucket: aws.String(s.bucket), Key: aws.String(key), ContentType: aws.String(contentType),
+func (s s3Store) create(ctx context.Context, key string, h objectHeaders, a *checksumAlgorithm) (string, error) {
+	in := &s3.CreateMultipartUploadInput{
+		Bucket: aws.String(s.bucket), Key: aws.String(key), ContentType: aws.String(h.contentType),
 		ChecksumAlgorithm: a.s3, ChecksumType: types.ChecksumType(a.typ()),
-	})
+	}
+	if h.cacheControl != "" {
+		in.CacheControl = aws.String(h.cacheControl)
+	}
+	out, err := s.client.CreateMultipartUpload(ctx, in)
 	if err != nil {
 		return "", err
 	}
@@ -187,6 +217,26 @@ func (s s3Store) head(ctx context.Context, key string, a *checksumAlgorithm) (he
 		checksum: a.get(out.ChecksumCRC32C, out.ChecksumCRC64NVME)}, nil
 }
 
+func (s s3Store) listObjects(ctx context.Context, prefix, token string) ([]listedObject, string, error) {
+	in := &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(prefix)}
+	if token != "" {
+		in.ContinuationToken = aws.String(token)
+	}
+	out, err := s.client.ListObjectsV2(ctx, in)
+	if err != nil {
+		return nil, "", err
+	}
+	objs := make([]listedObject, len(out.Contents))
+	for i, o := range out.Contents {
+		objs[i] = listedObject{key: aws.ToString(o.Key), size: aws.ToInt64(o.Size), etag: aws.ToString(o.ETag)}
+	}
+	next := ""
+	if aws.ToBool(out.IsTruncated) {
+		next = aws.ToString(out.NextContinuationToken)
+	}
+	return objs, next, nil
+}
+
 // The S3 operations an S3Error names.
 const (
 	OpPutObject               = "PutObject"
@@ -196,6 +246,7 @@ const (
 	OpAbortMultipartUpload    = "AbortMultipartUpload"
 	OpListParts               = "ListParts"
 	OpHeadObject              = "HeadObject"
+	OpListObjects             = "ListObjectsV2"
 )
 
 // S3Error is an S3 request that failed for good (refused, or still failing
@@ -235,6 +286,8 @@ func (e *S3Error) Error() string {
 		doing = "list the parts of " + obj
 	case OpHeadObject:
 		doing = "verify " + obj
+	case OpListObjects:
+		doing = "list the objects under " + obj
 	default:
 		doing = e.Op + " " + obj
 	}

@@ -58,8 +58,13 @@ type API struct {
 	// it the server is v1 and answers 404 there.
 	Batch bool
 
+	// V1 answers package requests as a v1 server does: 400.
+	V1 bool
+
 	attempts      map[string]int
 	videos        map[string]contract.Video // by upload id
+	packages      map[string]*contract.PackageRequest
+	pkgRegs       []contract.VideoRequest
 	registrations []contract.VideoRequest
 	sessions      map[string]*contract.Session
 	refreshes     int
@@ -73,6 +78,7 @@ func New(t testing.TB, s testenv.S3, bucket string) *API {
 	a := &API{
 		Token: "test-token-" + testenv.RandomHex(8), Bucket: bucket, Endpoint: s.Endpoint, s3: s,
 		attempts: map[string]int{}, videos: map[string]contract.Video{}, sessions: map[string]*contract.Session{},
+		packages: map[string]*contract.PackageRequest{},
 	}
 	a.sts = sts.New(sts.Options{
 		Region: s.Region, BaseEndpoint: aws.String(s.Endpoint),
@@ -160,7 +166,11 @@ func (a *API) createSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req contract.SessionRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || len(req.Files) == 0 || len(req.Files) > contract.MaxFilesPerSession {
+	if err := json.NewDecoder(r.Body).Decode(&req); err == nil && req.Package != nil {
+		a.createPackage(w, r, req.Package)
+		return
+	}
+	if len(req.Files) == 0 || len(req.Files) > contract.MaxFilesPerSession {
 		writeError(w, http.StatusBadRequest, "a session covers 1 to 100 files")
 		return
 	}
@@ -207,6 +217,10 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) {
 	var req contract.VideoRequest
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 		writeError(w, http.StatusBadRequest, "body is not a video registration")
+		return
+	}
+	if req.Package != nil {
+		a.registerPackage(w, r, req)
 		return
 	}
 	if r.Header.Get(contract.IdempotencyKeyHeader) != req.UploadID || req.UploadID == "" {
