@@ -31,6 +31,14 @@ type attemptBody struct {
 	done    bool
 	stall   *time.Timer
 	timeout time.Duration
+
+	// sum, when set (summing), is the algorithm of the part's trailing
+	// checksum: the body computes it of the bytes the HTTP client reads, as
+	// they go, so the part is read once. crc covers the part's first crcAt
+	// bytes.
+	sum   *checksumAlgorithm
+	crc   uint64
+	crcAt int64
 }
 
 // newAttemptBody wraps r. When stallTimeout passes without a Read, onStall
@@ -44,11 +52,22 @@ func newAttemptBody(r *io.SectionReader, progress func(int64), stallTimeout time
 }
 
 func (b *attemptBody) Read(p []byte) (int, error) {
+	var at int64
+	if b.sum != nil {
+		at, _ = b.r.Seek(0, io.SeekCurrent)
+	}
 	n, err := b.r.Read(p)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.done {
 		return n, err
+	}
+	// Only bytes that follow those summed extend the sum (bytes read again
+	// after a rewind are not summed twice); a read beyond them leaves the
+	// sum short, and summed says so.
+	if b.sum != nil && at <= b.crcAt && at+int64(n) > b.crcAt {
+		b.crc = b.sum.update(b.crc, p[b.crcAt-at:n])
+		b.crcAt = at + int64(n)
 	}
 	if b.stall != nil {
 		b.stall.Reset(b.timeout)
@@ -110,7 +129,27 @@ func (b *attemptBody) Seek(offset int64, whence int) (int64, error) {
 		b.progress(pos - b.counted)
 		b.counted = pos
 	}
+	if pos == 0 {
+		b.crc, b.crcAt = 0, 0
+	}
 	return pos, nil
+}
+
+// summing makes the body compute a's checksum of the part as the HTTP
+// client reads it (a trailing checksum). Call it before the body is read.
+func (b *attemptBody) summing(a *checksumAlgorithm) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.sum, b.crc, b.crcAt = a, 0, 0
+}
+
+// summed is the checksum of the part as the HTTP client read it, and
+// whether it covers the whole part, in order; false (the client skipped
+// bytes or stopped short) means crc is not the part's.
+func (b *attemptBody) summed() (crc uint64, whole bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.crc, b.sum != nil && b.crcAt == b.r.Size()
 }
 
 // finish ends the attempt. On success the count is completed to the part's

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"testing/iotest"
@@ -33,6 +34,10 @@ type fakeStore struct {
 	abortFn    func(uploadID string) error
 	listFn     func(uploadID, marker string) ([]listedPart, string, error)
 	headFn     func(a *checksumAlgorithm) (headAnswer, error)
+	// trailed counts the UploadParts sent with a trailing checksum;
+	// refuseTrailers answers them 501, as a store without them would.
+	trailed        atomic.Int32
+	refuseTrailers bool
 }
 
 func (s *fakeStore) unexpected(call string) error {
@@ -48,6 +53,10 @@ func (s *fakeStore) put(_ context.Context, _, _ string, body io.Reader, size int
 	if err != nil || int64(len(data)) != size {
 		return s3Answer{}, fmt.Errorf("body: %d of %d bytes, %v", len(data), size, err)
 	}
+	if sum == "" && !a.none {
+		s.trailed.Add(1)
+		sum = a.base64(a.update(0, data)) // the trailer, as S3 sees it
+	}
 	return s.putFn(data, a, sum)
 }
 
@@ -58,15 +67,29 @@ func (s *fakeStore) create(_ context.Context, _, _ string, a *checksumAlgorithm)
 	return s.createFn(a)
 }
 
-func (s *fakeStore) part(_ context.Context, _, _ string, n int32, body io.Reader, size int64, a *checksumAlgorithm, sum string) (string, error) {
+func (s *fakeStore) part(_ context.Context, _, _ string, n int32, body io.Reader, size int64, a *checksumAlgorithm, sum string) (s3Answer, error) {
 	if s.partFn == nil {
-		return "", s.unexpected("UploadPart")
+		return s3Answer{}, s.unexpected("UploadPart")
 	}
 	data, err := io.ReadAll(body)
 	if err != nil || int64(len(data)) != size {
-		return "", fmt.Errorf("body: %d of %d bytes, %v", len(data), size, err)
+		return s3Answer{}, fmt.Errorf("body: %d of %d bytes, %v", len(data), size, err)
 	}
-	return s.partFn(n, data, a, sum)
+	trailer := sum == "" && !a.none
+	if trailer {
+		// A trailing checksum: the SDK computes it of the bytes it sends,
+		// S3 checks it and answers it.
+		if s.refuseTrailers {
+			return s3Answer{}, apiErr(501, "NotImplemented")
+		}
+		s.trailed.Add(1)
+		sum = a.base64(a.update(0, data))
+	}
+	etag, err := s.partFn(n, data, a, sum)
+	if err != nil || !trailer {
+		return s3Answer{etag: etag}, err
+	}
+	return s3Answer{etag: etag, checksum: sum}, nil
 }
 
 func (s *fakeStore) complete(_ context.Context, _, _ string, parts []Part, size int64, a *checksumAlgorithm, sum string) (s3Answer, error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -24,7 +25,9 @@ import (
 type objectStore interface {
 	put(ctx context.Context, key, contentType string, body io.Reader, size int64, a *checksumAlgorithm, sum string) (s3Answer, error)
 	create(ctx context.Context, key, contentType string, a *checksumAlgorithm) (uploadID string, err error)
-	part(ctx context.Context, key, uploadID string, n int32, body io.Reader, size int64, a *checksumAlgorithm, sum string) (etag string, err error)
+	// put and part take sum, the header that protects the body ("" for a
+	// trailing checksum: see s3Store.checksum).
+	part(ctx context.Context, key, uploadID string, n int32, body io.Reader, size int64, a *checksumAlgorithm, sum string) (s3Answer, error)
 	complete(ctx context.Context, key, uploadID string, parts []Part, size int64, a *checksumAlgorithm, sum string) (s3Answer, error)
 	abort(ctx context.Context, key, uploadID string) error
 	// listParts returns one page of the parts S3 holds, from after marker
@@ -34,7 +37,8 @@ type objectStore interface {
 }
 
 // s3Answer is what S3 said when it took the object (PutObject or
-// CompleteMultipartUpload): the fallback when HeadObject is not allowed.
+// CompleteMultipartUpload): the fallback when HeadObject is not allowed;
+// or a part (UploadPart).
 type s3Answer struct {
 	etag, checksum string
 }
@@ -75,10 +79,7 @@ func (s s3Store) put(ctx context.Context, key, contentType string, body io.Reade
 		Bucket: aws.String(s.bucket), Key: aws.String(key),
 		Body: body, ContentLength: aws.Int64(size), ContentType: aws.String(contentType),
 	}
-	a.set(&in.ChecksumCRC32C, &in.ChecksumCRC64NVME, sum)
-	if a.none && sum != "" {
-		in.ContentMD5 = aws.String(sum)
-	}
+	s.checksum(&in.ChecksumAlgorithm, &in.ChecksumCRC32C, &in.ChecksumCRC64NVME, &in.ContentMD5, a, sum)
 	out, err := s.client.PutObject(ctx, in, unsignedPayload)
 	if err != nil {
 		return s3Answer{}, err
@@ -97,20 +98,67 @@ func (s s3Store) create(ctx context.Context, key, contentType string, a *checksu
 	return aws.ToString(out.UploadId), nil
 }
 
-func (s s3Store) part(ctx context.Context, key, uploadID string, n int32, body io.Reader, size int64, a *checksumAlgorithm, sum string) (string, error) {
+func (s s3Store) part(ctx context.Context, key, uploadID string, n int32, body io.Reader, size int64, a *checksumAlgorithm, sum string) (s3Answer, error) {
 	in := &s3.UploadPartInput{
 		Bucket: aws.String(s.bucket), Key: aws.String(key), UploadId: aws.String(uploadID),
 		PartNumber: aws.Int32(n), Body: body, ContentLength: aws.Int64(size),
 	}
-	a.set(&in.ChecksumCRC32C, &in.ChecksumCRC64NVME, sum)
-	if a.none && sum != "" {
-		in.ContentMD5 = aws.String(sum)
-	}
+	s.checksum(&in.ChecksumAlgorithm, &in.ChecksumCRC32C, &in.ChecksumCRC64NVME, &in.ContentMD5, a, sum)
 	out, err := s.client.UploadPart(ctx, in, unsignedPayload)
 	if err != nil {
-		return "", err
+		return s3Answer{}, err
 	}
-	return aws.ToString(out.ETag), nil
+	return s3Answer{etag: aws.ToString(out.ETag), checksum: a.get(out.ChecksumCRC32C, out.ChecksumCRC64NVME)}, nil
+}
+
+// checksum sets the fields of a PutObject or UploadPart that protect its
+// body: sum in a's checksum header, or for none Content-MD5; with no sum
+// (a trailing checksum, HTTPS only) the algorithm alone, so that the SDK
+// sends the body aws-chunked with the CRC after it (the header
+// x-amz-trailer, STREAMING-UNSIGNED-PAYLOAD-TRAILER), computed as the
+// body goes.
+func (s3Store) checksum(algorithm *types.ChecksumAlgorithm, crc32c, crc64nvme, md5 **string, a *checksumAlgorithm, sum string) {
+	switch {
+	case a.none && sum != "":
+		*md5 = aws.String(sum)
+	case a.none:
+	case sum == "":
+		*algorithm = a.s3
+	default:
+		a.set(crc32c, crc64nvme, sum)
+	}
+}
+
+// trailingChecksums reports whether requests to endpoint ("" for AWS) can
+// carry their checksum after the body: the SDK sends trailers over HTTPS
+// only. Over plain HTTP the CRC goes in a header, computed first, and the
+// part by sendfile(2).
+func trailingChecksums(endpoint string) bool {
+	if endpoint == "" {
+		return true
+	}
+	u, err := url.Parse(endpoint)
+	return err == nil && strings.EqualFold(u.Scheme, "https")
+}
+
+// refusesTrailer reports whether err is a store refusing a trailing
+// checksum (aws-chunked, x-amz-trailer): what it says of checksums it
+// cannot take, or a complaint about the encoding or the payload hash.
+func refusesTrailer(err error) bool {
+	if refusesChecksum(err) {
+		return true
+	}
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || httpStatus(err) >= 500 {
+		return false
+	}
+	msg := strings.ToLower(ae.ErrorCode() + " " + ae.ErrorMessage())
+	for _, w := range []string{"trailer", "aws-chunked", "content-encoding", "x-amz-content-sha256", "streaming", "chunked"} {
+		if strings.Contains(msg, w) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s s3Store) complete(ctx context.Context, key, uploadID string, parts []Part, size int64, a *checksumAlgorithm, sum string) (s3Answer, error) {
