@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -177,4 +178,108 @@ func (b *attemptBody) finish(ok bool) {
 		b.progress(-b.counted)
 	}
 	b.counted = 0
+}
+
+// errNotSummed says a trailing checksum was asked of a body that did not
+// compute it of all its bytes.
+var errNotSummed = errors.New("the part's checksum was not computed of all its bytes as they were sent")
+
+// trailingBody is a request body that computes its checksum as it is
+// read: it is sent aws-chunked with the checksum after it (a trailing
+// checksum), so its bytes are read once.
+type trailingBody interface {
+	io.Reader
+	// trailer is the checksum in base64, once the body was read to its end.
+	trailer() (string, error)
+}
+
+// trailer is the part's checksum for its trailer: see summing.
+func (b *attemptBody) trailer() (string, error) {
+	crc, whole := b.summed()
+	if !whole {
+		return "", errNotSummed
+	}
+	return b.sum.base64(crc), nil
+}
+
+// awsChunkSize bounds the chunks of an aws-chunked body. MinIO refuses
+// chunks over 16 MiB (parts can be larger); 1 MiB keeps the framing to a
+// few bytes per MiB.
+const awsChunkSize = 1 << 20
+
+// awsChunked is a body of size bytes in aws-chunked encoding, unsigned,
+// with a trailer (STREAMING-UNSIGNED-PAYLOAD-TRAILER): each chunk is its
+// length in hex, CRLF, its bytes, CRLF; then an empty chunk, the trailer
+// line "name:value" CRLF, and CRLF. Reads are filled across the framing,
+// so the body's bytes reach the connection in the caller's large writes,
+// read from the body straight into the caller's buffer.
+type awsChunked struct {
+	body     trailingBody
+	name     string // the trailer's header, x-amz-checksum-crc32c
+	left     int64  // body bytes not yet read
+	inChunk  int64  // body bytes left in the current chunk
+	framing  []byte // framing to send before more body bytes
+	trailed  bool
+	framebuf [32]byte
+}
+
+func newAWSChunked(body trailingBody, size int64, name string) *awsChunked {
+	return &awsChunked{body: body, name: name, left: size}
+}
+
+// awsChunkedLength is the encoded length of size body bytes whose
+// trailer's value has valueLen characters.
+func awsChunkedLength(size int64, name string, valueLen int) int64 {
+	var n int64
+	for left := size; left > 0; left -= min(left, awsChunkSize) {
+		chunk := min(left, awsChunkSize)
+		n += int64(len(strconv.FormatInt(chunk, 16))) + 2 + chunk + 2
+	}
+	return n + int64(len("0\r\n")+len(name)+1+valueLen+len("\r\n\r\n"))
+}
+
+func (c *awsChunked) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		switch {
+		case len(c.framing) > 0:
+			k := copy(p[n:], c.framing)
+			c.framing = c.framing[k:]
+			n += k
+		case c.inChunk > 0:
+			want := min(int64(len(p)-n), c.inChunk)
+			k, err := c.body.Read(p[n : n+int(want)])
+			n += k
+			c.inChunk -= int64(k)
+			c.left -= int64(k)
+			if c.inChunk == 0 {
+				c.framing = append(c.framebuf[:0], "\r\n"...)
+			}
+			if err == io.EOF && c.inChunk > 0 {
+				return n, io.ErrUnexpectedEOF // the file shrank
+			}
+			if err != nil && err != io.EOF {
+				return n, err
+			}
+			if int64(k) < want {
+				return n, nil // a short read: the caller comes back
+			}
+		case c.left > 0:
+			c.inChunk = min(c.left, awsChunkSize)
+			c.framing = append(strconv.AppendInt(c.framebuf[:0], c.inChunk, 16), "\r\n"...)
+		case !c.trailed:
+			v, err := c.body.trailer()
+			if err != nil {
+				return n, err
+			}
+			c.trailed = true
+			c.framing = []byte("0\r\n" + c.name + ":" + v + "\r\n\r\n")
+		default:
+			if n == 0 {
+				return 0, io.EOF
+			}
+			return n, nil
+		}
+	}
+	return n, nil
 }

@@ -362,14 +362,14 @@ func (e *Engine) sendPart(ctx, sctx context.Context, u *upload, c chunk) (Part, 
 // the session. send gets "" as header for a trailing checksum and returns
 // the checksum S3 answered, if any.
 func (e *Engine) sendSummed(ctx, sctx context.Context, u *upload, c chunk, send func(ctx context.Context, body *attemptBody, header string) (string, error), sum *string) error {
-	if u.sess.trailers.Load() && !u.a.none && c.file != nil {
+	if u.sess.trailers.Load() && !u.a.none && c.file != nil && c.size() > 0 {
 		err := e.sendChunk(ctx, sctx, u, c, func(ctx context.Context, body *attemptBody) error {
 			body.summing(u.a)
 			got, err := send(ctx, body, "")
 			if err != nil {
 				return err
 			}
-			*sum, err = trailed(u.a, c, body, got)
+			*sum, err = trailed(u.a, body, got)
 			return err
 		})
 		if err == nil || !refusesTrailer(err) || ctx.Err() != nil {
@@ -387,19 +387,14 @@ func (e *Engine) sendSummed(ctx, sctx context.Context, u *upload, c chunk, send 
 	})
 }
 
-// trailed is the checksum of c that an attempt S3 accepted sent as a
-// trailer: computed by body as the HTTP client read it. Should the client
-// not have read the part whole and in order, c is read again for it. got,
-// the checksum S3 answered (if any), must be the same.
-func trailed(a *checksumAlgorithm, c chunk, body *attemptBody, got string) (string, error) {
-	crc, whole := body.summed()
-	if !whole {
-		var err error
-		if crc, err = c.checksum(a); err != nil {
-			return "", err
-		}
+// trailed is the checksum an attempt S3 accepted sent as its trailer,
+// computed by body of the bytes it sent. got, the checksum S3 answered (if
+// any), must be the same.
+func trailed(a *checksumAlgorithm, body *attemptBody, got string) (string, error) {
+	sum, err := body.trailer()
+	if err != nil {
+		return "", err
 	}
-	sum := a.base64(crc)
 	if got != "" && got != sum {
 		return "", fmt.Errorf("S3 took the bytes with checksum %s %s, the file has %s; upload it again", a.name, got, sum)
 	}

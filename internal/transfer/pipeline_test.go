@@ -54,10 +54,29 @@ func (s *fakeStore) put(_ context.Context, _, _ string, body io.Reader, size int
 		return s3Answer{}, fmt.Errorf("body: %d of %d bytes, %v", len(data), size, err)
 	}
 	if sum == "" && !a.none {
-		s.trailed.Add(1)
-		sum = a.base64(a.update(0, data)) // the trailer, as S3 sees it
+		if sum, err = s.trailer(body, a, data); err != nil {
+			return s3Answer{}, err
+		}
 	}
 	return s.putFn(data, a, sum)
+}
+
+// trailer is the trailing checksum body sent after data, checked as S3
+// checks it.
+func (s *fakeStore) trailer(body io.Reader, a *checksumAlgorithm, data []byte) (string, error) {
+	tb, ok := body.(trailingBody)
+	if !ok {
+		return "", fmt.Errorf("a trailing checksum with a body (%T) that computes none", body)
+	}
+	sum, err := tb.trailer()
+	if err != nil {
+		return "", err
+	}
+	if want := a.base64(a.update(0, data)); sum != want {
+		return "", apiErr(400, "XAmzContentChecksumMismatch")
+	}
+	s.trailed.Add(1)
+	return sum, nil
 }
 
 func (s *fakeStore) create(_ context.Context, _, _ string, a *checksumAlgorithm) (string, error) {
@@ -77,13 +96,12 @@ func (s *fakeStore) part(_ context.Context, _, _ string, n int32, body io.Reader
 	}
 	trailer := sum == "" && !a.none
 	if trailer {
-		// A trailing checksum: the SDK computes it of the bytes it sends,
-		// S3 checks it and answers it.
 		if s.refuseTrailers {
 			return s3Answer{}, apiErr(501, "NotImplemented")
 		}
-		s.trailed.Add(1)
-		sum = a.base64(a.update(0, data))
+		if sum, err = s.trailer(body, a, data); err != nil {
+			return s3Answer{}, err
+		}
 	}
 	etag, err := s.partFn(n, data, a, sum)
 	if err != nil || !trailer {

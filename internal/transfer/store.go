@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -13,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/vidup/vidup/internal/units"
 )
@@ -79,8 +82,11 @@ func (s s3Store) put(ctx context.Context, key, contentType string, body io.Reade
 		Bucket: aws.String(s.bucket), Key: aws.String(key),
 		Body: body, ContentLength: aws.Int64(size), ContentType: aws.String(contentType),
 	}
-	s.checksum(&in.ChecksumAlgorithm, &in.ChecksumCRC32C, &in.ChecksumCRC64NVME, &in.ContentMD5, a, sum)
-	out, err := s.client.PutObject(ctx, in, unsignedPayload)
+	opts, err := s.checksum(&in.ChecksumCRC32C, &in.ChecksumCRC64NVME, &in.ContentMD5, a, body, size, sum)
+	if err != nil {
+		return s3Answer{}, err
+	}
+	out, err := s.client.PutObject(ctx, in, opts...)
 	if err != nil {
 		return s3Answer{}, err
 	}
@@ -103,8 +109,11 @@ func (s s3Store) part(ctx context.Context, key, uploadID string, n int32, body i
 		Bucket: aws.String(s.bucket), Key: aws.String(key), UploadId: aws.String(uploadID),
 		PartNumber: aws.Int32(n), Body: body, ContentLength: aws.Int64(size),
 	}
-	s.checksum(&in.ChecksumAlgorithm, &in.ChecksumCRC32C, &in.ChecksumCRC64NVME, &in.ContentMD5, a, sum)
-	out, err := s.client.UploadPart(ctx, in, unsignedPayload)
+	opts, err := s.checksum(&in.ChecksumCRC32C, &in.ChecksumCRC64NVME, &in.ContentMD5, a, body, size, sum)
+	if err != nil {
+		return s3Answer{}, err
+	}
+	out, err := s.client.UploadPart(ctx, in, opts...)
 	if err != nil {
 		return s3Answer{}, err
 	}
@@ -112,21 +121,64 @@ func (s s3Store) part(ctx context.Context, key, uploadID string, n int32, body i
 }
 
 // checksum sets the fields of a PutObject or UploadPart that protect its
-// body: sum in a's checksum header, or for none Content-MD5; with no sum
-// (a trailing checksum, HTTPS only) the algorithm alone, so that the SDK
-// sends the body aws-chunked with the CRC after it (the header
-// x-amz-trailer, STREAMING-UNSIGNED-PAYLOAD-TRAILER), computed as the
-// body goes.
-func (s3Store) checksum(algorithm *types.ChecksumAlgorithm, crc32c, crc64nvme, md5 **string, a *checksumAlgorithm, sum string) {
+// body, and returns the options of its call: sum in a's checksum header,
+// or for none Content-MD5; with no sum (a trailing checksum, HTTPS only)
+// the body must be a trailingBody, sent aws-chunked with its checksum
+// after it (sendTrailer).
+func (s3Store) checksum(crc32c, crc64nvme, md5 **string, a *checksumAlgorithm, body io.Reader, size int64, sum string) ([]func(*s3.Options), error) {
 	switch {
 	case a.none && sum != "":
 		*md5 = aws.String(sum)
 	case a.none:
 	case sum == "":
-		*algorithm = a.s3
+		tb, ok := body.(trailingBody)
+		if !ok {
+			return nil, errors.New("a trailing checksum needs a body that computes it")
+		}
+		return []func(*s3.Options){unsignedPayload, s3.WithAPIOptions(func(st *middleware.Stack) error {
+			return st.Finalize.Insert(sendTrailer{a: a, body: tb, size: size}, "Signing", middleware.Before)
+		})}, nil
 	default:
 		a.set(crc32c, crc64nvme, sum)
 	}
+	return []func(*s3.Options){unsignedPayload}, nil
+}
+
+// streamingTrailer is the payload hash of an unsigned aws-chunked body
+// with a trailer.
+const streamingTrailer = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+
+// sendTrailer sends a request's body aws-chunked with its checksum in a
+// trailer, computed by the body as it is read (see awsChunked): the part
+// is read once, where a checksum header needs a pass over it first. The
+// SDK's own trailer would compute the CRC a second time, beside the one
+// vidup keeps, and send the part as one chunk, which MinIO refuses over
+// 16 MiB. It runs just before signing: the headers it sets are signed.
+type sendTrailer struct {
+	a    *checksumAlgorithm
+	body trailingBody
+	size int64
+}
+
+func (sendTrailer) ID() string { return "vidupSendTrailer" }
+
+func (m sendTrailer) HandleFinalize(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+	req, ok := in.Request.(*smithyhttp.Request)
+	if !ok {
+		return middleware.FinalizeOutput{}, middleware.Metadata{}, fmt.Errorf("trailing checksum: unexpected request type %T", in.Request)
+	}
+	name := "x-amz-checksum-" + strings.ToLower(string(m.a.s3))
+	chunked, err := req.SetStream(newAWSChunked(m.body, m.size, name))
+	if err != nil {
+		return middleware.FinalizeOutput{}, middleware.Metadata{}, fmt.Errorf("trailing checksum: %w", err)
+	}
+	chunked.ContentLength = awsChunkedLength(m.size, name, len(m.a.base64(0)))
+	chunked.Header.Set("Content-Encoding", "aws-chunked")
+	chunked.Header.Set("X-Amz-Trailer", name)
+	chunked.Header.Set("X-Amz-Decoded-Content-Length", strconv.FormatInt(m.size, 10))
+	chunked.Header.Set("X-Amz-Content-Sha256", streamingTrailer)
+	in.Request = chunked
+	return next.HandleFinalize(v4.SetPayloadHash(ctx, streamingTrailer), in)
 }
 
 // trailingChecksums reports whether requests to endpoint ("" for AWS) can

@@ -1,11 +1,13 @@
 package transfer
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -172,39 +174,29 @@ func TestStoreRefusingTrailersGetsHeaders(t *testing.T) {
 }
 
 // The checksum recorded of a trailing attempt is the body's; S3 answering
-// another fails the part, and a body the client did not read whole is
-// summed again from the file.
+// another fails the part, and so does a body not read whole.
 func TestTrailedChecksum(t *testing.T) {
 	data := randomBytes(5000, 6)
-	path := t.TempDir() + "/part"
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	h, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	c := fileChunk(h, 1, 0, int64(len(data)))
 	want := crc32C.base64(crc32C.update(0, data))
-
 	var progress int64
 	b := newTestBody(data, &progress)
 	b.summing(crc32C)
 	io.Copy(io.Discard, b)
-	if got, err := trailed(crc32C, c, b, want); err != nil || got != want {
+	if got, err := trailed(crc32C, b, want); err != nil || got != want {
 		t.Errorf("trailed = %s, %v; want %s", got, err, want)
 	}
+	if got, err := trailed(crc32C, b, ""); err != nil || got != want {
+		t.Errorf("S3 answered no checksum: trailed = %s, %v; want %s", got, err, want)
+	}
 	other := crc32C.base64(crc32C.update(0, data) + 1)
-	if _, err := trailed(crc32C, c, b, other); err == nil || !strings.Contains(err.Error(), other) {
+	if _, err := trailed(crc32C, b, other); err == nil || !strings.Contains(err.Error(), other) {
 		t.Errorf("S3 answered another checksum: err %v, want one naming %s", err, other)
 	}
-
 	short := newTestBody(data, &progress)
 	short.summing(crc32C)
 	io.CopyN(io.Discard, short, 10)
-	if got, err := trailed(crc32C, c, short, ""); err != nil || got != want {
-		t.Errorf("trailed of a body read in part = %s, %v; want %s from the file", got, err, want)
+	if _, err := trailed(crc32C, short, ""); !errors.Is(err, errNotSummed) {
+		t.Errorf("a body read in part: err %v, want errNotSummed", err)
 	}
 }
 
@@ -218,5 +210,88 @@ func TestTrailingChecksumsOnlyOverHTTPS(t *testing.T) {
 		if got := trailingChecksums(endpoint); got != want {
 			t.Errorf("trailingChecksums(%q) = %v, want %v", endpoint, got, want)
 		}
+	}
+}
+
+// decodeAWSChunked parses an aws-chunked body with one trailer: its
+// bytes, the chunk sizes and the trailer line.
+func decodeAWSChunked(t *testing.T, enc []byte) (data []byte, sizes []int64, trailer string) {
+	t.Helper()
+	r := bufio.NewReader(bytes.NewReader(enc))
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil || !strings.HasSuffix(line, "\r\n") {
+			t.Fatalf("chunk header %q: %v", line, err)
+		}
+		size, err := strconv.ParseInt(strings.TrimSuffix(line, "\r\n"), 16, 64)
+		if err != nil {
+			t.Fatalf("chunk header %q: %v", line, err)
+		}
+		if size == 0 {
+			break
+		}
+		sizes = append(sizes, size)
+		chunk := make([]byte, size+2)
+		if _, err := io.ReadFull(r, chunk); err != nil || string(chunk[size:]) != "\r\n" {
+			t.Fatalf("chunk of %d bytes: %v (ends %q)", size, err, chunk[size:])
+		}
+		data = append(data, chunk[:size]...)
+	}
+	rest, _ := io.ReadAll(r)
+	if !strings.HasSuffix(string(rest), "\r\n\r\n") || strings.Count(string(rest), "\r\n") != 2 {
+		t.Fatalf("trailer %q, want one line and an empty one", rest)
+	}
+	return data, sizes, strings.TrimSuffix(string(rest), "\r\n\r\n")
+}
+
+// A part goes aws-chunked in chunks of at most 1 MiB, its CRC in the
+// trailer, its encoded length the one declared, whatever the reader's
+// buffer.
+func TestAWSChunkedEncoding(t *testing.T) {
+	for _, size := range []int{1, 4093, awsChunkSize, 3*awsChunkSize + 17} {
+		for _, buf := range []int{1, 7, 256 << 10, 4 << 20} {
+			data := randomBytes(size, uint64(size))
+			var progress int64
+			body := newTestBody(data, &progress)
+			body.summing(crc32C)
+			name := "x-amz-checksum-crc32c"
+			var enc bytes.Buffer
+			if _, err := io.CopyBuffer(&enc, struct{ io.Reader }{newAWSChunked(body, int64(size), name)}, make([]byte, buf)); err != nil {
+				t.Fatalf("%d bytes in %d-byte reads: %v", size, buf, err)
+			}
+			if got, want := int64(enc.Len()), awsChunkedLength(int64(size), name, 8); got != want {
+				t.Errorf("%d bytes: encoded %d bytes, declared %d", size, got, want)
+			}
+			got, sizes, trailer := decodeAWSChunked(t, enc.Bytes())
+			if !bytes.Equal(got, data) {
+				t.Errorf("%d bytes in %d-byte reads: the chunks hold other bytes", size, buf)
+			}
+			for _, s := range sizes {
+				if s > awsChunkSize {
+					t.Errorf("a chunk of %d bytes, over %d", s, awsChunkSize)
+				}
+			}
+			if want := name + ":" + crc32C.base64(crc32C.update(0, data)); trailer != want {
+				t.Errorf("trailer %q, want %q", trailer, want)
+			}
+		}
+	}
+}
+
+// A body that ends early (the file shrank) fails the request rather than
+// send a trailer of fewer bytes.
+func TestAWSChunkedRefusesAShortBody(t *testing.T) {
+	data := randomBytes(1000, 9)
+	var progress int64
+	body := newTestBody(data, &progress)
+	body.summing(crc32C)
+	_, err := io.ReadAll(newAWSChunked(body, 2000, "x-amz-checksum-crc32c"))
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("err %v, want io.ErrUnexpectedEOF", err)
+	}
+	notSumming := newTestBody(data, &progress)
+	_, err = io.ReadAll(newAWSChunked(notSumming, 1000, "x-amz-checksum-crc32c"))
+	if !errors.Is(err, errNotSummed) {
+		t.Errorf("a body that computes no checksum: err %v, want errNotSummed", err)
 	}
 }
