@@ -67,8 +67,10 @@ type headAnswer struct {
 // pass over the data (~1.75 GB/s on this class of machine, about as much
 // CPU as the CRC and the send together). Integrity does not suffer: each
 // request carries its CRC, which S3 checks before it accepts the part.
-// Passes per byte: one CRC read, one send; the full-object checksum
-// is combined from the part CRCs (crcCombine), not read again.
+// Passes per byte: over plain HTTP one CRC read, then the send by
+// sendfile(2); over HTTPS one, the CRC computed as the bytes are sent
+// (sendTrailer). The full-object checksum is combined from the part CRCs
+// (crcCombine), not read again.
 var unsignedPayload = s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
 
 // s3Store is objectStore over one session's S3 client and bucket.
