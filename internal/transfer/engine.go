@@ -240,6 +240,9 @@ type session struct {
 	// expiry is when the credentials held expire, as the API said.
 	expiry *credentials.Expiry
 	mode   *checksumMode
+	// trailers: file parts carry their checksum after the body (HTTPS),
+	// until the store refuses one.
+	trailers atomic.Bool
 }
 
 // expiring reports whether a request of the session sent at sent may have
@@ -303,7 +306,9 @@ func (e *Engine) newSession(s *contract.Session) (*session, error) {
 			o.HTTPClient = sendfileClient{o.HTTPClient}
 		}
 	})
-	return &session{Session: s, store: s3Store{client: client, bucket: s.Bucket}, creds: creds, expiry: expiry, mode: e.newChecksumMode(s)}, nil
+	sess := &session{Session: s, store: s3Store{client: client, bucket: s.Bucket}, creds: creds, expiry: expiry, mode: e.newChecksumMode(s)}
+	sess.trailers.Store(trailingChecksums(s.Endpoint))
+	return sess, nil
 }
 
 // Upload uploads files and returns one Result per file, in order. Files an

@@ -265,17 +265,14 @@ func (e *Engine) put(ctx context.Context, u *upload, c chunk, keep bool) (string
 		return "", answer, err
 	}
 	defer release()
-	_, sum, err := c.sum(u.a)
-	if err != nil {
-		return "", answer, err
-	}
 	sctx, cancel := e.sendContext(ctx, u)
 	defer cancel(nil)
-	err = e.sendChunk(ctx, sctx, u, c, func(ctx context.Context, body io.Reader) error {
+	var sum string
+	err = e.sendSummed(ctx, sctx, u, c, func(ctx context.Context, body *attemptBody, header string) (string, error) {
 		var err error
-		answer, err = u.sess.store.put(ctx, u.ref.Key, headersOf(u.f), body, c.size(), u.a, sum)
-		return err
-	})
+		answer, err = u.sess.store.put(ctx, u.ref.Key, headersOf(u.f), body, c.size(), u.a, header)
+		return answer.checksum, err
+	}, &sum)
 	if err != nil {
 		return "", answer, u.failed(err, OpPutObject, 0)
 	}
@@ -367,27 +364,72 @@ func (e *Engine) multipart(ctx context.Context, u *upload, src partSource, kept 
 	return e.complete(ctx, u, parts.parts)
 }
 
-// sendPart sends chunk c as part c.n: one pass for its CRC, one to send
-// it, again (rewound) only when an attempt fails. Attempts start only
-// while ctx lasts; they send with sctx.
+// sendPart sends chunk c as part c.n: see sendSummed.
 func (e *Engine) sendPart(ctx, sctx context.Context, u *upload, c chunk) (Part, error) {
-	_, sum, err := c.sum(u.a)
-	if err != nil {
-		return Part{}, err
-	}
 	p := Part{Number: c.n, Size: c.size()}
-	if !u.a.none {
-		p.Checksum = sum
-	}
-	err = e.sendChunk(ctx, sctx, u, c, func(ctx context.Context, body io.Reader) error {
-		var err error
-		p.ETag, err = u.sess.store.part(ctx, u.ref.Key, u.ref.S3UploadID, c.n, body, p.Size, u.a, sum)
-		return err
-	})
+	var sum string
+	err := e.sendSummed(ctx, sctx, u, c, func(ctx context.Context, body *attemptBody, header string) (string, error) {
+		answer, err := u.sess.store.part(ctx, u.ref.Key, u.ref.S3UploadID, c.n, body, p.Size, u.a, header)
+		p.ETag = answer.etag
+		return answer.checksum, err
+	}, &sum)
 	if err != nil {
 		return Part{}, u.failed(err, OpUploadPart, c.n)
 	}
+	if !u.a.none {
+		p.Checksum = sum
+	}
 	return p, nil
+}
+
+// sendSummed sends c with send, with retries, and sets *sum to the
+// header value that protected it (its CRC in base64; for none its
+// Content-MD5). Over HTTPS a file's bytes are read once: the CRC is
+// computed as they are sent and goes after them (a trailing checksum, see
+// s3Store.checksum), each attempt's from its own bytes, and is recorded
+// only from an attempt S3 accepted. Otherwise one pass computes it first
+// and it goes in a header (over plain HTTP the send then costs no read:
+// sendfile). A store that refuses trailers gets headers for the rest of
+// the session. send gets "" as header for a trailing checksum and returns
+// the checksum S3 answered, if any.
+func (e *Engine) sendSummed(ctx, sctx context.Context, u *upload, c chunk, send func(ctx context.Context, body *attemptBody, header string) (string, error), sum *string) error {
+	if u.sess.trailers.Load() && !u.a.none && c.file != nil && c.size() > 0 {
+		err := e.sendChunk(ctx, sctx, u, c, func(ctx context.Context, body *attemptBody) error {
+			body.summing(u.a)
+			got, err := send(ctx, body, "")
+			if err != nil {
+				return err
+			}
+			*sum, err = trailed(u.a, body, got)
+			return err
+		})
+		if err == nil || !refusesTrailer(err) || ctx.Err() != nil {
+			return err
+		}
+		u.sess.trailers.Store(false)
+	}
+	var err error
+	if _, *sum, err = c.sum(u.a); err != nil {
+		return err
+	}
+	return e.sendChunk(ctx, sctx, u, c, func(ctx context.Context, body *attemptBody) error {
+		_, err := send(ctx, body, *sum)
+		return err
+	})
+}
+
+// trailed is the checksum an attempt S3 accepted sent as its trailer,
+// computed by body of the bytes it sent. got, the checksum S3 answered (if
+// any), must be the same.
+func trailed(a *checksumAlgorithm, body *attemptBody, got string) (string, error) {
+	sum, err := body.trailer()
+	if err != nil {
+		return "", err
+	}
+	if got != "" && got != sum {
+		return "", fmt.Errorf("S3 took the bytes with checksum %s %s, the file has %s; upload it again", a.name, got, sum)
+	}
+	return sum, nil
 }
 
 // complete completes the multipart upload of parts (all of them, in
@@ -436,7 +478,7 @@ func objectChecksum(a *checksumAlgorithm, parts []Part) string {
 
 // sendChunk sends c with retries: attempts start while ctx lasts and send
 // with sctx.
-func (e *Engine) sendChunk(ctx, sctx context.Context, u *upload, c chunk, call func(ctx context.Context, body io.Reader) error) error {
+func (e *Engine) sendChunk(ctx, sctx context.Context, u *upload, c chunk, call func(ctx context.Context, body *attemptBody) error) error {
 	op := OpUploadPart
 	if c.n == 0 {
 		op = OpPutObject
@@ -448,7 +490,7 @@ func (e *Engine) sendChunk(ctx, sctx context.Context, u *upload, c chunk, call f
 
 // attempt runs one attempt of a request that carries the bytes of c, with
 // progress counted and taken back if the attempt fails.
-func (e *Engine) attempt(ctx context.Context, f *asset.Item, c chunk, call func(ctx context.Context, body io.Reader) error) error {
+func (e *Engine) attempt(ctx context.Context, f *asset.Item, c chunk, call func(ctx context.Context, body *attemptBody) error) error {
 	if c.file != nil {
 		if err := checkOpen(f, c.file); err != nil {
 			return err

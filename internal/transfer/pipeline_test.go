@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"testing/iotest"
@@ -33,6 +34,10 @@ type fakeStore struct {
 	abortFn    func(uploadID string) error
 	listFn     func(uploadID, marker string) ([]listedPart, string, error)
 	headFn     func(a *checksumAlgorithm) (headAnswer, error)
+	// trailed counts the UploadParts sent with a trailing checksum;
+	// refuseTrailers answers them 501, as a store without them would.
+	trailed        atomic.Int32
+	refuseTrailers bool
 }
 
 func (s *fakeStore) unexpected(call string) error {
@@ -48,7 +53,30 @@ func (s *fakeStore) put(_ context.Context, _ string, _ objectHeaders, body io.Re
 	if err != nil || int64(len(data)) != size {
 		return s3Answer{}, fmt.Errorf("body: %d of %d bytes, %v", len(data), size, err)
 	}
+	if sum == "" && !a.none {
+		if sum, err = s.trailer(body, a, data); err != nil {
+			return s3Answer{}, err
+		}
+	}
 	return s.putFn(data, a, sum)
+}
+
+// trailer is the trailing checksum body sent after data, checked as S3
+// checks it.
+func (s *fakeStore) trailer(body io.Reader, a *checksumAlgorithm, data []byte) (string, error) {
+	tb, ok := body.(trailingBody)
+	if !ok {
+		return "", fmt.Errorf("a trailing checksum with a body (%T) that computes none", body)
+	}
+	sum, err := tb.trailer()
+	if err != nil {
+		return "", err
+	}
+	if want := a.base64(a.update(0, data)); sum != want {
+		return "", apiErr(400, "XAmzContentChecksumMismatch")
+	}
+	s.trailed.Add(1)
+	return sum, nil
 }
 
 func (s *fakeStore) create(_ context.Context, _ string, _ objectHeaders, a *checksumAlgorithm) (string, error) {
@@ -58,15 +86,28 @@ func (s *fakeStore) create(_ context.Context, _ string, _ objectHeaders, a *chec
 	return s.createFn(a)
 }
 
-func (s *fakeStore) part(_ context.Context, _, _ string, n int32, body io.Reader, size int64, a *checksumAlgorithm, sum string) (string, error) {
+func (s *fakeStore) part(_ context.Context, _, _ string, n int32, body io.Reader, size int64, a *checksumAlgorithm, sum string) (s3Answer, error) {
 	if s.partFn == nil {
-		return "", s.unexpected("UploadPart")
+		return s3Answer{}, s.unexpected("UploadPart")
 	}
 	data, err := io.ReadAll(body)
 	if err != nil || int64(len(data)) != size {
-		return "", fmt.Errorf("body: %d of %d bytes, %v", len(data), size, err)
+		return s3Answer{}, fmt.Errorf("body: %d of %d bytes, %v", len(data), size, err)
 	}
-	return s.partFn(n, data, a, sum)
+	trailer := sum == "" && !a.none
+	if trailer {
+		if s.refuseTrailers {
+			return s3Answer{}, apiErr(501, "NotImplemented")
+		}
+		if sum, err = s.trailer(body, a, data); err != nil {
+			return s3Answer{}, err
+		}
+	}
+	etag, err := s.partFn(n, data, a, sum)
+	if err != nil || !trailer {
+		return s3Answer{etag: etag}, err
+	}
+	return s3Answer{etag: etag, checksum: sum}, nil
 }
 
 func (s *fakeStore) complete(_ context.Context, _, _ string, parts []Part, size int64, a *checksumAlgorithm, sum string) (s3Answer, error) {

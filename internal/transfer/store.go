@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -16,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/vidup/vidup/internal/asset"
 	"github.com/vidup/vidup/internal/units"
@@ -29,7 +33,9 @@ import (
 type objectStore interface {
 	put(ctx context.Context, key string, h objectHeaders, body io.Reader, size int64, a *checksumAlgorithm, sum string) (s3Answer, error)
 	create(ctx context.Context, key string, h objectHeaders, a *checksumAlgorithm) (uploadID string, err error)
-	part(ctx context.Context, key, uploadID string, n int32, body io.Reader, size int64, a *checksumAlgorithm, sum string) (etag string, err error)
+	// put and part take sum, the header that protects the body ("" for a
+	// trailing checksum: see s3Store.checksum).
+	part(ctx context.Context, key, uploadID string, n int32, body io.Reader, size int64, a *checksumAlgorithm, sum string) (s3Answer, error)
 	complete(ctx context.Context, key, uploadID string, parts []Part, size int64, a *checksumAlgorithm, sum string) (s3Answer, error)
 	abort(ctx context.Context, key, uploadID string) error
 	// listParts returns one page of the parts S3 holds, from after marker
@@ -61,7 +67,8 @@ type listedObject struct {
 }
 
 // s3Answer is what S3 said when it took the object (PutObject or
-// CompleteMultipartUpload): the fallback when HeadObject is not allowed.
+// CompleteMultipartUpload): the fallback when HeadObject is not allowed;
+// or a part (UploadPart).
 type s3Answer struct {
 	etag, checksum string
 }
@@ -87,8 +94,10 @@ type headAnswer struct {
 // pass over the data (~1.75 GB/s on this class of machine, about as much
 // CPU as the CRC and the send together). Integrity does not suffer: each
 // request carries its CRC, which S3 checks before it accepts the part.
-// Passes per byte: one CRC read, one send; the full-object checksum
-// is combined from the part CRCs (crcCombine), not read again.
+// Passes per byte: over plain HTTP one CRC read, then the send by
+// sendfile(2); over HTTPS one, the CRC computed as the bytes are sent
+// (sendTrailer). The full-object checksum is combined from the part CRCs
+// (crcCombine), not read again.
 var unsignedPayload = s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
 
 // s3Store is objectStore over one session's S3 client and bucket.
@@ -105,11 +114,11 @@ func (s s3Store) put(ctx context.Context, key string, h objectHeaders, body io.R
 	if h.cacheControl != "" {
 		in.CacheControl = aws.String(h.cacheControl)
 	}
-	a.set(&in.ChecksumCRC32C, &in.ChecksumCRC64NVME, sum)
-	if a.none && sum != "" {
-		in.ContentMD5 = aws.String(sum)
+	opts, err := s.checksum(&in.ChecksumCRC32C, &in.ChecksumCRC64NVME, &in.ContentMD5, a, body, size, sum)
+	if err != nil {
+		return s3Answer{}, err
 	}
-	out, err := s.client.PutObject(ctx, in, unsignedPayload)
+	out, err := s.client.PutObject(ctx, in, opts...)
 	if err != nil {
 		return s3Answer{}, err
 	}
@@ -131,20 +140,113 @@ func (s s3Store) create(ctx context.Context, key string, h objectHeaders, a *che
 	return aws.ToString(out.UploadId), nil
 }
 
-func (s s3Store) part(ctx context.Context, key, uploadID string, n int32, body io.Reader, size int64, a *checksumAlgorithm, sum string) (string, error) {
+func (s s3Store) part(ctx context.Context, key, uploadID string, n int32, body io.Reader, size int64, a *checksumAlgorithm, sum string) (s3Answer, error) {
 	in := &s3.UploadPartInput{
 		Bucket: aws.String(s.bucket), Key: aws.String(key), UploadId: aws.String(uploadID),
 		PartNumber: aws.Int32(n), Body: body, ContentLength: aws.Int64(size),
 	}
-	a.set(&in.ChecksumCRC32C, &in.ChecksumCRC64NVME, sum)
-	if a.none && sum != "" {
-		in.ContentMD5 = aws.String(sum)
-	}
-	out, err := s.client.UploadPart(ctx, in, unsignedPayload)
+	opts, err := s.checksum(&in.ChecksumCRC32C, &in.ChecksumCRC64NVME, &in.ContentMD5, a, body, size, sum)
 	if err != nil {
-		return "", err
+		return s3Answer{}, err
 	}
-	return aws.ToString(out.ETag), nil
+	out, err := s.client.UploadPart(ctx, in, opts...)
+	if err != nil {
+		return s3Answer{}, err
+	}
+	return s3Answer{etag: aws.ToString(out.ETag), checksum: a.get(out.ChecksumCRC32C, out.ChecksumCRC64NVME)}, nil
+}
+
+// checksum sets the fields of a PutObject or UploadPart that protect its
+// body, and returns the options of its call: sum in a's checksum header,
+// or for none Content-MD5; with no sum (a trailing checksum, HTTPS only)
+// the body must be a trailingBody, sent aws-chunked with its checksum
+// after it (sendTrailer).
+func (s3Store) checksum(crc32c, crc64nvme, md5 **string, a *checksumAlgorithm, body io.Reader, size int64, sum string) ([]func(*s3.Options), error) {
+	switch {
+	case a.none && sum != "":
+		*md5 = aws.String(sum)
+	case a.none:
+	case sum == "":
+		tb, ok := body.(trailingBody)
+		if !ok {
+			return nil, errors.New("a trailing checksum needs a body that computes it")
+		}
+		return []func(*s3.Options){unsignedPayload, s3.WithAPIOptions(func(st *middleware.Stack) error {
+			return st.Finalize.Insert(sendTrailer{a: a, body: tb, size: size}, "Signing", middleware.Before)
+		})}, nil
+	default:
+		a.set(crc32c, crc64nvme, sum)
+	}
+	return []func(*s3.Options){unsignedPayload}, nil
+}
+
+// streamingTrailer is the payload hash of an unsigned aws-chunked body
+// with a trailer.
+const streamingTrailer = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+
+// sendTrailer sends a request's body aws-chunked with its checksum in a
+// trailer, computed by the body as it is read (see awsChunked): the part
+// is read once, where a checksum header needs a pass over it first. The
+// SDK's own trailer would compute the CRC a second time, beside the one
+// vidup keeps, and send the part as one chunk, which MinIO refuses over
+// 16 MiB. It runs just before signing: the headers it sets are signed.
+type sendTrailer struct {
+	a    *checksumAlgorithm
+	body trailingBody
+	size int64
+}
+
+func (sendTrailer) ID() string { return "vidupSendTrailer" }
+
+func (m sendTrailer) HandleFinalize(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+	req, ok := in.Request.(*smithyhttp.Request)
+	if !ok {
+		return middleware.FinalizeOutput{}, middleware.Metadata{}, fmt.Errorf("trailing checksum: unexpected request type %T", in.Request)
+	}
+	name := "x-amz-checksum-" + strings.ToLower(string(m.a.s3))
+	chunked, err := req.SetStream(newAWSChunked(m.body, m.size, name))
+	if err != nil {
+		return middleware.FinalizeOutput{}, middleware.Metadata{}, fmt.Errorf("trailing checksum: %w", err)
+	}
+	chunked.ContentLength = awsChunkedLength(m.size, name, len(m.a.base64(0)))
+	chunked.Header.Set("Content-Encoding", "aws-chunked")
+	chunked.Header.Set("X-Amz-Trailer", name)
+	chunked.Header.Set("X-Amz-Decoded-Content-Length", strconv.FormatInt(m.size, 10))
+	chunked.Header.Set("X-Amz-Content-Sha256", streamingTrailer)
+	in.Request = chunked
+	return next.HandleFinalize(v4.SetPayloadHash(ctx, streamingTrailer), in)
+}
+
+// trailingChecksums reports whether requests to endpoint ("" for AWS) can
+// carry their checksum after the body: the SDK sends trailers over HTTPS
+// only. Over plain HTTP the CRC goes in a header, computed first, and the
+// part by sendfile(2).
+func trailingChecksums(endpoint string) bool {
+	if endpoint == "" {
+		return true
+	}
+	u, err := url.Parse(endpoint)
+	return err == nil && strings.EqualFold(u.Scheme, "https")
+}
+
+// refusesTrailer reports whether err is a store refusing a trailing
+// checksum (aws-chunked, x-amz-trailer): what it says of checksums it
+// cannot take, or a complaint about the encoding or the payload hash.
+func refusesTrailer(err error) bool {
+	if refusesChecksum(err) {
+		return true
+	}
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || httpStatus(err) >= 500 {
+		return false
+	}
+	msg := strings.ToLower(ae.ErrorCode() + " " + ae.ErrorMessage())
+	for _, w := range []string{"trailer", "aws-chunked", "content-encoding", "x-amz-content-sha256", "streaming", "chunked"} {
+		if strings.Contains(msg, w) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s s3Store) complete(ctx context.Context, key, uploadID string, parts []Part, size int64, a *checksumAlgorithm, sum string) (s3Answer, error) {
