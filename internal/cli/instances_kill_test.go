@@ -313,8 +313,10 @@ func TestServeInstanceKilled(t *testing.T) {
 	logA, logB := a.log(), b.log()
 	count := func(log, re string) float64 { return float64(len(regexp.MustCompile(re).FindAllStringIndex(log, -1))) }
 	const (
-		reg201  = `msg=request method=POST path=/api/v1/videos status=201 `
-		reg200  = `msg=request method=POST path=/api/v1/videos status=200 `
+		// A registration is answered alone (POST /api/v1/videos) or in a
+		// batch (one "batch entry" line each).
+		reg201  = `msg=request method=POST path=/api/v1/videos status=201 |msg="batch entry" path=\S+ status=201 `
+		reg200  = `msg=request method=POST path=/api/v1/videos status=200 |msg="batch entry" path=\S+ status=200 `
 		sess201 = `msg=request method=POST path=/api/v1/uploads status=201 `
 		hookOK  = `msg="webhook delivered"`
 		hookBad = `msg="webhook not delivered`

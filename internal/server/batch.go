@@ -96,5 +96,8 @@ func (s *Server) batchEntry(ctx context.Context, r *http.Request, sessionID stri
 	if created {
 		status = http.StatusCreated
 	}
+	// One line per registration of a batch, as the access log has one per
+	// single registration: what an operator counts, a batch counts alike.
+	s.log.InfoContext(ctx, "batch entry", "path", r.URL.Path, "status", status, "upload_id", req.UploadID, "video_id", v.ID)
 	return contract.BatchEntry{Status: status, Video: &v}
 }

@@ -300,8 +300,8 @@ func TestPackageResumesUnderTheSameSessionAndRegistersOnce(t *testing.T) {
 	}
 	first := e.engine(t, newRecorder(t, []*asset.Item{pkg}), func(o *transfer.Options) { o.Packages = j; o.StopGrace = time.Millisecond }).
 		Upload(ctx, []*asset.Item{pkg})[0]
-	if first.Status != transfer.StatusFailed || !errors.Is(first.Err, transfer.ErrStopped) {
-		t.Fatalf("first run: status %s, error %v; want failed, stopped", first.Status, first.Err)
+	if first.Status != transfer.StatusInterrupted || !errors.Is(first.Err, transfer.ErrStopped) {
+		t.Fatalf("first run: status %s, error %v; want interrupted, stopped", first.Status, first.Err)
 	}
 	kept := j.done()
 	// Of the 7 completions, those whose answer reached vidup before it
