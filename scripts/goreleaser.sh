@@ -73,6 +73,9 @@ check() {
 
 snapshot() {
   check
+  # What vidup version names as its commit (see .goreleaser.yaml's ldflags).
+  VIDUP_COMMIT=$(git rev-parse --short=12 HEAD 2>/dev/null || true)
+  export VIDUP_COMMIT
   log "goreleaser release --snapshot --clean --skip=publish: 6 binaries (linux, darwin, windows on amd64 and arm64), archives, checksums, deb and rpm into dist/ (a few minutes on 2 cores)"
   run_with_heartbeat "building the snapshot release" \
     "$bin" release --snapshot --clean --skip=publish
