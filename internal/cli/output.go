@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -119,62 +121,78 @@ type uploadSummary struct {
 func newUploadDocument(entries []*runEntry, elapsed time.Duration, dry bool) uploadDocument {
 	doc := uploadDocument{Files: make([]uploadFileJSON, 0, len(entries))}
 	for _, e := range entries {
-		path := e.item.Path
-		f := uploadFileJSON{Path: path, MovedTo: e.movedTo, Media: transfer.RegistrationMedia(e.item.Media), Processing: e.processing,
-			Package: e.item.Kind, Objects: len(e.item.Objects)}
-		if !utf8.ValidString(path) {
-			f.PathB64 = base64.StdEncoding.EncodeToString([]byte(path))
-		}
-		switch {
-		case e.skip != "":
-			// A file done before keeps its video id; its size is the
-			// file's, as under --dry-run and in the NDJSON event.
-			f.Status, f.Reason, f.VideoID, f.Size = string(transfer.StatusSkipped), e.skip, e.skipVideo, e.item.Size
-			doc.Summary.Skipped++
-		case e.problem != nil:
-			f.Status, f.Error = string(transfer.StatusFailed), errText(e.problem)
-			doc.Summary.Failed++
-		case dry:
-			f.Status = statusWouldUpload
-			f.Size = e.item.Size
-			if f.Size >= 0 {
-				doc.Summary.Bytes += f.Size
-			}
-			doc.Summary.WouldUpload++
-		case e.result != nil:
-			r := e.result
-			f.Status, f.Key, f.UploadID, f.SessionID = string(r.Status), r.Key, r.UploadID, r.SessionID
-			f.Size, f.ETag, f.Checksum, f.VideoID, f.Entry = r.Size, r.ETag, r.Checksum, r.VideoID, r.Entry
-			if r.Err != nil {
-				f.Error = errText(r.Err)
-			}
-			switch {
-			case r.Status == transfer.StatusUploaded && e.afterErr != nil:
-				// Uploaded and registered, but what was asked after it
-				// was not done: the run is not a success.
-				f.Error = units.Lines(e.afterErr.Error())
-				doc.Summary.Uploaded++
-				doc.Summary.Failed++
-				doc.Summary.Bytes += r.Size
-			case r.Status == transfer.StatusUploaded:
-				doc.Summary.Uploaded++
-				doc.Summary.Bytes += r.Size
-			case r.Status == transfer.StatusSkipped:
-				doc.Summary.Skipped++
-			case r.Status == transfer.StatusInterrupted:
-				doc.Summary.Interrupted++
-			default:
-				doc.Summary.Failed++
-			}
-		default:
-			f.Status, f.Error = string(transfer.StatusFailed), "not uploaded"
-			doc.Summary.Failed++
-		}
-		doc.Files = append(doc.Files, f)
+		doc.Files = append(doc.Files, fileJSON(e, dry, &doc.Summary))
 	}
 	doc.Summary.Files = len(entries)
 	doc.Summary.DurationSeconds = math.Round(elapsed.Seconds()*1000) / 1000
 	return doc
+}
+
+// newUploadSummary is the summary of newUploadDocument without its files.
+func newUploadSummary(entries []*runEntry, elapsed time.Duration, dry bool) uploadSummary {
+	var s uploadSummary
+	for _, e := range entries {
+		fileJSON(e, dry, &s)
+	}
+	s.Files = len(entries)
+	s.DurationSeconds = math.Round(elapsed.Seconds()*1000) / 1000
+	return s
+}
+
+// fileJSON is the document's entry of e, which it counts in s.
+func fileJSON(e *runEntry, dry bool, s *uploadSummary) uploadFileJSON {
+	path := e.item.Path
+	f := uploadFileJSON{Path: path, MovedTo: e.movedTo, Media: transfer.RegistrationMedia(e.item.Media), Processing: e.processing,
+		Package: e.item.Kind, Objects: len(e.item.Objects)}
+	if !utf8.ValidString(path) {
+		f.PathB64 = base64.StdEncoding.EncodeToString([]byte(path))
+	}
+	switch {
+	case e.skip != "":
+		// A file done before keeps its video id; its size is the
+		// file's, as under --dry-run and in the NDJSON event.
+		f.Status, f.Reason, f.VideoID, f.Size = string(transfer.StatusSkipped), e.skip, e.skipVideo, e.item.Size
+		s.Skipped++
+	case e.problem != nil:
+		f.Status, f.Error = string(transfer.StatusFailed), errText(e.problem)
+		s.Failed++
+	case dry:
+		f.Status = statusWouldUpload
+		f.Size = e.item.Size
+		if f.Size >= 0 {
+			s.Bytes += f.Size
+		}
+		s.WouldUpload++
+	case e.result != nil:
+		r := e.result
+		f.Status, f.Key, f.UploadID, f.SessionID = string(r.Status), r.Key, r.UploadID, r.SessionID
+		f.Size, f.ETag, f.Checksum, f.VideoID, f.Entry = r.Size, r.ETag, r.Checksum, r.VideoID, r.Entry
+		if r.Err != nil {
+			f.Error = errText(r.Err)
+		}
+		switch {
+		case r.Status == transfer.StatusUploaded && e.afterErr != nil:
+			// Uploaded and registered, but what was asked after it
+			// was not done: the run is not a success.
+			f.Error = units.Lines(e.afterErr.Error())
+			s.Uploaded++
+			s.Failed++
+			s.Bytes += r.Size
+		case r.Status == transfer.StatusUploaded:
+			s.Uploaded++
+			s.Bytes += r.Size
+		case r.Status == transfer.StatusSkipped:
+			s.Skipped++
+		case r.Status == transfer.StatusInterrupted:
+			s.Interrupted++
+		default:
+			s.Failed++
+		}
+	default:
+		f.Status, f.Error = string(transfer.StatusFailed), "not uploaded"
+		s.Failed++
+	}
+	return f
 }
 
 // summaryEvent is the last line of --output ndjson.
@@ -191,6 +209,45 @@ func writeJSONDocument(w io.Writer, doc uploadDocument) error {
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(doc)
+}
+
+// streamJSONDocument writes what writeJSONDocument writes of
+// uploadDocument{files of entries, summary}, byte for byte, one file at a
+// time: a run of many files never holds its whole document.
+func streamJSONDocument(w io.Writer, entries []*runEntry, summary uploadSummary) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	if len(entries) == 0 {
+		bw.WriteString("{\n  \"files\": [],\n  \"summary\": ")
+	} else {
+		bw.WriteString("{\n  \"files\": [\n")
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("    ", "  ")
+	enc.SetEscapeHTML(false)
+	var ignored uploadSummary
+	for i, e := range entries {
+		buf.Reset()
+		buf.WriteString("    ")
+		if err := enc.Encode(fileJSON(e, false, &ignored)); err != nil {
+			return err
+		}
+		b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+		bw.Write(b)
+		if i < len(entries)-1 {
+			bw.WriteString(",\n")
+		} else {
+			bw.WriteString("\n  ],\n  \"summary\": ")
+		}
+	}
+	buf.Reset()
+	enc.SetIndent("  ", "  ")
+	if err := enc.Encode(summary); err != nil {
+		return err
+	}
+	bw.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+	bw.WriteString("\n}\n")
+	return bw.Flush()
 }
 
 // writeDryRunText prints what --dry-run found, one file a line:
@@ -393,17 +450,16 @@ func (r *runOutput) watchInterrupt(ctx context.Context) {
 	})
 }
 
-// document is the run's JSON document, with the bytes this run sent and
-// those an earlier run left on S3; the rate is of the bytes sent.
-func (r *runOutput) document(entries []*runEntry, elapsed time.Duration) uploadDocument {
-	doc := newUploadDocument(entries, elapsed, false)
-	s := &doc.Summary
+// summary is the run's summary, with the bytes this run sent and those an
+// earlier run left on S3; the rate is of the bytes sent.
+func (r *runOutput) summary(entries []*runEntry, elapsed time.Duration) uploadSummary {
+	s := newUploadSummary(entries, elapsed, false)
 	s.BytesSent, s.BytesResumed = max(r.sent.Load(), 0), r.kept.Load()
 	s.RateBytesPerSec = 0
 	if secs := elapsed.Seconds(); secs > 0 {
 		s.RateBytesPerSec = math.Round(float64(s.BytesSent) / secs)
 	}
-	return doc
+	return s
 }
 
 // wait is --wait: it follows the videos this run registered, shows each
@@ -460,15 +516,15 @@ func (r *runOutput) close() {
 
 // finish writes what comes after the run: the document or the summary
 // event on stdout, failures and the summary line on stderr.
-func (r *runOutput) finish(entries []*runEntry, doc uploadDocument) error {
+func (r *runOutput) finish(entries []*runEntry, summary uploadSummary) error {
 	o := r.o
 	switch o.Output {
 	case "json":
-		if err := writeJSONDocument(o.IO.Out, doc); err != nil {
+		if err := streamJSONDocument(o.IO.Out, entries, summary); err != nil {
 			return err
 		}
 	case "ndjson":
-		if err := r.ndjson.WriteSummary(summaryEvent(doc.Summary)); err != nil {
+		if err := r.ndjson.WriteSummary(summaryEvent(summary)); err != nil {
 			return err
 		}
 	}
@@ -476,21 +532,23 @@ func (r *runOutput) finish(entries []*runEntry, doc uploadDocument) error {
 	// Every display but none has shown the engine's failures as they
 	// happened; what failed after the upload (--move-to) it has not.
 	shown := uploadDisplayMode(o) != progress.ModeNone
-	for i, f := range doc.Files {
+	var ignored uploadSummary
+	for _, e := range entries {
+		f := fileJSON(e, false, &ignored)
 		if f.Error == "" || shown && (f.Status == string(transfer.StatusFailed) || f.Status == string(transfer.StatusInterrupted)) {
 			continue
 		}
 		// The engine's errors are about the file the path names; a
 		// problem found while expanding the arguments (or after the
 		// upload) is a sentence that names it already.
-		if e := entries[i]; e.result != nil && e.result.Err != nil || e.refused {
+		if e.result != nil && e.result.Err != nil || e.refused {
 			fmt.Fprintf(o.IO.ErrOut, "vidup: %s: %s\n", units.Path(e.item.Path), f.Error)
 		} else {
 			fmt.Fprintf(o.IO.ErrOut, "vidup: %s\n", f.Error)
 		}
 	}
 	if !o.Quiet {
-		fmt.Fprintf(o.IO.ErrOut, "vidup: %s\n", doc.Summary.line())
+		fmt.Fprintf(o.IO.ErrOut, "vidup: %s\n", summary.line())
 	}
 	return nil
 }

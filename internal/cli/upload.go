@@ -544,6 +544,9 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 			case c.Skip != nil:
 				e.skip, e.skipVideo = claimSkipReason(c.Skip), c.Skip.VideoID
 			default:
+				// Released as soon as the file's upload ends (below), and
+				// at the latest when the run returns.
+				e.release = c.Release
 				defer c.Release()
 			}
 		}
@@ -609,20 +612,26 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 		API: batchAPI{client}, Concurrency: o.Concurrency, PartSize: int64(o.PartSize), Retry: transfer.Retry(policy),
 		Metadata: o.metadata, Observer: out, Hooks: after, CABundle: o.CABundle, Credentials: credentials.New,
 		WrapHTTPClient: wrap, Checksum: o.checksum, Packages: o.packageEngineJournal(),
+		Ended: func(i int, r transfer.Result) {
+			// The file is done with: its lock and the journal's memory of
+			// it go now, not at the end of a run of many files.
+			e := uploading[i]
+			e.result = &r
+			if e.release != nil {
+				e.release()
+			}
+		},
 	})
 	if err != nil {
 		return asUsage(err)
 	}
 
-	var results []transfer.Result
 	if o.stdin != nil {
-		results = []transfer.Result{eng.UploadStream(ctx, o.IO.In, o.stdin)}
+		r := eng.UploadStream(ctx, o.IO.In, o.stdin)
+		uploading[0].result = &r
 	} else {
-		results = eng.Upload(ctx, toUpload)
-	}
-	// Results come back in the order of toUpload.
-	for k := range results {
-		uploading[k].result = &results[k]
+		// Each file's result reaches its entry through Ended.
+		eng.Upload(ctx, toUpload)
 	}
 	elapsed := now().Sub(start)
 	out.close()
@@ -633,16 +642,16 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 	var waitErr error
 	waiting := o.Wait && ctx.Err() == nil
 	if waiting && o.Output == "text" {
-		if err := out.finish(entries, out.document(entries, elapsed)); err != nil {
+		if err := out.finish(entries, out.summary(entries, elapsed)); err != nil {
 			return err
 		}
 	}
 	if waiting {
 		waitErr = out.wait(ctx, client, entries)
 	}
-	doc := out.document(entries, elapsed)
+	summary := out.summary(entries, elapsed)
 	if !waiting || o.Output != "text" {
-		if err := out.finish(entries, doc); err != nil {
+		if err := out.finish(entries, summary); err != nil {
 			return err
 		}
 	}
@@ -668,8 +677,8 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 		// The API URL is wrong (not TLS, an S3 endpoint, not the API):
 		// a configuration error, which no re-run cures.
 		return &exitError{code: ExitUsage, err: configErr, silent: true}
-	case doc.Summary.Failed > 0:
-		return &exitError{code: ExitFailed, err: fmt.Errorf("%d of %d files failed", doc.Summary.Failed, doc.Summary.Files), silent: true}
+	case summary.Failed > 0:
+		return &exitError{code: ExitFailed, err: fmt.Errorf("%d of %d files failed", summary.Failed, summary.Files), silent: true}
 	}
 	return waitErr
 }
@@ -688,6 +697,8 @@ type runEntry struct {
 	result  *transfer.Result
 	// skipVideo is the video id of a file skipped as registered before.
 	skipVideo string
+	// release releases the file's claim on the journal (resume.Claim).
+	release func()
 	// Set by afterUpload from the engine's workers, read once the engine
 	// has returned.
 	afterErr error  // --move-to or --remove-source-files failed

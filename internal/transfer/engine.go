@@ -70,6 +70,11 @@ type Options struct {
 	Checksum *contract.ChecksumMode
 	// Packages keeps package uploads for a later run; nil keeps nothing.
 	Packages PackageJournal
+	// Ended, when set, is told each file's final Result as soon as it is
+	// known, once per file, with the file's index in Upload's argument: the
+	// caller can act on it (release its claim, print it) while the other
+	// files go on. It is called from the engine's goroutines, concurrently.
+	Ended func(i int, r Result)
 	// StopGrace is how long parts in flight may go on once the run is
 	// stopped (Ctrl-C): a part that finishes is one the next run need not
 	// send again (default 5 s; no new part starts meanwhile).
@@ -320,11 +325,18 @@ func (e *Engine) newSession(s *contract.Session) (*session, error) {
 // engine reports only on what it was given.
 func (e *Engine) Upload(ctx context.Context, files []*asset.Item) []Result {
 	results := make([]Result, len(files))
+	// end records file i's final result, once.
+	end := func(i int, r Result) {
+		results[i] = r
+		if e.opts.Ended != nil {
+			e.opts.Ended(i, r)
+		}
+	}
 
 	plans := e.prepare(ctx, files)
 	// Registrations go in batches, one per session, when the API offers
 	// them (contract v1.1 section 3c).
-	reg := e.newRegistrar(ctx, results)
+	reg := e.newRegistrar(ctx, end)
 
 	// Files in flight: enough that small files never wait behind a large
 	// one for long, few enough to bound open handles. They run on a fixed
@@ -358,7 +370,7 @@ func (e *Engine) Upload(ctx context.Context, files []*asset.Item) []Result {
 			}
 			res := run(slot)
 			if slot == nil || !slot.queued {
-				results[i] = res
+				end(i, res)
 				if reg != nil && sessionID != "" {
 					reg.ended(sessionID)
 				}
@@ -371,7 +383,7 @@ func (e *Engine) Upload(ctx context.Context, files []*asset.Item) []Result {
 			case <-ctx.Done():
 			}
 		}
-		results[i] = e.fail(r, stopped(ctx))
+		end(i, e.fail(r, stopped(ctx)))
 		if reg != nil && sessionID != "" {
 			reg.ended(sessionID)
 		}
@@ -384,7 +396,7 @@ func (e *Engine) Upload(ctx context.Context, files []*asset.Item) []Result {
 		case f.Package():
 			launch(i, r, "", func(*batchSlot) Result { return e.uploadPackage(ctx, f) })
 		case p.err != nil:
-			results[i] = e.fail(r, p.err)
+			end(i, e.fail(r, p.err))
 		case p.prior != nil:
 			launch(i, r, "", func(slot *batchSlot) Result { return e.resumeFile(ctx, p, slot) })
 		default:
@@ -426,7 +438,7 @@ func (e *Engine) Upload(ctx context.Context, files []*asset.Item) []Result {
 				if ctx.Err() != nil {
 					err = stopped(ctx)
 				}
-				results[i] = e.fail(r, err)
+				end(i, e.fail(r, err))
 				continue
 			}
 			sess := o.sess

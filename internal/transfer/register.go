@@ -49,7 +49,7 @@ type registrar struct {
 	e       *Engine
 	ctx     context.Context
 	batch   BatchAPI
-	results []Result
+	end     func(i int, r Result) // records a file's final result
 	window  time.Duration
 
 	mu       sync.Mutex
@@ -74,12 +74,12 @@ type regItem struct {
 	r   Result
 }
 
-func (e *Engine) newRegistrar(ctx context.Context, results []Result) *registrar {
+func (e *Engine) newRegistrar(ctx context.Context, end func(int, Result)) *registrar {
 	b, ok := e.opts.API.(BatchAPI)
 	if !ok || e.batchRefused() {
 		return nil
 	}
-	return &registrar{e: e, ctx: ctx, batch: b, results: results, window: batchWindow, sessions: map[string]*pendingBatch{}}
+	return &registrar{e: e, ctx: ctx, batch: b, end: end, window: batchWindow, sessions: map[string]*pendingBatch{}}
 }
 
 func (g *registrar) pending(sessionID string) *pendingBatch {
@@ -194,7 +194,7 @@ func (g *registrar) send(sid string, items []regItem) {
 			wg.Go(func() {
 				defer func() { <-sem }()
 				v, created, err := e.opts.API.RegisterVideo(g.ctx, reqs[k])
-				g.results[it.i] = e.registered(g.ctx, it.f, it.ref, it.r, v, created, err)
+				g.end(it.i, e.registered(g.ctx, it.f, it.ref, it.r, v, created, err))
 			})
 		}
 		wg.Wait()
@@ -209,7 +209,7 @@ func (g *registrar) send(sid string, items []regItem) {
 			reg = regs[k]
 		}
 		wg.Go(func() {
-			g.results[it.i] = e.registered(g.ctx, it.f, it.ref, it.r, reg.Video, reg.Created, reg.Err)
+			g.end(it.i, e.registered(g.ctx, it.f, it.ref, it.r, reg.Video, reg.Created, reg.Err))
 		})
 	}
 	wg.Wait()
