@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -46,6 +47,7 @@ func SystemIO() *IOStreams {
 
 // Main runs vidup with the process's arguments and returns its exit code.
 func Main() int {
+	setGCPercent()
 	stopProfiles := startProfiles()
 	defer stopProfiles()
 	io := SystemIO()
@@ -67,6 +69,21 @@ func Main() int {
 	}()
 
 	return Run(ctx, io, os.Args[1:])
+}
+
+// defaultGCPercent is vidup's GOGC unless the environment sets one. vidup
+// runs next to cameras and encoders, and most of what its heap holds is
+// short-lived (requests, buffers of a part): at Go's default of 100 the
+// heap grows to twice what is live between collections. At 50 it grows
+// to 1.5 times: 5,000 files of 64 KiB peaked at 65 MB RSS instead of
+// 75 MB, for the same CPU time (docs/performance.md). restic makes the
+// same choice.
+const defaultGCPercent = 50
+
+func setGCPercent() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 }
 
 // Run executes one command line and returns its exit code.

@@ -316,7 +316,8 @@ func (e *Engine) newSession(s *contract.Session) (*session, error) {
 	return sess, nil
 }
 
-// Upload uploads files and returns one Result per file, in order. Files an
+// Upload uploads files and returns one Result per file, in order (nil
+// when Options.Ended takes each Result instead). Files an
 // earlier run left unfinished continue in their old sessions (or are only
 // registered, when S3 has them complete); the others get new sessions of up
 // to contract.MaxFilesPerSession files. Files run concurrently; parts in
@@ -324,13 +325,14 @@ func (e *Engine) newSession(s *contract.Session) (*session, error) {
 // carries its item. The caller owns the run's plan (the Planned event): the
 // engine reports only on what it was given.
 func (e *Engine) Upload(ctx context.Context, files []*asset.Item) []Result {
-	results := make([]Result, len(files))
-	// end records file i's final result, once.
-	end := func(i int, r Result) {
-		results[i] = r
-		if e.opts.Ended != nil {
-			e.opts.Ended(i, r)
-		}
+	// end records file i's final result, once: in results, or, when the
+	// caller takes each as it comes (Options.Ended), there only, so that
+	// a run of many files keeps none of them.
+	var results []Result
+	end := e.opts.Ended
+	if end == nil {
+		results = make([]Result, len(files))
+		end = func(i int, r Result) { results[i] = r }
 	}
 
 	plans := e.prepare(ctx, files)
