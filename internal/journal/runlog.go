@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -106,12 +107,14 @@ type indexed struct {
 
 // logIndex is the fold of the snapshot and the logs.
 type logIndex struct {
-	entries  map[string]indexed
-	bySource map[string]map[string]struct{}
+	entries map[string]indexed
+	// bySource: the ids of each source key; almost always one, so a
+	// slice (a map per source cost a few hundred bytes per file).
+	bySource map[string][]string
 }
 
 func newLogIndex() *logIndex {
-	return &logIndex{entries: map[string]indexed{}, bySource: map[string]map[string]struct{}{}}
+	return &logIndex{entries: map[string]indexed{}, bySource: map[string][]string{}}
 }
 
 func (x *logIndex) apply(r logRecord) {
@@ -128,12 +131,9 @@ func (x *logIndex) apply(r logRecord) {
 	x.entries[id] = in
 	if in.e != nil {
 		if key := in.e.Source.Key(); key != "" {
-			ids := x.bySource[key]
-			if ids == nil {
-				ids = map[string]struct{}{}
-				x.bySource[key] = ids
+			if ids := x.bySource[key]; !slices.Contains(ids, id) {
+				x.bySource[key] = append(ids, id)
 			}
-			ids[id] = struct{}{}
 		}
 	}
 }
@@ -384,7 +384,7 @@ func (s *Store) loggedForSource(key string) ([]*Entry, error) {
 		return nil, err
 	}
 	var out []*Entry
-	for id := range s.ix.bySource[key] {
+	for _, id := range s.ix.bySource[key] {
 		if e := s.ix.entry(id); e != nil && e.Source.Key() == key {
 			out = append(out, e)
 		}

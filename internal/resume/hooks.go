@@ -43,7 +43,7 @@ func (h hooks) Earlier(f *asset.Item) transfer.Earlier {
 		if e.State == journal.Registered {
 			continue
 		}
-		c.entries[e.UploadID] = e
+		c.put(e.UploadID, e)
 		p := prior(e)
 		d := Decide(e, c.id, transfer.S3State{})
 		if ea.Resume == nil && (d.Action == transfer.Resume || d.Action == transfer.Register) {
@@ -91,7 +91,7 @@ func (h hooks) UploadCreated(f *asset.Item, ref asset.Upload) {
 		return
 	}
 	h.t.mu.Lock()
-	c.entries[ref.UploadID] = e
+	c.put(ref.UploadID, e)
 	h.t.mu.Unlock()
 }
 
@@ -159,7 +159,7 @@ func (h hooks) Completed(f *asset.Item, ref asset.Upload, r transfer.Result) {
 			return
 		}
 		h.t.mu.Lock()
-		c.entries[ref.UploadID] = e
+		c.put(ref.UploadID, e)
 		h.t.mu.Unlock()
 		return
 	}

@@ -50,8 +50,18 @@ type Tracker struct {
 // claim is one file of the run.
 type claim struct {
 	id journal.Identity
-	// entries of this run's uploads of the file, by upload id.
+	// entries of this run's uploads of the file, by upload id; nil until
+	// the first (most claims of a run wait for their turn without one).
 	entries map[string]*journal.Entry
+}
+
+// put records e as the entry of upload id; the caller holds the tracker's
+// lock.
+func (c *claim) put(uploadID string, e *journal.Entry) {
+	if c.entries == nil {
+		c.entries = map[string]*journal.Entry{}
+	}
+	c.entries[uploadID] = e
 }
 
 // Claim is the answer of Tracker.Claim.
@@ -142,7 +152,7 @@ func (t *Tracker) Claim(it *asset.Item, force bool) (Claim, error) {
 	}
 	k := it
 	t.mu.Lock()
-	t.claims[k] = &claim{id: id, entries: map[string]*journal.Entry{}}
+	t.claims[k] = &claim{id: id}
 	t.mu.Unlock()
 	var once sync.Once
 	return Claim{Release: func() {
