@@ -187,6 +187,8 @@ type Store struct {
 	logOnce sync.Once
 	log     *runLog
 	logErr  error
+	// refreshes counts refreshLocked's reads of the log folder, for tests.
+	refreshes int
 }
 
 // DefaultDir is the default state folder: $XDG_STATE_HOME/vidup, or
@@ -305,22 +307,29 @@ func (s *Store) partsPath(id string) string  { return filepath.Join(s.uploads, i
 // in e.ID when empty and sets e.CreatedAt and e.UpdatedAt. It fails when an
 // entry with that ID exists.
 func (s *Store) Create(e *Entry) error {
-	if e.ID == "" {
+	fresh := e.ID == ""
+	if fresh {
+		// 64 random bits: no other entry has it, which spares the
+		// lookups below.
 		e.ID = newID()
 	}
 	if err := checkID(e.ID); err != nil {
 		return err
 	}
-	if _, err := os.Lstat(s.headerPath(e.ID)); err == nil {
-		return fmt.Errorf("journal: upload %s exists already", e.ID)
+	if !fresh {
+		if _, err := os.Lstat(s.headerPath(e.ID)); err == nil {
+			return fmt.Errorf("journal: upload %s exists already", e.ID)
+		}
 	}
 	if e.State != Uploading && len(e.Parts) == 0 {
 		// No parts will follow: the entry goes to the run log, whose one
 		// fsync it shares with the other records written meanwhile.
-		if _, known, err := s.logged(e.ID); err != nil {
-			return err
-		} else if known {
-			return fmt.Errorf("journal: upload %s exists already", e.ID)
+		if !fresh {
+			if _, known, err := s.logged(e.ID); err != nil {
+				return err
+			} else if known {
+				return fmt.Errorf("journal: upload %s exists already", e.ID)
+			}
 		}
 		now := s.now().UTC()
 		e.CreatedAt, e.UpdatedAt = now, now

@@ -357,3 +357,41 @@ func logHelper(s *Store, prefix string) int {
 	wg.Wait()
 	return 0
 }
+
+// A run records each of its files twice (completed, then registered). Its
+// own records need no look at the other runs' logs: 200 records of 100
+// files read the log folder no more than a handful of times, not 200.
+// Another store still sees them.
+func TestRunLogOwnRecordsNeedNoRefresh(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	entries := make([]*Entry, 100)
+	for i := range entries {
+		entries[i] = doneEntry(fmt.Sprintf("/in/%03d.ts", i), i)
+		if err := s.Create(entries[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, e := range entries {
+		e.State, e.VideoID = Registered, fmt.Sprintf("vid-%d", i)
+		if err := s.Update(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.refreshes > 2 {
+		t.Fatalf("%d refreshes of the logs for 200 records of this store's own; want none per record", s.refreshes)
+	}
+	other, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	got, err := other.FindBySource(entries[42].Source)
+	if err != nil || got.State != Registered || got.VideoID != "vid-42" {
+		t.Fatalf("another store sees %+v, %v; want it registered as vid-42", got, err)
+	}
+}
