@@ -46,11 +46,11 @@ const batchWindow = time.Second
 // sends each session's as one batch. Results of batched files are written
 // by the registrar, not by the worker that uploaded them.
 type registrar struct {
-	e       *Engine
-	ctx     context.Context
-	batch   BatchAPI
-	end     func(i int, r Result) // records a file's final result
-	window  time.Duration
+	e      *Engine
+	ctx    context.Context
+	batch  BatchAPI
+	end    func(i int, r Result) // records a file's final result
+	window time.Duration
 
 	mu       sync.Mutex
 	sessions map[string]*pendingBatch
