@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -191,5 +192,40 @@ func TestCheckWriteSeesAReadOnlyDatabase(t *testing.T) {
 	}
 	if err := s.CheckWrite(ctx); err == nil {
 		t.Fatal("CheckWrite passed on a database that takes no write")
+	}
+}
+
+// The connections that concurrent registrations open stay open for the
+// next ones: a batch's 16 registrations at once close none of them (each
+// new SQLite connection runs its pragmas and parses the schema again).
+func TestSQLiteKeepsConcurrentConnections(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	seedSession(t, s, "s1", "u1")
+	for range 5 {
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for range 16 {
+			wg.Go(func() {
+				<-start
+				tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer tx.Rollback()
+				time.Sleep(20 * time.Millisecond) // all 16 hold a connection at once
+				var n int
+				if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM uploads`).Scan(&n); err != nil || n != 1 {
+					t.Errorf("count uploads: %d, %v", n, err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+	}
+	if st := s.db.Stats(); st.MaxIdleClosed != 0 || st.OpenConnections < 16 {
+		t.Fatalf("after 5 rounds of 16 concurrent transactions: %d connections closed as idle, %d open; want 0 closed, 16 or more open",
+			st.MaxIdleClosed, st.OpenConnections)
 	}
 }
