@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -227,5 +229,48 @@ func TestSQLiteKeepsConcurrentConnections(t *testing.T) {
 	if st := s.db.Stats(); st.MaxIdleClosed != 0 || st.OpenConnections < 16 {
 		t.Fatalf("after 5 rounds of 16 concurrent transactions: %d connections closed as idle, %d open; want 0 closed, 16 or more open",
 			st.MaxIdleClosed, st.OpenConnections)
+	}
+}
+
+// The store's queries, in a transaction or not, run prepared statements
+// kept across calls: the registration's INSERT is prepared once for any
+// number of registrations, and answers as before.
+func TestSQLiteReusesPreparedStatements(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	seedSession(t, s, "s1", "u1", "u2", "u3")
+	cache := s.core.d.(sqlDB).stmts
+	insert := func() *sql.Stmt {
+		cache.mu.Lock()
+		defer cache.mu.Unlock()
+		for q, st := range cache.m {
+			if strings.HasPrefix(strings.TrimSpace(q), "INSERT INTO videos") {
+				return st
+			}
+		}
+		return nil
+	}
+	if _, created, err := s.RegisterVideo(ctx, video("v1", "u1", "s1")); err != nil || !created {
+		t.Fatalf("register: %v, %v", created, err)
+	}
+	first, n := insert(), len(cache.m)
+	if first == nil {
+		t.Fatalf("the registration's INSERT is not kept prepared: %d statements cached", n)
+	}
+	for i, u := range []string{"u2", "u3"} {
+		if _, created, err := s.RegisterVideo(ctx, video(fmt.Sprintf("v%d", i+2), u, "s1")); err != nil || !created {
+			t.Fatalf("register %s: %v, %v", u, created, err)
+		}
+	}
+	cache.mu.Lock()
+	now := len(cache.m)
+	cache.mu.Unlock()
+	if insert() != first || now != n {
+		t.Fatalf("registrations prepared their statements again: %d cached after the first, %d now", n, now)
+	}
+	// A replay goes through the same INSERT and reads the stored row.
+	got, created, err := s.RegisterVideo(ctx, video("other", "u2", "s1"))
+	if err != nil || created || got.Video.ID != "v2" || insert() != first {
+		t.Fatalf("replay: %+v, %v, %v", got.Video, created, err)
 	}
 }
