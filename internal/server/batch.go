@@ -15,7 +15,8 @@ import (
 const MaxBatch = contract.MaxFilesPerSession
 
 // batchConcurrency bounds the registrations of one batch in flight at once:
-// each is HEAD, copy, HEAD and an insert, mostly waiting on S3.
+// each is HEAD, copy (and HEAD of the copy when S3 answers no checksum to
+// it) and an insert, mostly waiting on S3.
 const batchConcurrency = 16
 
 // registerBatch is POST /api/v1/uploads/{session_id}/videos (contract v1.1
@@ -53,22 +54,42 @@ func (s *Server) registerBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := contract.BatchResponse{Videos: make([]contract.BatchEntry, len(req.Videos))}
-	var wg sync.WaitGroup
+	var (
+		wg      sync.WaitGroup
+		sources sealedSources
+	)
 	sem := make(chan struct{}, batchConcurrency)
 	for i, v := range req.Videos {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			out.Videos[i] = s.batchEntry(ctx, r, id, v)
+			out.Videos[i] = s.batchEntry(ctx, r, id, v, &sources)
 		}()
 	}
 	wg.Wait()
+	s.deleteSources(ctx, sources.keys)
 	writeJSON(w, http.StatusOK, out)
 }
 
+// deleteSources deletes the uploaded objects that a batch registered,
+// sealed copies of which are now the videos: one DeleteObjects for the
+// batch. Like the single call's delete, it runs on when the client stops
+// waiting, and a failure is a warning: the videos are registered.
+func (s *Server) deleteSources(rctx context.Context, keys []string) {
+	if len(keys) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(rctx), s.cfg.SealTimeout)
+	defer cancel()
+	if err := s.cfg.Objects.DeleteMany(ctx, s.cfg.Bucket, keys); err != nil {
+		s.log.WarnContext(ctx, "deleting the uploaded objects of a batch after sealing them failed", "objects", len(keys), "err", err)
+	}
+}
+
 // batchEntry registers one entry of a batch of session sessionID.
-func (s *Server) batchEntry(ctx context.Context, r *http.Request, sessionID string, req contract.VideoRequest) contract.BatchEntry {
+// The uploaded objects it seals go to sources, deleted with the batch's.
+func (s *Server) batchEntry(ctx context.Context, r *http.Request, sessionID string, req contract.VideoRequest, sources *sealedSources) contract.BatchEntry {
 	var (
 		v       contract.Video
 		created bool
@@ -80,7 +101,7 @@ func (s *Server) batchEntry(ctx context.Context, r *http.Request, sessionID stri
 	case req.SessionID != sessionID:
 		err = errorf(http.StatusBadRequest, "upload %q names session %q, not the batch's session %q; register it in its own session's batch", req.UploadID, req.SessionID, sessionID)
 	default:
-		v, created, err = s.registerOne(ctx, req)
+		v, created, err = s.registerOne(ctx, req, sources)
 	}
 	if err != nil {
 		var he *httpError

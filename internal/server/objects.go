@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -167,17 +168,8 @@ func (o S3Objects) Copy(ctx context.Context, bucket, src, dst string, info Objec
 		}
 		var out *s3.CopyObjectOutput
 		out, err = o.Client.CopyObject(ctx, in)
-		if err == nil && out.CopyObjectResult != nil {
-			r := out.CopyObjectResult
-			got.ETag, got.ChecksumType = aws.ToString(r.ETag), string(r.ChecksumType)
-			for alg, v := range map[string]*string{
-				"CRC64NVME": r.ChecksumCRC64NVME, "CRC32C": r.ChecksumCRC32C, "CRC32": r.ChecksumCRC32,
-				"SHA1": r.ChecksumSHA1, "SHA256": r.ChecksumSHA256,
-			} {
-				if v != nil && *v != "" {
-					got.Checksums[alg] = *v
-				}
-			}
+		if err == nil {
+			got = copyAnswer(out, got)
 		}
 	} else {
 		err = o.copyParts(ctx, bucket, src, dst, info)
@@ -191,6 +183,41 @@ func (o S3Objects) Copy(ctx context.Context, bucket, src, dst string, info Objec
 		return ObjectInfo{}, ErrObjectNotFound
 	}
 	return ObjectInfo{}, fmt.Errorf("copy s3://%s/%s to %s: %w", bucket, src, dst, err)
+}
+
+// copyAnswer reads what CopyObject answered of the copy: its ETag and
+// checksums from the CopyObjectResult, as AWS and versitygw answer them,
+// and from the x-amz-checksum-* response headers, where MinIO answers them
+// (the SDK does not read those headers for a copy).
+func copyAnswer(out *s3.CopyObjectOutput, got ObjectInfo) ObjectInfo {
+	if r := out.CopyObjectResult; r != nil {
+		got.ETag, got.ChecksumType = aws.ToString(r.ETag), string(r.ChecksumType)
+		for alg, v := range map[string]*string{
+			"CRC64NVME": r.ChecksumCRC64NVME, "CRC32C": r.ChecksumCRC32C, "CRC32": r.ChecksumCRC32,
+			"SHA1": r.ChecksumSHA1, "SHA256": r.ChecksumSHA256,
+		} {
+			if v != nil && *v != "" {
+				got.Checksums[alg] = *v
+			}
+		}
+	}
+	raw, _ := awsmiddleware.GetRawResponse(out.ResultMetadata).(*smithyhttp.Response)
+	if raw == nil {
+		return got
+	}
+	found := false
+	for _, alg := range []string{"CRC64NVME", "CRC32C", "CRC32", "SHA1", "SHA256"} {
+		if v := raw.Header.Get("X-Amz-Checksum-" + alg); v != "" && got.Checksums[alg] == "" {
+			got.Checksums[alg], found = v, true
+		}
+	}
+	if found && got.ChecksumType == "" {
+		got.ChecksumType = raw.Header.Get("X-Amz-Checksum-Type")
+	}
+	if got.ETag == "" {
+		got.ETag = raw.Header.Get("ETag")
+	}
+	return got
 }
 
 func (o S3Objects) copyParts(ctx context.Context, bucket, src, dst string, info ObjectInfo) (err error) {

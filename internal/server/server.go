@@ -525,13 +525,14 @@ func (s *Server) register(ctx context.Context, w http.ResponseWriter, r *http.Re
 	if req.Package != nil {
 		return s.registerPackage(ctx, req)
 	}
-	return s.registerOne(ctx, req)
+	return s.registerOne(ctx, req, nil)
 }
 
 // registerOne registers one uploaded object (section 3) for the principal
 // of ctx: the single call and every entry of a batch (section 3c) go
-// through it, so both answer alike.
-func (s *Server) registerOne(ctx context.Context, req contract.VideoRequest) (contract.Video, bool, error) {
+// through it, so both answer alike. sources is nil for the single call
+// (see verifyAndSeal).
+func (s *Server) registerOne(ctx context.Context, req contract.VideoRequest, sources *sealedSources) (contract.Video, bool, error) {
 	p := principalOf(ctx)
 	unknown := errorf(http.StatusNotFound, "upload %q is unknown to this server; register only uploads of a session it opened", req.UploadID)
 	up, err := s.cfg.Store.Upload(ctx, req.UploadID)
@@ -567,7 +568,7 @@ func (s *Server) registerOne(ctx context.Context, req contract.VideoRequest) (co
 	if err := checkVideoRequest(req); err != nil {
 		return contract.Video{}, false, err
 	}
-	return s.verifyAndSeal(ctx, req, up, digest)
+	return s.verifyAndSeal(ctx, req, up, digest, sources)
 }
 
 // exclusive makes the caller the one registration of uploadID in flight
@@ -687,7 +688,10 @@ func (s *Server) verify(req contract.VideoRequest, key string, info ObjectInfo) 
 // holds, credentials minted before the registration included, can change
 // the registered object. The work runs on when the client stops waiting;
 // SealTimeout bounds it.
-func (s *Server) verifyAndSeal(rctx context.Context, req contract.VideoRequest, up store.Upload, digest string) (contract.Video, bool, error) {
+//
+// sources is nil for a single registration, which deletes its upload once
+// registered; a batch passes its collector, and deletes all of them at once.
+func (s *Server) verifyAndSeal(rctx context.Context, req contract.VideoRequest, up store.Upload, digest string, sources *sealedSources) (contract.Video, bool, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(rctx), s.cfg.SealTimeout)
 	defer cancel()
 	defer func(start time.Time) { s.cfg.Metrics.verification.Observe(time.Since(start).Seconds()) }(time.Now())
@@ -719,7 +723,8 @@ func (s *Server) verifyAndSeal(rctx context.Context, req contract.VideoRequest, 
 			s.log.WarnContext(ctx, "deleting an unused sealed copy failed", "key", sealed, "err", err)
 		}
 	}
-	switch _, err := s.cfg.Objects.Copy(ctx, bucket, up.Key, sealed, info, alg); {
+	copied, err := s.cfg.Objects.Copy(ctx, bucket, up.Key, sealed, info, alg)
+	switch {
 	case errors.Is(err, ErrObjectChanged), errors.Is(err, ErrObjectNotFound):
 		if v, ok, err := s.registeredElsewhere(ctx, up.ID, digest); ok {
 			return v, false, err
@@ -732,12 +737,17 @@ func (s *Server) verifyAndSeal(rctx context.Context, req contract.VideoRequest, 
 	}
 	// The copy is verified again: its size, and its checksum when S3 keeps
 	// one of the same kind. The condition on the ETag already bound it to
-	// the object verified above.
-	got, err := s.cfg.Objects.Stat(ctx, bucket, sealed)
-	if err != nil {
-		discard()
-		s.log.ErrorContext(ctx, "head of the sealed copy failed", "key", sealed, "err", err)
-		return contract.Video{}, false, errorf(http.StatusBadGateway, "the server could not read its copy of the object from S3; retry later")
+	// the object verified above, its size included. When CopyObject
+	// answered the full-object checksum it was asked for, computed over
+	// the copied bytes, that answer is compared and the copy is not headed:
+	// one S3 request less per registration.
+	got, ok := copyChecksummed(copied, info, alg)
+	if !ok {
+		if got, err = s.cfg.Objects.Stat(ctx, bucket, sealed); err != nil {
+			discard()
+			s.log.ErrorContext(ctx, "head of the sealed copy failed", "key", sealed, "err", err)
+			return contract.Video{}, false, errorf(http.StatusBadGateway, "the server could not read its copy of the object from S3; retry later")
+		}
 	}
 	if err := sealedMatches(got, info, ck); err != nil {
 		discard()
@@ -782,10 +792,43 @@ func (s *Server) verifyAndSeal(rctx context.Context, req contract.VideoRequest, 
 		discard()
 		return replay(stored, digest)
 	}
-	if err := s.cfg.Objects.Delete(ctx, bucket, up.Key); err != nil {
+	if sources != nil {
+		sources.add(up.Key)
+	} else if err := s.cfg.Objects.Delete(ctx, bucket, up.Key); err != nil {
 		s.log.WarnContext(ctx, "deleting the uploaded object after sealing it failed", "key", up.Key, "err", err)
 	}
 	return stored.Video, true, nil
+}
+
+// copyChecksummed returns what the sealing copy's own answer says of it,
+// and whether that answer is enough to check it: a copy in one CopyObject
+// that answered its ETag and the full-object checksum of alg, the
+// algorithm it was asked to compute. The size is the verified object's,
+// which the copy's ETag condition binds. A multipart copy, or a store that
+// answers no checksum to a copy, is not enough: the caller heads the copy.
+func copyChecksummed(copied, src ObjectInfo, alg string) (ObjectInfo, bool) {
+	if alg == "" || copied.ETag == "" || copied.Checksums[alg] == "" ||
+		(copied.ChecksumType != "" && copied.ChecksumType != contract.TypeFullObject) {
+		return ObjectInfo{}, false
+	}
+	// A checksum computed by CopyObject over the whole copy is a
+	// full-object one; some stores leave the type out of their answer.
+	copied.Size, copied.ChecksumType = src.Size, contract.TypeFullObject
+	return copied, true
+}
+
+// sealedSources collects the uploaded objects that the entries of a batch
+// sealed, for one DeleteObjects once every entry has its outcome, instead
+// of one DeleteObject per entry.
+type sealedSources struct {
+	mu   sync.Mutex
+	keys []string
+}
+
+func (d *sealedSources) add(key string) {
+	d.mu.Lock()
+	d.keys = append(d.keys, key)
+	d.mu.Unlock()
 }
 
 // registeredElsewhere answers a registration whose object went away while

@@ -3,8 +3,11 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -191,5 +194,83 @@ func TestCheckWriteSeesAReadOnlyDatabase(t *testing.T) {
 	}
 	if err := s.CheckWrite(ctx); err == nil {
 		t.Fatal("CheckWrite passed on a database that takes no write")
+	}
+}
+
+// The connections that concurrent registrations open stay open for the
+// next ones: a batch's 16 registrations at once close none of them (each
+// new SQLite connection runs its pragmas and parses the schema again).
+func TestSQLiteKeepsConcurrentConnections(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	seedSession(t, s, "s1", "u1")
+	for range 5 {
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for range 16 {
+			wg.Go(func() {
+				<-start
+				tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer tx.Rollback()
+				time.Sleep(20 * time.Millisecond) // all 16 hold a connection at once
+				var n int
+				if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM uploads`).Scan(&n); err != nil || n != 1 {
+					t.Errorf("count uploads: %d, %v", n, err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+	}
+	if st := s.db.Stats(); st.MaxIdleClosed != 0 || st.OpenConnections < 16 {
+		t.Fatalf("after 5 rounds of 16 concurrent transactions: %d connections closed as idle, %d open; want 0 closed, 16 or more open",
+			st.MaxIdleClosed, st.OpenConnections)
+	}
+}
+
+// The store's queries, in a transaction or not, run prepared statements
+// kept across calls: the registration's INSERT is prepared once for any
+// number of registrations, and answers as before.
+func TestSQLiteReusesPreparedStatements(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	seedSession(t, s, "s1", "u1", "u2", "u3")
+	cache := s.core.d.(sqlDB).stmts
+	insert := func() *sql.Stmt {
+		cache.mu.Lock()
+		defer cache.mu.Unlock()
+		for q, st := range cache.m {
+			if strings.HasPrefix(strings.TrimSpace(q), "INSERT INTO videos") {
+				return st
+			}
+		}
+		return nil
+	}
+	if _, created, err := s.RegisterVideo(ctx, video("v1", "u1", "s1")); err != nil || !created {
+		t.Fatalf("register: %v, %v", created, err)
+	}
+	first, n := insert(), len(cache.m)
+	if first == nil {
+		t.Fatalf("the registration's INSERT is not kept prepared: %d statements cached", n)
+	}
+	for i, u := range []string{"u2", "u3"} {
+		if _, created, err := s.RegisterVideo(ctx, video(fmt.Sprintf("v%d", i+2), u, "s1")); err != nil || !created {
+			t.Fatalf("register %s: %v, %v", u, created, err)
+		}
+	}
+	cache.mu.Lock()
+	now := len(cache.m)
+	cache.mu.Unlock()
+	if insert() != first || now != n {
+		t.Fatalf("registrations prepared their statements again: %d cached after the first, %d now", n, now)
+	}
+	// A replay goes through the same INSERT and reads the stored row.
+	got, created, err := s.RegisterVideo(ctx, video("other", "u2", "s1"))
+	if err != nil || created || got.Video.ID != "v2" || insert() != first {
+		t.Fatalf("replay: %+v, %v, %v", got.Video, created, err)
 	}
 }
