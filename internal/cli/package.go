@@ -289,7 +289,8 @@ func (j *packageJournal) Earlier(pkg *asset.Item) (*transfer.PackagePrior, error
 
 // Begin implements transfer.PackageJournal.
 func (j *packageJournal) Begin(pkg *asset.Item, ref asset.Upload, fingerprint string) (transfer.PackageRecorder, error) {
-	h := &journal.PackageHeader{Source: pkg.Abs, Upload: ref, Name: pkg.Name, Kind: pkg.Kind, Fingerprint: fingerprint}
+	h := &journal.PackageHeader{Source: pkg.Abs, Upload: ref, Name: pkg.Name, Kind: pkg.Kind, Fingerprint: fingerprint,
+		Files: len(pkg.Objects), Size: pkg.Size}
 	log, err := j.p.Begin(h)
 	if err != nil {
 		return nil, j.keep(err)

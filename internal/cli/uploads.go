@@ -265,6 +265,41 @@ type uploadJSON struct {
 	UploadID   string    `json:"upload_id"`
 	Key        string    `json:"key"`
 	LastError  string    `json:"last_error"`
+	// A package (contract v1.1 1b): its kind, its files, and how many of
+	// them are on S3, completed and verified. Absent for a file.
+	Package     string `json:"package,omitempty"`
+	Objects     int    `json:"objects,omitempty"`
+	ObjectsDone int    `json:"objects_done,omitempty"`
+}
+
+// packageRow is the row of an unfinished package.
+func packageRow(p journal.PackageStatus, now time.Time) uploadJSON {
+	pct := 0.0
+	if p.Size > 0 {
+		pct = float64(int(1000*float64(p.Bytes)/float64(p.Size))) / 10
+	}
+	return uploadJSON{
+		ID: p.ID, State: string(p.State), Path: p.Source, Size: p.Size, BytesDone: p.Bytes, Percent: pct,
+		AgeSeconds: int64(now.Sub(p.UpdatedAt).Seconds()), CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt,
+		SessionID: p.SessionID, UploadID: p.UploadID, Key: p.Key,
+		Package: p.Kind, Objects: p.Files, ObjectsDone: p.Objects,
+	}
+}
+
+// unfinishedPackages lists the packages the journal in dir holds as
+// unfinished.
+func unfinishedPackages(dir string) ([]journal.PackageStatus, error) {
+	pk, err := journal.OpenPackages(dir)
+	if err != nil {
+		return nil, err
+	}
+	return pk.Unfinished()
+}
+
+// packageHint says how an unfinished package continues: its folder is read
+// again (its manifests say what it holds), so by `vidup upload --package`.
+func packageHint(path string) string {
+	return fmt.Sprintf("a package: `vidup upload --package %s` continues it under its session", shellQuote(path))
 }
 
 func entryPath(e *journal.Entry) string {
@@ -280,8 +315,10 @@ func runUploadsList(o *UploadsOptions) error {
 		return asUsage(withAdvice(err))
 	}
 	entries, listErr := tr.Unfinished()
+	pkgs, pkgErr := unfinishedPackages(tr.Dir())
+	listErr = errors.Join(listErr, pkgErr)
 	now := o.clock()
-	rows := make([]uploadJSON, 0, len(entries))
+	rows := make([]uploadJSON, 0, len(entries)+len(pkgs))
 	for _, e := range entries {
 		done := resume.Done(e)
 		pct := 0.0
@@ -293,6 +330,9 @@ func runUploadsList(o *UploadsOptions) error {
 			AgeSeconds: int64(now.Sub(e.UpdatedAt).Seconds()), CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
 			SessionID: e.SessionID, UploadID: e.UploadID, Key: e.Key, LastError: e.LastError,
 		})
+	}
+	for _, p := range pkgs {
+		rows = append(rows, packageRow(p, now))
 	}
 	if o.Output == "json" {
 		enc := json.NewEncoder(o.IO.Out)
@@ -313,13 +353,20 @@ func runUploadsList(o *UploadsOptions) error {
 			if state == string(journal.Completed) {
 				state = "to register"
 			}
+			file := units.Path(r.Path)
+			if r.Package != "" {
+				file += fmt.Sprintf(" (%s package, %d of %d files)", r.Package, r.ObjectsDone, r.Objects)
+			}
 			fmt.Fprintf(w, "%s\t%s\t%.1f%%\t%s\t%s\t%s\n", r.ID, state, r.Percent, units.Size(r.Size),
-				units.Duration(time.Duration(r.AgeSeconds)*time.Second), units.Path(r.Path))
+				units.Duration(time.Duration(r.AgeSeconds)*time.Second), file)
 		}
 		w.Flush()
 		for _, r := range rows {
 			if r.LastError != "" {
 				fmt.Fprintf(o.IO.Out, "%s: last attempt: %s\n", r.ID, units.Lines(r.LastError))
+			}
+			if r.Package != "" {
+				fmt.Fprintf(o.IO.Out, "%s: %s\n", r.ID, packageHint(r.Path))
 			}
 		}
 	}
@@ -373,10 +420,17 @@ func runUploadsResume(ctx context.Context, o *UploadsOptions) error {
 	for _, s := range pending.Skipped {
 		fmt.Fprintf(o.IO.ErrOut, "vidup: %s: skipped: %s\n", units.Path(s.Path), units.Text(claimSkipReason(s.Skip)))
 	}
+	pkgs, pkgErr := unfinishedPackages(tr.Dir())
+	if pkgErr != nil {
+		fmt.Fprintf(o.IO.ErrOut, "vidup: %s\n", errText(pkgErr))
+	}
+	for _, p := range pkgs {
+		fmt.Fprintf(o.IO.ErrOut, "vidup: %s: not resumed here: %s\n", units.Path(p.Source), packageHint(p.Source))
+	}
 	failed := len(pending.Problems)
 	files := pending.Files
 	if len(files) == 0 {
-		if !o.Quiet && failed == 0 {
+		if !o.Quiet && failed == 0 && len(pkgs) == 0 {
 			fmt.Fprintln(o.IO.ErrOut, "vidup: nothing to resume")
 		}
 		if failed > 0 {
@@ -469,6 +523,11 @@ func runUploadsAbort(ctx context.Context, o *UploadsOptions) error {
 		return asUsage(withAdvice(err))
 	}
 	var targets []*journal.Entry
+	var pkgTargets []journal.PackageStatus
+	pk, err := journal.OpenPackages(tr.Dir())
+	if err != nil {
+		return asUsage(withAdvice(err))
+	}
 	if o.All {
 		entries, listErr := tr.Unfinished()
 		if listErr != nil {
@@ -480,8 +539,25 @@ func runUploadsAbort(ctx context.Context, o *UploadsOptions) error {
 				targets = append(targets, e)
 			}
 		}
+		pkgs, pkgErr := pk.Unfinished()
+		if pkgErr != nil {
+			fmt.Fprintf(o.IO.ErrOut, "vidup: %v\n", withAdvice(pkgErr))
+		}
+		for _, p := range pkgs {
+			if o.OlderThan == 0 || p.UpdatedAt.Before(cutoff) {
+				pkgTargets = append(pkgTargets, p)
+			}
+		}
 	} else {
 		for _, id := range o.IDs {
+			if strings.HasPrefix(id, journal.PackageIDPrefix) {
+				p, err := pk.ByID(id)
+				if err != nil {
+					return usageErrorf("%v", withAdvice(err))
+				}
+				pkgTargets = append(pkgTargets, p)
+				continue
+			}
 			e, err := tr.Get(id)
 			if err != nil {
 				return usageErrorf("%v", withAdvice(err))
@@ -489,11 +565,28 @@ func runUploadsAbort(ctx context.Context, o *UploadsOptions) error {
 			targets = append(targets, e)
 		}
 	}
+	failed := 0
+	for _, p := range pkgTargets {
+		if err := forgetPackage(pk, p); err != nil {
+			fmt.Fprintf(o.IO.ErrOut, "vidup: package %s (%s): %s\n", p.ID, units.Path(p.Source), errText(err))
+			failed++
+			continue
+		}
+		if !o.Quiet {
+			fmt.Fprintf(o.IO.ErrOut, "vidup: package %s (%s): forgotten; what it sent stays on S3 unregistered, under %s, until the API's cleanup of stale sessions removes it\n",
+				p.ID, units.Path(p.Source), p.Key)
+		}
+	}
+	if len(targets) == 0 && len(pkgTargets) > 0 && !(o.All && o.OlderThan > 0) {
+		if failed > 0 {
+			return &exitError{code: ExitFailed, err: fmt.Errorf("%d uploads not aborted", failed), silent: true}
+		}
+		return nil
+	}
 	eng, err := o.engine(ctx, nil, nil)
 	if err != nil {
 		return err
 	}
-	failed := 0
 	for _, e := range targets {
 		out, err := tr.Abort(ctx, eng, e)
 		if err != nil {
@@ -515,7 +608,7 @@ func runUploadsAbort(ctx context.Context, o *UploadsOptions) error {
 			fmt.Fprintf(o.IO.ErrOut, "vidup: forgot %d registered uploads older than %s\n", n, o.OlderThan)
 		}
 	}
-	if o.All && len(targets) == 0 && !o.Quiet {
+	if o.All && len(targets) == 0 && len(pkgTargets) == 0 && !o.Quiet {
 		fmt.Fprintln(o.IO.ErrOut, "vidup: no unfinished uploads to abort")
 	}
 	if cause := context.Cause(ctx); ctx.Err() != nil && errors.Is(cause, errInterrupted) {
@@ -525,6 +618,22 @@ func runUploadsAbort(ctx context.Context, o *UploadsOptions) error {
 		return &exitError{code: ExitFailed, err: fmt.Errorf("%d uploads not aborted", failed), silent: true}
 	}
 	return nil
+}
+
+// forgetPackage forgets an unfinished package, unless a run is uploading
+// it now. Its objects need no abort from here: they are single requests,
+// or multipart uploads under the session's prefix, which the API's cleanup
+// of stale sessions aborts.
+func forgetPackage(pk *journal.Packages, p journal.PackageStatus) error {
+	unlock, ok, err := pk.Lock(p.Source)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return resume.ErrBusy
+	}
+	defer unlock()
+	return pk.Forget(p.Source)
 }
 
 // abortOutcome says what vidup uploads abort did with e.
@@ -538,4 +647,19 @@ func abortOutcome(out resume.Outcome, e *journal.Entry) string {
 		return "forgotten; the API no longer knows its session, so it cannot be aborted from here: the bucket's lifecycle rule will clean its parts"
 	}
 	return "aborted on S3 and forgotten"
+}
+
+// shellQuote writes path so that a POSIX shell reads it back as one word.
+func shellQuote(path string) string {
+	safe := path != ""
+	for _, r := range path {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_./-:@%+=,", r)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return path
+	}
+	return "'" + strings.ReplaceAll(path, "'", `'\''`) + "'"
 }

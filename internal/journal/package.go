@@ -11,6 +11,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -54,11 +56,15 @@ type PackageHeader struct {
 	Kind string `json:"kind"`
 	// Fingerprint names the set of files (paths and sizes) the session was
 	// opened for: another set opens another session.
-	Fingerprint string    `json:"fingerprint"`
-	State       State     `json:"state"`
-	VideoID     string    `json:"video_id,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	Fingerprint string `json:"fingerprint"`
+	// Files and Size are the package's file count and bytes, for `vidup
+	// uploads` (0 in records of earlier versions).
+	Files     int       `json:"files,omitempty"`
+	Size      int64     `json:"size,omitempty"`
+	State     State     `json:"state"`
+	VideoID   string    `json:"video_id,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // PackageObject is one object of a package, completed and verified on S3.
@@ -196,6 +202,81 @@ func (p *Packages) Registered(h *PackageHeader, videoID string) error {
 		return fmt.Errorf("journal: drop the objects log of registered package %s: %w", h.Source, err)
 	}
 	return nil
+}
+
+// PackageStatus is an unfinished package as the journal holds it.
+type PackageStatus struct {
+	PackageHeader
+	// ID names it for `vidup uploads abort`: "pkg-" and its key.
+	ID string
+	// Objects and Bytes are the objects recorded as completed and
+	// verified, and their bytes.
+	Objects int
+	Bytes   int64
+}
+
+// PackageIDPrefix starts the ids of packages in `vidup uploads`.
+const PackageIDPrefix = "pkg-"
+
+// Unfinished lists the packages the journal holds as not registered,
+// oldest first. A record that cannot be read does not hide the others: it
+// is in the error, with the others returned.
+func (p *Packages) Unfinished() ([]PackageStatus, error) {
+	names, err := readDirNames(p.dir)
+	if err != nil {
+		return nil, fmt.Errorf("journal: list %s: %w", p.dir, err)
+	}
+	var out []PackageStatus
+	var errs []error
+	for _, name := range names {
+		key, ok := strings.CutSuffix(name, ".json")
+		if !ok {
+			continue
+		}
+		data, err := readRegular(filepath.Join(p.dir, name))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("journal: read %s: %w", filepath.Join(p.dir, name), err))
+			continue
+		}
+		var h struct {
+			Version int `json:"version"`
+			PackageHeader
+		}
+		if err := json.Unmarshal(data, &h); err != nil || h.Source == "" {
+			errs = append(errs, fmt.Errorf("journal: the package record %s is damaged; remove it to forget that package", filepath.Join(p.dir, name)))
+			continue
+		}
+		if h.State == Registered || packageKey(h.Source) != key {
+			continue
+		}
+		_, objs, err := p.Load(h.Source)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		st := PackageStatus{PackageHeader: h.PackageHeader, ID: PackageIDPrefix + key, Objects: len(objs)}
+		for _, o := range objs {
+			st.Bytes += o.Size
+		}
+		out = append(out, st)
+	}
+	slices.SortFunc(out, func(a, b PackageStatus) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return out, errors.Join(errs...)
+}
+
+// ByID is the unfinished package id names (PackageStatus.ID); its error
+// wraps ErrNotFound when the journal holds none.
+func (p *Packages) ByID(id string) (PackageStatus, error) {
+	all, err := p.Unfinished()
+	for _, st := range all {
+		if st.ID == id {
+			return st, nil
+		}
+	}
+	if err != nil {
+		return PackageStatus{}, err
+	}
+	return PackageStatus{}, fmt.Errorf("package %s: %w; `vidup uploads` lists the unfinished ones", id, ErrNotFound)
 }
 
 // Forget removes the record of the package at source (the header first).
