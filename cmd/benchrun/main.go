@@ -331,7 +331,12 @@ func (b *bencher) scenario(ctx context.Context, id string, sp spec, t bench.Targ
 		results[i] = bench.Result{Client: c.Name, Unavailable: c.Unavailable}
 	}
 	for run := range b.s.runs {
-		for i, c := range clients {
+		// Each turn starts with the next client: whatever the first run
+		// of a turn pays for (work a server does late for the run before)
+		// falls on every client in turn, not always on vidup.
+		for k := range clients {
+			i := (k + run) % len(clients)
+			c := clients[i]
 			r := &results[i]
 			if r.Unavailable != "" || r.Failed != "" || ctx.Err() != nil {
 				continue
