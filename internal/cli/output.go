@@ -11,6 +11,7 @@ import (
 	"io"
 	"math"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -356,7 +357,7 @@ type runOutput struct {
 	// attempts is the most attempts of one call (n of m in retry lines).
 	attempts int
 	// stopInterrupt ends the watch of the run's context.
-	stopInterrupt func() bool
+	stopInterrupt func()
 }
 
 func newRunOutput(o *UploadOptions) *runOutput {
@@ -442,12 +443,25 @@ func (r *runOutput) apiRetried(op string, attempt int, err error, wait time.Dura
 // interrupted: the ^C the terminal echoed does not stay inside the bar,
 // and the user knows why it has not stopped yet.
 func (r *runOutput) watchInterrupt(ctx context.Context) {
-	r.stopInterrupt = context.AfterFunc(ctx, func() {
+	said := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(said)
 		if r.o.Quiet || !errors.Is(context.Cause(ctx), errInterrupted) {
 			return
 		}
 		r.println(r.o.IO.ErrOut, "vidup: interrupted; parts in flight get a few seconds to finish, S3 keeps what it holds and the next run continues (Ctrl-C again stops at once)")
 	})
+	var once sync.Once
+	r.stopInterrupt = func() {
+		once.Do(func() {
+			if !stop() {
+				// The interrupt came first and its line is being
+				// written: it goes out before the bar closes, not lost
+				// behind it (a run stopped at once raced it).
+				<-said
+			}
+		})
+	}
 }
 
 // summary is the run's summary, with the bytes this run sent and those an

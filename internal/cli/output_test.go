@@ -233,7 +233,8 @@ func TestBarWaitsAndInterruptsInATerminal(t *testing.T) {
 	if err := exec.Command("tmux", "-S", sock, "send-keys", "C-c").Run(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "vidup's exit after Ctrl-C", func() bool { _, err := os.Stat(done); return err == nil })
+	// The shell creates the file before echo writes it: wait for its line.
+	waitFor(t, "vidup's exit after Ctrl-C", func() bool { b, err := os.ReadFile(done); return err == nil && strings.Contains(string(b), "\n") })
 	status, _ := os.ReadFile(done)
 	out := screen()
 	if strings.TrimSpace(string(status)) != "exit=130" {
