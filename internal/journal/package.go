@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -326,8 +325,7 @@ func (l *PackageLog) Add(o PackageObject) {
 		l.err = errors.Join(l.err, err)
 		return
 	}
-	l.buf = fmt.Appendf(l.buf, "%08x ", crc32.Checksum(js, castagnoli))
-	l.buf = append(append(l.buf, js...), '\n')
+	l.buf = appendRecord(l.buf, js)
 	l.pending++
 	if l.pending >= PackageGroup || l.now().Sub(l.last) >= PackageGroupDelay {
 		l.writeLocked()
@@ -369,16 +367,8 @@ func (l *PackageLog) Close() error {
 
 func decodeObject(line []byte) (PackageObject, bool) {
 	var o PackageObject
-	if len(line) < 10 || line[8] != ' ' {
-		return o, false
-	}
-	var sum [4]byte
-	if _, err := hex.Decode(sum[:], line[:8]); err != nil {
-		return o, false
-	}
-	js := line[9:]
-	want := uint32(sum[0])<<24 | uint32(sum[1])<<16 | uint32(sum[2])<<8 | uint32(sum[3])
-	if crc32.Checksum(js, castagnoli) != want {
+	js, ok := recordJSON(line)
+	if !ok {
 		return o, false
 	}
 	if err := json.Unmarshal(js, &o); err != nil || o.Path == "" {

@@ -2,11 +2,9 @@ package journal
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"io/fs"
 	"os"
@@ -15,8 +13,6 @@ import (
 
 	"github.com/vidup/vidup/internal/asset"
 )
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // encodePart is one record of the parts log: "<crc32c hex> <json>\n". JSON
 // never holds a raw newline, so a newline always ends a record.
@@ -28,25 +24,14 @@ func encodePart(p asset.Part) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("journal: encode part %d: %w", p.Number, err)
 	}
-	rec := make([]byte, 0, 8+1+len(js)+1)
-	rec = fmt.Appendf(rec, "%08x ", crc32.Checksum(js, castagnoli))
-	rec = append(rec, js...)
-	return append(rec, '\n'), nil
+	return appendRecord(make([]byte, 0, 8+1+len(js)+1), js), nil
 }
 
 // decodePart reads one record without its newline; ok is false for a
 // record that is damaged in any way.
 func decodePart(line []byte) (p asset.Part, ok bool) {
-	if len(line) < 10 || line[8] != ' ' {
-		return asset.Part{}, false
-	}
-	var sum [4]byte
-	if _, err := hex.Decode(sum[:], line[:8]); err != nil {
-		return asset.Part{}, false
-	}
-	js := line[9:]
-	want := uint32(sum[0])<<24 | uint32(sum[1])<<16 | uint32(sum[2])<<8 | uint32(sum[3])
-	if crc32.Checksum(js, castagnoli) != want {
+	js, ok := recordJSON(line)
+	if !ok {
 		return asset.Part{}, false
 	}
 	if err := json.Unmarshal(js, &p); err != nil || p.Number < 1 || p.Number > 10000 {

@@ -2,11 +2,9 @@ package journal
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"io/fs"
 	"os"
@@ -65,25 +63,14 @@ func encodeRecord(r logRecord) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("journal: encode a log record: %w", err)
 	}
-	rec := make([]byte, 0, 8+1+len(js)+1)
-	rec = fmt.Appendf(rec, "%08x ", crc32.Checksum(js, castagnoli))
-	rec = append(rec, js...)
-	return append(rec, '\n'), nil
+	return appendRecord(make([]byte, 0, 8+1+len(js)+1), js), nil
 }
 
 // decodeRecord reads one line without its newline; ok is false for a line
 // that is damaged in any way.
 func decodeRecord(line []byte) (r logRecord, ok bool) {
-	if len(line) < 10 || line[8] != ' ' {
-		return r, false
-	}
-	var sum [4]byte
-	if _, err := hex.Decode(sum[:], line[:8]); err != nil {
-		return r, false
-	}
-	js := line[9:]
-	want := uint32(sum[0])<<24 | uint32(sum[1])<<16 | uint32(sum[2])<<8 | uint32(sum[3])
-	if crc32.Checksum(js, castagnoli) != want {
+	js, ok := recordJSON(line)
+	if !ok {
 		return r, false
 	}
 	if err := json.Unmarshal(js, &r); err != nil {
