@@ -69,36 +69,27 @@ func (l *httpLog) RoundTripper(side string, rt http.RoundTripper) http.RoundTrip
 	if rt == nil {
 		rt = http.DefaultTransport
 	}
-	return loggedTransport{rt: rt, l: l, side: side}
+	return logged{do: rt.RoundTrip, l: l, side: side}
 }
 
 // HTTPClient logs the calls of c (the S3 client's).
 func (l *httpLog) HTTPClient(side string, c aws.HTTPClient) aws.HTTPClient {
-	return loggedClient{c: c, l: l, side: side}
+	return logged{do: c.Do, l: l, side: side}
 }
 
-type loggedTransport struct {
-	rt   http.RoundTripper
+// logged is an http.RoundTripper or an aws.HTTPClient whose calls are
+// logged: the same call, under either name.
+type logged struct {
+	do   func(*http.Request) (*http.Response, error)
 	l    *httpLog
 	side string
 }
 
-func (t loggedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (t logged) RoundTrip(req *http.Request) (*http.Response, error) { return t.Do(req) }
+
+func (t logged) Do(req *http.Request) (*http.Response, error) {
 	start := t.l.now()
-	resp, err := t.rt.RoundTrip(req)
+	resp, err := t.do(req)
 	t.l.log(t.side, req, resp, err, t.l.now().Sub(start))
-	return resp, err
-}
-
-type loggedClient struct {
-	c    aws.HTTPClient
-	l    *httpLog
-	side string
-}
-
-func (c loggedClient) Do(req *http.Request) (*http.Response, error) {
-	start := c.l.now()
-	resp, err := c.c.Do(req)
-	c.l.log(c.side, req, resp, err, c.l.now().Sub(start))
 	return resp, err
 }
