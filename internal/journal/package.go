@@ -144,22 +144,31 @@ func (p *Packages) Load(source string) (*PackageHeader, map[string]PackageObject
 	}
 	objs := map[string]PackageObject{}
 	if h.State != Registered {
-		log, err := readRegular(p.path(source, ".objects"))
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, nil, fmt.Errorf("journal: read the objects of package %s: %w", source, err)
-		}
-		for len(log) > 0 {
-			i := bytes.IndexByte(log, '\n')
-			if i < 0 {
-				break // torn by a crash: that object is sent again
-			}
-			if o, ok := decodeObject(log[:i]); ok {
-				objs[o.Path] = o
-			}
-			log = log[i+1:]
+		if objs, err = p.objects(source); err != nil {
+			return nil, nil, err
 		}
 	}
 	return &h.PackageHeader, objs, nil
+}
+
+// objects reads the objects log of the package at source, by path.
+func (p *Packages) objects(source string) (map[string]PackageObject, error) {
+	objs := map[string]PackageObject{}
+	log, err := readRegular(p.path(source, ".objects"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("journal: read the objects of package %s: %w", source, err)
+	}
+	for len(log) > 0 {
+		i := bytes.IndexByte(log, '\n')
+		if i < 0 {
+			break // torn by a crash: that object is sent again
+		}
+		if o, ok := decodeObject(log[:i]); ok {
+			objs[o.Path] = o
+		}
+		log = log[i+1:]
+	}
+	return objs, nil
 }
 
 // Begin records a new upload of the package h.Source (a new session): the
@@ -248,7 +257,7 @@ func (p *Packages) Unfinished() ([]PackageStatus, error) {
 		if h.State == Registered || packageKey(h.Source) != key {
 			continue
 		}
-		_, objs, err := p.Load(h.Source)
+		objs, err := p.objects(h.Source)
 		if err != nil {
 			errs = append(errs, err)
 			continue
