@@ -434,6 +434,11 @@ func fileLine(e transfer.Event, verbose bool) string {
 		} else if e.Reason != "" {
 			msg = e.Reason
 		}
+		if strings.HasPrefix(msg, p+" ") || strings.HasPrefix(msg, p+":") {
+			// A problem found before the upload is a sentence that
+			// names the file already ("x.mp4 does not exist; ...").
+			return "vidup: " + printable(msg)
+		}
 		return fmt.Sprintf("vidup: %s: %s", p, printable(msg))
 	case transfer.PartRetried, transfer.APIRetried:
 		// What is retried, attempt n of m, why in a few words, and when

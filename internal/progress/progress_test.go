@@ -546,3 +546,19 @@ func TestPlainWithoutFinalLine(t *testing.T) {
 		t.Errorf("a final line despite WithoutFinalLine: %q", buf.String())
 	}
 }
+
+// A problem found before the upload names the file itself: the failed line
+// does not say its path twice.
+func TestPlainFailedLineNamesTheFileOnce(t *testing.T) {
+	for _, c := range []struct{ err, want string }{
+		{"nope.ts does not exist; check the path", "vidup: nope.ts does not exist; check the path"},
+		{"nope.ts: permission denied", "vidup: nope.ts: permission denied"},
+		{"open upload session: refused", "vidup: nope.ts: open upload session: refused"},
+		{"nope.tsx does not exist", "vidup: nope.ts: nope.tsx does not exist"},
+	} {
+		got := fileLine(transfer.Event{Kind: transfer.FileFailed, Path: "nope.ts", Err: errors.New(c.err)}, false)
+		if got != c.want {
+			t.Errorf("failed line for %q = %q, want %q", c.err, got, c.want)
+		}
+	}
+}
