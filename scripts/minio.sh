@@ -47,10 +47,11 @@ free_port() {
 }
 
 print_env() {
-  local dir=$1 port
+  local dir=$1 port scheme=http
   port=$(cat "$dir/port")
+  [ -f "$dir/certs/public.crt" ] && scheme=https
   cat <<ENV
-export VIDUP_TEST_S3_ENDPOINT=http://127.0.0.1:$port
+export VIDUP_TEST_S3_ENDPOINT=$scheme://127.0.0.1:$port
 export VIDUP_TEST_S3_ACCESS_KEY=$user
 export VIDUP_TEST_S3_SECRET_KEY=$pass
 export VIDUP_TEST_S3_BUCKET=$bucket

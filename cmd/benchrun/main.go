@@ -565,8 +565,9 @@ func (b *bencher) startMinIO(ctx context.Context, dir string, t *bench.Target) (
 		return 0, errors.New("scripts/minio.sh start printed no endpoint or credentials")
 	}
 	if t.CAFile != "" {
-		// minio.sh prints http:// whatever the server speaks.
-		t.Endpoint = "https://" + strings.TrimPrefix(t.Endpoint, "http://")
+		// minio.sh prints the scheme the server speaks; an older one
+		// printed http:// always.
+		t.Endpoint = "https://" + strings.TrimPrefix(strings.TrimPrefix(t.Endpoint, "http://"), "https://")
 	}
 	raw, err := os.ReadFile(filepath.Join(dir, "pid"))
 	if err != nil {
