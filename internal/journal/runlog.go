@@ -408,7 +408,8 @@ func (s *Store) loggedAll() ([]*Entry, error) {
 }
 
 // compact folds the logs of runs that ended into the snapshot and removes
-// them. Another process compacting at the same time makes this one a no-op.
+// them, and forgets registered entries whose source is gone (sourceGone).
+// Another process compacting at the same time makes this one a no-op.
 func (s *Store) compact() error {
 	cl, ok, err := lockFile(s.logPath(compactName))
 	if err != nil || !ok {
@@ -465,12 +466,15 @@ func (s *Store) compact() error {
 		x.applyLines(data)
 	}
 	var out []byte
+	now := s.now()
 	for id, in := range x.entries {
 		var r logRecord
 		switch {
-		case in.e != nil:
+		case in.e != nil && !sourceGone(in.e, now):
 			r.Put = &header{Version: headerVersion, Entry: in.e}
 		case live:
+			// Deleted, or forgotten because its source is gone: a
+			// tombstone outranks an older put a live run's log may hold.
 			r.Del = &tombstone{ID: id, At: in.at}
 		default:
 			continue // no run left that could hold an older put of it
@@ -490,4 +494,51 @@ func (s *Store) compact() error {
 		_ = os.Remove(d.path)
 	}
 	return syncDir(s.logDir)
+}
+
+// forgetGoneAfter is how long a registered entry whose source is gone stays
+// in the journal: long enough that a file moved away and back (same path,
+// same inode) is still known, short enough that the journal of a daily
+// run over a folder that is emptied after upload (--move-to,
+// --delete-after, a card formatted for reuse) stays the size of a few
+// days' work instead of growing with every file ever sent. Every run reads
+// the whole journal, so its size is each run's start-up time and memory.
+const forgetGoneAfter = 14 * 24 * time.Hour
+
+// sourceGone reports whether e is a registered entry, last updated more
+// than forgetGoneAfter before now, whose source file no longer exists or
+// was replaced: its path is missing or holds another file (size, mtime,
+// inode or device differ). Such an entry can never match a source again,
+// so it only costs every run that reads the journal; compact drops it.
+//
+// A path that is missing because its file system is not mounted (a card
+// taken out, a network share down) is not gone: the entry stays when the
+// nearest folder that still exists is on another device than the file
+// was. Otherwise an outage seen by one compaction would make the next run
+// upload an archive's every file again. Entries that are not registered
+// are never dropped here: they stand for work on S3 (`vidup uploads`).
+func sourceGone(e *Entry, now time.Time) bool {
+	src := e.Source
+	if e.State != Registered || src.IsZero() || now.Sub(e.UpdatedAt) < forgetGoneAfter {
+		return false
+	}
+	fi, err := os.Lstat(src.Path)
+	if err == nil {
+		ino, dev := inodeOf(fi)
+		return !fi.Mode().IsRegular() || fi.Size() != src.Size || !fi.ModTime().Equal(src.ModTime) ||
+			ino != src.Inode || dev != src.Device
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return false // cannot tell (permissions, I/O): keep it
+	}
+	for dir := filepath.Dir(src.Path); ; dir = filepath.Dir(dir) {
+		fi, err := os.Stat(dir)
+		if err == nil {
+			_, dev := inodeOf(fi)
+			return dev == src.Device
+		}
+		if !errors.Is(err, fs.ErrNotExist) || dir == filepath.Dir(dir) {
+			return false
+		}
+	}
 }

@@ -395,3 +395,85 @@ func TestRunLogOwnRecordsNeedNoRefresh(t *testing.T) {
 		t.Fatalf("another store sees %+v, %v; want it registered as vid-42", got, err)
 	}
 }
+
+// TestCompactForgetsEntriesWhoseSourceIsGone: a registered entry whose
+// file was removed or replaced is dropped by the compaction after
+// forgetGoneAfter, so that the journal of a run over a folder emptied after
+// upload does not grow with every file ever sent. What could still match a
+// file, what is still work on S3, what is recent, and what may only be on
+// an unmounted file system stay.
+func TestCompactForgetsEntriesWhoseSourceIsGone(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := t.TempDir()
+	identityOf := func(name string) Identity {
+		id, err := IdentityOf(writeSource(t, src, name, 2000))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	long := time.Now().Add(-forgetGoneAfter - time.Hour)
+	create := func(id Identity, state State, at time.Time) *Entry {
+		s.now = func() time.Time { return at }
+		e := sampleEntry(id)
+		e.State = state
+		if state == Registered {
+			e.VideoID = "video-" + filepath.Base(id.Path)
+		}
+		if err := s.Create(e); err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	kept := create(identityOf("kept.mp4"), Registered, long)
+	removed := create(identityOf("removed.mp4"), Registered, long)
+	replaced := create(identityOf("replaced.mp4"), Registered, long)
+	removedDir := identityOf("sub-removed.mp4")
+	recent := create(identityOf("recent.mp4"), Registered, time.Now().Add(-forgetGoneAfter+time.Hour))
+	unfinished := create(identityOf("unfinished.mp4"), Completed, long)
+	// A file whose folder is missing and whose nearest existing folder is
+	// on another device: its file system may just not be mounted.
+	unmounted := removedDir
+	unmounted.Path = filepath.Join(src, "card", "DCIM", "clip.mp4")
+	unmounted.Device++
+	offline := create(unmounted, Registered, long)
+	// The same, on the same device: the folder was removed with the file.
+	gone := removedDir
+	gone.Path = filepath.Join(src, "day-1", "clip.mp4")
+	folderGone := create(gone, Registered, long)
+
+	for _, name := range []string{"removed.mp4", "recent.mp4", "unfinished.mp4", "sub-removed.mp4"} {
+		if err := os.Remove(filepath.Join(src, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeSource(t, src, "replaced.mp4", 3000) // another file at the path
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = Open(dir) // folds the run's log: the compaction
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, e := range []*Entry{kept, recent, unfinished, offline} {
+		if _, err := s.Get(e.ID); err != nil {
+			t.Errorf("the compaction dropped %s (%s, %s): %v", filepath.Base(e.Source.Path), e.State, e.UpdatedAt, err)
+		}
+	}
+	for _, e := range []*Entry{removed, replaced, folderGone} {
+		if _, err := s.Get(e.ID); !errors.Is(err, ErrNotFound) {
+			t.Errorf("the compaction kept %s, whose source is gone: %v", e.Source.Path, err)
+		}
+	}
+	// The file still in place is still found by its source, and skipped.
+	got, err := s.ForSource(kept.Source.Key())
+	if err != nil || len(got) != 1 || got[0].VideoID != kept.VideoID {
+		t.Fatalf("ForSource(kept) = %v, %v; want its registered entry", got, err)
+	}
+}
