@@ -38,7 +38,8 @@ import (
 //
 // When a store is opened, the logs of runs that ended (their flock is
 // free) are folded into a new snapshot (written to a temporary file,
-// fsynced, renamed) and removed. Tombstones stay in the snapshot while
+// fsynced, renamed) and removed, once they add up to a quarter of the
+// snapshot (until then they are read along with it). Tombstones stay in the snapshot while
 // some run still lives, whose log might hold an older put of the entry.
 
 const (
@@ -408,7 +409,7 @@ func (s *Store) loggedAll() ([]*Entry, error) {
 }
 
 // compact folds the logs of runs that ended into the snapshot and removes
-// them, and forgets registered entries whose source is gone (sourceGone).
+// them, when they are worth it (worthFolding), and forgets registered entries whose source is gone (sourceGone).
 // Another process compacting at the same time makes this one a no-op.
 func (s *Store) compact() error {
 	cl, ok, err := lockFile(s.logPath(compactName))
@@ -449,7 +450,13 @@ func (s *Store) compact() error {
 		}
 		ended = append(ended, dead{f: f, path: path})
 	}
-	if len(ended) == 0 {
+	var logBytes int64
+	for _, d := range ended {
+		if fi, err := d.f.Stat(); err == nil {
+			logBytes += fi.Size()
+		}
+	}
+	if len(ended) == 0 || !worthFolding(s.logPath(snapshotName), len(ended), logBytes) {
 		return nil
 	}
 	x := newLogIndex()
@@ -471,7 +478,7 @@ func (s *Store) compact() error {
 		var r logRecord
 		switch {
 		case in.e != nil && !sourceGone(in.e, now):
-			r.Put = &header{Version: headerVersion, Entry: in.e}
+			r.Put = &header{Version: headerVersion, Entry: slim(in.e)}
 		case live:
 			// Deleted, or forgotten because its source is gone: a
 			// tombstone outranks an older put a live run's log may hold.
@@ -494,6 +501,41 @@ func (s *Store) compact() error {
 		_ = os.Remove(d.path)
 	}
 	return syncDir(s.logDir)
+}
+
+// Folding rewrites the whole snapshot, which costs a run with a large
+// journal more than reading a few ended logs along with it: readers fold
+// every log in the folder, ended or not. So the logs of ended runs are
+// folded once they add up to a quarter of the snapshot, or are many.
+const (
+	foldRatio = 4
+	foldLogs  = 64
+)
+
+// worthFolding reports whether n ended logs of logBytes in all should be
+// folded into the snapshot at path now.
+func worthFolding(path string, n int, logBytes int64) bool {
+	if n >= foldLogs {
+		return true
+	}
+	snap, err := os.Stat(path)
+	if err != nil {
+		return true // none yet, or unreadable: folding says why
+	}
+	return logBytes*foldRatio >= snap.Size()
+}
+
+// slim is what the snapshot keeps of an entry: all of it while it is work
+// to finish, and of a registered one only what tells its file again and
+// skips it (its source, name, size and video id, and its times). The
+// upload's session, key, multipart id, ETag and checksum served its
+// registration; dropping them halves the line that every run reads.
+func slim(e *Entry) *Entry {
+	if e.State != Registered {
+		return e
+	}
+	return &Entry{ID: e.ID, Source: e.Source, Name: e.Name, Size: e.Size, State: e.State,
+		VideoID: e.VideoID, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt}
 }
 
 // forgetGoneAfter is how long a registered entry whose source is gone stays

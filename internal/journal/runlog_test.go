@@ -471,9 +471,88 @@ func TestCompactForgetsEntriesWhoseSourceIsGone(t *testing.T) {
 			t.Errorf("the compaction kept %s, whose source is gone: %v", e.Source.Path, err)
 		}
 	}
+	// The snapshot keeps of a registered entry only what skips its file:
+	// of the four entries left, only the unfinished one keeps its key.
+	snap, err := os.ReadFile(s.logPath(snapshotName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(snap), kept.Key); n != 1 {
+		t.Errorf("the snapshot holds the upload key %d times, want 1 (the unfinished entry's):\n%s", n, snap)
+	}
 	// The file still in place is still found by its source, and skipped.
 	got, err := s.ForSource(kept.Source.Key())
 	if err != nil || len(got) != 1 || got[0].VideoID != kept.VideoID {
 		t.Fatalf("ForSource(kept) = %v, %v; want its registered entry", got, err)
+	}
+}
+
+// TestCompactWaitsUntilFoldingIsWorthIt: a run that adds a few records to a
+// large journal does not rewrite its snapshot; its ended log is read along
+// with it, and folded once the ended logs add up to a quarter of it.
+func TestCompactWaitsUntilFoldingIsWorthIt(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	run := func(n int) []*Entry {
+		t.Helper()
+		s, err := Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		var made []*Entry
+		for range n {
+			e := sampleEntry(Identity{})
+			e.State = Completed // no parts follow: it goes to the run log
+			if err := s.Create(e); err != nil {
+				t.Fatal(err)
+			}
+			made = append(made, e)
+		}
+		return made
+	}
+	logs := func() (n int) {
+		names, err := readDirNames(filepath.Join(dir, "log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range names {
+			if strings.HasSuffix(name, logExt) {
+				n++
+			}
+		}
+		return n
+	}
+	all := run(40)
+	all = append(all, run(1)...) // its Open folds the first run's log
+	if n := logs(); n != 1 {
+		t.Fatalf("%d logs after two runs, want 1 (the second's, not yet folded)", n)
+	}
+	all = append(all, run(1)...) // 1 record beside a snapshot of 40: left
+	if n := logs(); n != 2 {
+		t.Fatalf("%d logs, want 2: a log of one record next to 40 is not worth a rewrite", n)
+	}
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range all {
+		if _, err := s.Get(e.ID); err != nil {
+			t.Fatalf("entry %s is lost while its log waits to be folded: %v", e.ID, err)
+		}
+	}
+	s.Close()
+	all = append(all, run(12)...)
+	s, err = Open(dir) // 14 records in ended logs beside 40: folded
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n := logs(); n != 0 {
+		t.Fatalf("%d logs left, want them folded into the snapshot", n)
+	}
+	for _, e := range all {
+		if _, err := s.Get(e.ID); err != nil {
+			t.Fatalf("entry %s is lost by the fold: %v", e.ID, err)
+		}
 	}
 }
