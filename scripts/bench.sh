@@ -6,6 +6,8 @@
 # Go driver (cmd/benchrun), which starts its own MinIO on a
 # free loopback port, runs every scenario for each client in turns, and
 # prints a Markdown table (also written to .tools/bench-results/latest.md).
+# Each client run's standard error is kept in .tools/bench-results/logs/, to
+# read why a run took longer than its peers.
 #
 #   BENCH_RUNS=3            runs per client and scenario (the median is shown)
 #   BENCH_SIZE_SCALE=1      shrink every file, e.g. 0.05 for a quick try

@@ -114,6 +114,11 @@ func run(ctx context.Context) error {
 	s.baseline = os.Getenv("BENCH_BASELINE")
 	s.noProbe = os.Getenv("BENCH_NO_PROBE") == "1"
 
+	// Each client run's standard error goes to logs/ beside the report
+	// (see once); a new bench starts with none of the last one's.
+	if err := os.RemoveAll(filepath.Join(filepath.Dir(s.out), "logs")); err != nil {
+		return err
+	}
 	b := &bencher{s: s, data: filepath.Join(s.root, ".tools", "bench-data")}
 	defer b.cleanup()
 	report, err := b.all(ctx)
@@ -342,7 +347,8 @@ func (b *bencher) scenario(ctx context.Context, id string, sp spec, t bench.Targ
 				continue
 			}
 			job.Prefix = fmt.Sprintf("bench/%s-%d-%s", strings.Trim(strings.NewReplacer(" ", "-", "(", "", ")", "").Replace(c.Name), "-"), run, randomHex(4))
-			sample, err := b.once(ctx, c, t, job, minioPID)
+			logName := id + "-" + strings.TrimPrefix(job.Prefix, "bench/") + ".log"
+			sample, err := b.once(ctx, c, t, job, minioPID, logName)
 			if err != nil {
 				r.Failed = err.Error()
 				b.logf("%s: %s run %d failed: %v", sp.name, c.Name, run+1, err)
@@ -408,7 +414,10 @@ func (b *bencher) prepare(sp spec, total int64, sc *bench.Scenario, job *bench.J
 	return ""
 }
 
-func (b *bencher) once(ctx context.Context, c *bench.Client, t bench.Target, job bench.Job, minioPID int) (bench.Sample, error) {
+// once runs c once on job. The client's standard error is kept in
+// logName under the report's folder (logs/), to be read after a run that
+// took longer than its peers (retries, stalls).
+func (b *bencher) once(ctx context.Context, c *bench.Client, t bench.Target, job bench.Job, minioPID int, logName string) (bench.Sample, error) {
 	home, err := os.MkdirTemp("", "vidup-bench-home-")
 	if err != nil {
 		return bench.Sample{}, err
@@ -419,6 +428,16 @@ func (b *bencher) once(ctx context.Context, c *bench.Client, t bench.Target, job
 		return bench.Sample{}, err
 	}
 	cmd.Stdout = io.Discard
+	logs := filepath.Join(filepath.Dir(b.s.out), "logs")
+	if err := os.MkdirAll(logs, 0o755); err != nil {
+		return bench.Sample{}, err
+	}
+	f, err := os.Create(filepath.Join(logs, logName))
+	if err != nil {
+		return bench.Sample{}, err
+	}
+	defer f.Close()
+	cmd.Stderr = f
 	return bench.Measure(ctx, cmd, minioPID, b.s.bins["benchexec"])
 }
 

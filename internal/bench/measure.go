@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -38,13 +39,11 @@ func Measure(ctx context.Context, cmd *exec.Cmd, serverPID int, wrapper string) 
 		cmd.Args = append([]string{wrapper, result, cmd.Path}, cmd.Args[1:]...)
 		cmd.Path = wrapper
 	}
+	// The end of the output says why a client failed; a caller's writer
+	// (a log file) gets all of it as well.
 	var out tailBuffer
-	if cmd.Stdout == nil {
-		cmd.Stdout = &out
-	}
-	if cmd.Stderr == nil {
-		cmd.Stderr = &out
-	}
+	cmd.Stdout = tee(cmd.Stdout, &out)
+	cmd.Stderr = tee(cmd.Stderr, &out)
 	var before time.Duration
 	if serverPID > 0 {
 		var err error
@@ -101,6 +100,16 @@ func addServerCPU(s *Sample, serverPID int, before time.Duration) error {
 	}
 	s.ServerCPU = after - before
 	return nil
+}
+
+func tee(w io.Writer, tail *tailBuffer) io.Writer {
+	if w == nil {
+		return tail
+	}
+	if w == io.Discard {
+		return w
+	}
+	return io.MultiWriter(w, tail)
 }
 
 // tailBuffer keeps the last 4 KiB written to it: enough to say why a
