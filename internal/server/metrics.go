@@ -135,6 +135,11 @@ func (t *timedStore) RegisterVideo(ctx context.Context, r store.Registration) (s
 	return t.Store.RegisterVideo(ctx, r)
 }
 
+func (t *timedStore) RegisterVideos(ctx context.Context, rs []store.Registration) ([]store.RegisterResult, error) {
+	defer t.since("register_videos", time.Now())
+	return t.Store.RegisterVideos(ctx, rs)
+}
+
 func (t *timedStore) SetStatus(ctx context.Context, id, status, errText string, at time.Time) (contract.Video, bool, error) {
 	defer t.since("set_status", time.Now())
 	return t.Store.SetStatus(ctx, id, status, errText, at)

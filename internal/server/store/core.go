@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -219,83 +220,178 @@ const videoColumns = `seq, id, upload_id, session_id, bucket, object_key, filena
 // registration, on any number of API instances, store exactly one row. The
 // video.registered event and its job commit with the row.
 func (c *core) RegisterVideo(ctx context.Context, r Registration) (Registration, bool, error) {
-	v := r.Video
-	if v.Principal == "" {
-		return Registration{}, false, fmt.Errorf("register video of upload %s: no principal", v.UploadID)
-	}
-	sourceKey := r.SourceKey
-	if sourceKey == "" {
-		sourceKey = v.Key
-	}
-	meta := []byte("{}")
-	if len(v.Metadata) > 0 {
-		var err error
-		if meta, err = json.Marshal(v.Metadata); err != nil {
-			return Registration{}, false, fmt.Errorf("register video of upload %s: %w", v.UploadID, err)
-		}
-	}
-	var ck contract.Checksum
-	if v.Checksum != nil {
-		ck = *v.Checksum
-	}
-	// media is NULL for a video registered without one.
-	var media *string
-	if v.Media != nil {
-		b, err := json.Marshal(v.Media)
-		if err != nil {
-			return Registration{}, false, fmt.Errorf("register video of upload %s: %w", v.UploadID, err)
-		}
-		m := string(b)
-		media = &m
-	}
-	// objects is NULL for a single video.
-	var objects *string
-	if len(v.Objects) > 0 {
-		b, err := json.Marshal(v.Objects)
-		if err != nil {
-			return Registration{}, false, fmt.Errorf("register video of upload %s: %w", v.UploadID, err)
-		}
-		o := string(b)
-		objects = &o
-	}
-	var (
-		stored  Registration
-		created bool
-	)
-	what := "register video of upload " + v.UploadID
-	err := c.inTx(ctx, what, func(t tx) error {
-		row := t.queryRow(ctx, `INSERT INTO videos
-			(id, upload_id, session_id, bucket, object_key, filename, size, content_type, etag,
-			 checksum_algorithm, checksum_type, checksum_value, metadata, created_at, principal, source_key, request_digest,
-			 status, status_error, status_at, media, kind, objects, entry)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?)
-			ON CONFLICT (upload_id) DO NOTHING
-			RETURNING `+videoColumns,
-			v.ID, v.UploadID, v.SessionID, v.Bucket, v.Key, v.Filename, v.Size, v.ContentType, v.ETag,
-			ck.Algorithm, ck.Type, ck.Value, string(meta), v.CreatedAt.UTC(), v.Principal, sourceKey, r.RequestDigest,
-			contract.StatusRegistered, v.CreatedAt.UTC(), media, v.Kind, objects, v.Entry)
-		var err error
-		stored, _, err = scanRegistration(row)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil // a replay: read below, after the transaction
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", what, err)
-		}
-		created = true
-		return c.record(ctx, t, contract.EventVideoRegistered, stored.Video, v.CreatedAt)
-	})
+	res, err := c.RegisterVideos(ctx, []Registration{r})
 	if err != nil {
 		return Registration{}, false, err
 	}
-	if created {
-		return stored, true, nil
+	return res[0].Stored, res[0].Created, res[0].Err
+}
+
+// RegisterVideos stores many registrations as RegisterVideo stores one, in
+// one transaction: one commit (one fsync, one WAL frame set) for a batch
+// instead of one per video, each video's event and job inside it.
+//
+// A statement that fails fails the transaction, and with it every
+// registration of the batch. So that one registration's fault (an unknown
+// upload, say) is its own, a failed transaction is tried once more with a
+// savepoint around each registration: the ones that fail again are left
+// out with their error, the others commit. Only when that transaction fails
+// too is the error returned for all of them.
+func (c *core) RegisterVideos(ctx context.Context, rs []Registration) ([]RegisterResult, error) {
+	out := make([]RegisterResult, len(rs))
+	var todo []preparedVideo
+	for i, r := range rs {
+		p, err := prepareVideo(r)
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		p.index = i
+		todo = append(todo, p)
 	}
-	existing, err := c.VideoByUpload(ctx, v.UploadID)
+	// The same order in every transaction, so that two instances inserting
+	// overlapping batches into PostgreSQL wait on each other's rows in one
+	// order rather than deadlock.
+	slices.SortFunc(todo, func(a, b preparedVideo) int { return strings.Compare(a.r.Video.UploadID, b.r.Video.UploadID) })
+	if len(todo) == 0 {
+		return out, nil
+	}
+	what := fmt.Sprintf("register %d videos", len(todo))
+	if len(todo) == 1 {
+		what = "register video of upload " + todo[0].r.Video.UploadID
+	}
+	err := c.inTx(ctx, what, func(t tx) error { return c.insertVideos(ctx, t, todo, out, false) })
+	if err != nil && len(todo) > 1 && ctx.Err() == nil {
+		for _, p := range todo {
+			out[p.index] = RegisterResult{}
+		}
+		err = c.inTx(ctx, what, func(t tx) error { return c.insertVideos(ctx, t, todo, out, true) })
+	}
 	if err != nil {
-		return Registration{}, false, fmt.Errorf("%s: read the existing row: %w", what, err)
+		return nil, err
 	}
-	return existing, false, nil
+	for _, p := range todo {
+		res := &out[p.index]
+		if res.Created || res.Err != nil {
+			continue
+		}
+		// A replay: the row there is read after the transaction, once
+		// the one that stored it (another instance's) has committed.
+		existing, err := c.VideoByUpload(ctx, p.r.Video.UploadID)
+		if err != nil {
+			res.Err = fmt.Errorf("register video of upload %s: read the existing row: %w", p.r.Video.UploadID, err)
+			continue
+		}
+		res.Stored = existing
+	}
+	return out, nil
+}
+
+// preparedVideo is a registration with its columns encoded.
+type preparedVideo struct {
+	index     int
+	r         Registration
+	sourceKey string
+	meta      []byte
+	ck        contract.Checksum
+	media     *string
+	objects   *string
+}
+
+func prepareVideo(r Registration) (preparedVideo, error) {
+	v := r.Video
+	p := preparedVideo{r: r, sourceKey: r.SourceKey, meta: []byte("{}")}
+	if v.Principal == "" {
+		return p, fmt.Errorf("register video of upload %s: no principal", v.UploadID)
+	}
+	if p.sourceKey == "" {
+		p.sourceKey = v.Key
+	}
+	if len(v.Metadata) > 0 {
+		var err error
+		if p.meta, err = json.Marshal(v.Metadata); err != nil {
+			return p, fmt.Errorf("register video of upload %s: %w", v.UploadID, err)
+		}
+	}
+	if v.Checksum != nil {
+		p.ck = *v.Checksum
+	}
+	// media is NULL for a video registered without one.
+	if v.Media != nil {
+		b, err := json.Marshal(v.Media)
+		if err != nil {
+			return p, fmt.Errorf("register video of upload %s: %w", v.UploadID, err)
+		}
+		m := string(b)
+		p.media = &m
+	}
+	// objects is NULL for a single video.
+	if len(v.Objects) > 0 {
+		b, err := json.Marshal(v.Objects)
+		if err != nil {
+			return p, fmt.Errorf("register video of upload %s: %w", v.UploadID, err)
+		}
+		o := string(b)
+		p.objects = &o
+	}
+	return p, nil
+}
+
+// insertVideos inserts ps inside t, setting out[p.index] for each: Created
+// with the row stored, or neither (a replay: the caller reads the existing
+// row). isolated puts each registration inside a savepoint, and records a
+// registration that fails in its Err instead of failing t.
+func (c *core) insertVideos(ctx context.Context, t tx, ps []preparedVideo, out []RegisterResult, isolated bool) error {
+	for _, p := range ps {
+		if !isolated {
+			if err := c.insertVideo(ctx, t, p, &out[p.index]); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, err := t.exec(ctx, `SAVEPOINT register_video`); err != nil {
+			return fmt.Errorf("register video of upload %s: %w", p.r.Video.UploadID, err)
+		}
+		if err := c.insertVideo(ctx, t, p, &out[p.index]); err != nil {
+			if _, rerr := t.exec(ctx, `ROLLBACK TO SAVEPOINT register_video`); rerr != nil {
+				return fmt.Errorf("register video of upload %s: %w (and rolling it back: %v)", p.r.Video.UploadID, err, rerr)
+			}
+			out[p.index] = RegisterResult{Err: err}
+		}
+		if _, err := t.exec(ctx, `RELEASE SAVEPOINT register_video`); err != nil {
+			return fmt.Errorf("register video of upload %s: %w", p.r.Video.UploadID, err)
+		}
+	}
+	return nil
+}
+
+// insertVideo inserts one registration; on a conflict on upload_id it
+// stores nothing and leaves res unset.
+func (c *core) insertVideo(ctx context.Context, t tx, p preparedVideo, res *RegisterResult) error {
+	v := p.r.Video
+	what := "register video of upload " + v.UploadID
+	row := t.queryRow(ctx, `INSERT INTO videos
+		(id, upload_id, session_id, bucket, object_key, filename, size, content_type, etag,
+		 checksum_algorithm, checksum_type, checksum_value, metadata, created_at, principal, source_key, request_digest,
+		 status, status_error, status_at, media, kind, objects, entry)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?)
+		ON CONFLICT (upload_id) DO NOTHING
+		RETURNING `+videoColumns,
+		v.ID, v.UploadID, v.SessionID, v.Bucket, v.Key, v.Filename, v.Size, v.ContentType, v.ETag,
+		p.ck.Algorithm, p.ck.Type, p.ck.Value, string(p.meta), v.CreatedAt.UTC(), v.Principal, p.sourceKey, p.r.RequestDigest,
+		contract.StatusRegistered, v.CreatedAt.UTC(), p.media, v.Kind, p.objects, v.Entry)
+	stored, _, err := scanRegistration(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // a replay
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if err := c.record(ctx, t, contract.EventVideoRegistered, stored.Video, v.CreatedAt); err != nil {
+		return err
+	}
+	*res = RegisterResult{Stored: stored, Created: true}
+	return nil
 }
 
 // record stores the webhook event of v inside t and enqueues its job;

@@ -63,6 +63,15 @@ type Registration struct {
 	RequestDigest string
 }
 
+// RegisterResult is the outcome of one registration of RegisterVideos:
+// Stored and Created as RegisterVideo returns them, or Err when it was not
+// stored.
+type RegisterResult struct {
+	Stored  Registration
+	Created bool
+	Err     error
+}
+
 // ErrTransition is returned by SetStatus for a change the status cycle
 // (registered, processing, ready or failed) does not allow.
 var ErrTransition = errors.New("status change not allowed")
@@ -121,6 +130,12 @@ type Store interface {
 	// per upload. A created video has status registered and, when events
 	// are on, its video.registered event and job in the same transaction.
 	RegisterVideo(ctx context.Context, r Registration) (stored Registration, created bool, err error)
+	// RegisterVideos stores each of rs as RegisterVideo would, in one
+	// transaction with their events and jobs, and returns one result per
+	// registration, in rs's order. A registration that fails on its own
+	// (its Err) does not keep the others from being stored; err is for a
+	// failure that stored none of them.
+	RegisterVideos(ctx context.Context, rs []Registration) ([]RegisterResult, error)
 	// SetStatus sets a video's status (errText with failed) and, when it
 	// changed and events are on, records its video.status event and job in
 	// the same transaction. Setting the status a video has is no change;

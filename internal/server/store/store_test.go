@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -70,6 +71,8 @@ type jobs struct {
 	mu     sync.Mutex
 	events []Event
 	fail   error
+	// failVideo, when set, fails the jobs of that video only.
+	failVideo string
 }
 
 func (j *jobs) add(ev Event) error {
@@ -77,6 +80,9 @@ func (j *jobs) add(ev Event) error {
 	defer j.mu.Unlock()
 	if j.fail != nil {
 		return j.fail
+	}
+	if j.failVideo != "" && ev.VideoID == j.failVideo {
+		return fmt.Errorf("no job for video %s", ev.VideoID)
 	}
 	j.events = append(j.events, ev)
 	return nil
@@ -668,5 +674,104 @@ func testRegisterVideoKeepsMedia(t *testing.T, open func() Store) {
 	}
 	if n := count(t, s, `SELECT count(*) FROM videos WHERE id = 'v2' AND media IS NULL`); n != 1 {
 		t.Fatalf("a video without media stores NULL: %d rows", n)
+	}
+}
+
+func TestRegisterVideosInOneTransaction(t *testing.T) {
+	eachBackend(t, testRegisterVideosInOneTransaction)
+}
+
+// RegisterVideos stores a batch as RegisterVideo stores each: created rows
+// with their events and jobs, a replay answered with the row there, and
+// a registration that fails (an unknown upload, no principal, a job that
+// cannot be enqueued) left out alone, with nothing of it stored, while
+// the others commit.
+func testRegisterVideosInOneTransaction(t *testing.T, open func() Store) {
+	ctx := context.Background()
+	s := open()
+	j := &jobs{}
+	withJobs(s, j)
+	seedSession(t, s, "s1", "u1", "u2", "u3", "u4", "u5", "u6", "u7")
+	if _, _, err := s.RegisterVideo(ctx, video("v0", "u1", "s1")); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.RegisterVideos(ctx, []Registration{
+		video("v2", "u2", "s1"),
+		video("v1-again", "u1", "s1"),
+		video("v3", "unknown", "s1"),
+		videoOf("", "v4", "u4", "s1"),
+		video("v5", "u5", "s1"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 5 {
+		t.Fatalf("%d results for 5 registrations", len(res))
+	}
+	for _, i := range []int{0, 4} {
+		if r := res[i]; !r.Created || r.Err != nil || r.Stored.Video.Status != contract.StatusRegistered || r.Stored.Video.ID != []string{"v2", "", "", "", "v5"}[i] {
+			t.Fatalf("registration %d: %+v", i, r)
+		}
+	}
+	if r := res[1]; r.Created || r.Err != nil || r.Stored.Video.ID != "v0" || r.Stored.RequestDigest != "digest-v0" {
+		t.Fatalf("the replay: %+v, want the stored v0", r)
+	}
+	if res[2].Err == nil || res[3].Err == nil || res[2].Created || res[3].Created {
+		t.Fatalf("an unknown upload and a registration without principal: %+v, %+v; want errors", res[2], res[3])
+	}
+	if n := count(t, s, `SELECT count(*) FROM videos`); n != 3 {
+		t.Fatalf("%d videos, want v0, v2 and v5", n)
+	}
+	for _, id := range []string{"v2", "v5"} {
+		if ds, err := s.Deliveries(ctx, id); err != nil || len(ds) != 1 {
+			t.Fatalf("webhooks of %s: %+v, %v; want its registration's", id, ds, err)
+		}
+	}
+	if n := count(t, s, `SELECT count(*) FROM events`); n != 3 {
+		t.Fatalf("%d events, want 3", n)
+	}
+	// (The fake queue keeps the jobs of a transaction rolled back too,
+	// which the real one, inside the transaction, does not.)
+	enqueued := map[string]bool{}
+	for _, ev := range j.list() {
+		enqueued[ev.VideoID] = true
+	}
+	if !enqueued["v2"] || !enqueued["v5"] {
+		t.Fatalf("jobs enqueued for %v, want v2 and v5 among them", enqueued)
+	}
+
+	// A job that cannot be enqueued fails its registration only: nothing
+	// of it is stored, the other one commits.
+	j.failVideo = "v7"
+	res, err = s.RegisterVideos(ctx, []Registration{video("v6", "u6", "s1"), video("v7", "u7", "s1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res[0].Created || res[1].Err == nil || !strings.Contains(res[1].Err.Error(), "no job for video v7") {
+		t.Fatalf("a failing job: %+v, %+v", res[0], res[1])
+	}
+	if _, err := s.VideoByUpload(ctx, "u7"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the registration whose job failed is stored: %v", err)
+	}
+	if n := count(t, s, `SELECT count(*) FROM events WHERE video_id = ?`, "v7"); n != 0 {
+		t.Fatalf("%d events of the registration whose job failed", n)
+	}
+	if n := count(t, s, `SELECT count(*) FROM events WHERE video_id = ?`, "v6"); n != 1 {
+		t.Fatalf("%d events of v6, want 1", n)
+	}
+	left, err := s.UnregisteredUploads(ctx, "s1")
+	if err != nil || len(left) != 3 || left[0].ID != "u3" || left[1].ID != "u4" || left[2].ID != "u7" {
+		t.Fatalf("unregistered uploads %+v, %v; want u3, u4 and u7", left, err)
+	}
+
+	// A transaction that cannot run stores nothing and says so.
+	j.failVideo = ""
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.RegisterVideos(cancelled, []Registration{video("v3", "u3", "s1"), video("v7", "u7", "s1")}); err == nil {
+		t.Fatal("registered with a cancelled context")
+	}
+	if n := count(t, s, `SELECT count(*) FROM videos`); n != 4 {
+		t.Fatalf("%d videos after a failed transaction, want the 4 before", n)
 	}
 }
