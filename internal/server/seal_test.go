@@ -28,19 +28,59 @@ type countingObjects struct {
 	deletes     []string   // keys deleted one by one
 	deleteMany  [][]string // keys of each DeleteMany
 	copyAnswer  func(server.ObjectInfo) server.ObjectInfo
+	statAnswer  func(key string, got server.ObjectInfo) server.ObjectInfo
 	deleteError error
+	lists       []string // prefixes listed
+	copies      int
+	// onList, when set, runs after each listing, and its error replaces
+	// the listing's.
+	onList func() error
+}
+
+func (o *countingObjects) List(ctx context.Context, bucket, prefix string) ([]server.ListedObject, error) {
+	l, err := o.Objects.List(ctx, bucket, prefix)
+	o.mu.Lock()
+	o.lists = append(o.lists, prefix)
+	f := o.onList
+	o.mu.Unlock()
+	if f != nil {
+		if ferr := f(); ferr != nil {
+			return nil, ferr
+		}
+	}
+	return l, err
+}
+
+// uploadStats counts the heads of keys not under SealedPrefix: of an
+// uploaded object.
+func (o *countingObjects) uploadStats() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := 0
+	for _, k := range o.stats {
+		if !strings.HasPrefix(k, server.SealedPrefix) {
+			n++
+		}
+	}
+	return n
 }
 
 func (o *countingObjects) Stat(ctx context.Context, bucket, key string) (server.ObjectInfo, error) {
 	o.mu.Lock()
 	o.stats = append(o.stats, key)
+	f := o.statAnswer
 	o.mu.Unlock()
-	return o.Objects.Stat(ctx, bucket, key)
+	got, err := o.Objects.Stat(ctx, bucket, key)
+	if err == nil && f != nil {
+		got = f(key, got)
+	}
+	return got, err
 }
 
 func (o *countingObjects) Copy(ctx context.Context, bucket, src, dst string, info server.ObjectInfo, alg string) (server.ObjectInfo, error) {
 	got, err := o.Objects.Copy(ctx, bucket, src, dst, info, alg)
 	o.mu.Lock()
+	o.copies++
 	f := o.copyAnswer
 	o.mu.Unlock()
 	if err == nil && f != nil {
@@ -72,6 +112,7 @@ func (o *countingObjects) reset(copyAnswer func(server.ObjectInfo) server.Object
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.stats, o.deletes, o.deleteMany, o.copyAnswer = nil, nil, nil, copyAnswer
+	o.lists, o.copies, o.onList, o.statAnswer = nil, 0, nil, nil
 }
 
 func (o *countingObjects) failDeletes(err error) {
@@ -95,7 +136,7 @@ func (o *countingObjects) sealedStats() int {
 
 // sealHarness runs one instance on m with static keys (no STS, so it works
 // on versitygw too), its Objects counted.
-func sealHarness(t *testing.T, m testenv.S3, files int) (*harness, *countingObjects, contract.Session, [][]byte) {
+func sealHarness(t *testing.T, m testenv.S3, files int, opts ...func(*server.Config)) (*harness, *countingObjects, contract.Session, [][]byte) {
 	t.Helper()
 	bucket := m.NewBucket(t)
 	static, err := server.NewStaticMinter([]server.StaticKey{{Principal: "cam-00", AccessKeyID: m.AccessKey, SecretAccessKey: m.SecretKey}})
@@ -108,6 +149,9 @@ func sealHarness(t *testing.T, m testenv.S3, files int) (*harness, *countingObje
 		c.Minter = static
 		objs.Objects = c.Objects
 		c.Objects = objs
+		for _, o := range opts {
+			o(c)
+		}
 	})
 	h := &harness{t: t, minio: m, bucket: bucket, url: inst.url, log: log}
 	var reqs []contract.FileRequest

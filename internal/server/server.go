@@ -529,37 +529,14 @@ func (s *Server) register(ctx context.Context, w http.ResponseWriter, r *http.Re
 }
 
 // registerOne registers one uploaded object (section 3) for the principal
-// of ctx: the single call and every entry of a batch (section 3c) go
-// through it, so both answer alike. sources is nil for the single call
-// (see verifyAndSeal).
+// of ctx: the single call, and every entry of a batch (section 3c) that
+// cannot join the batch's transaction, go through it. sources is nil for
+// the single call (see verifyAndSeal).
 func (s *Server) registerOne(ctx context.Context, req contract.VideoRequest, sources *sealedSources) (contract.Video, bool, error) {
-	p := principalOf(ctx)
-	unknown := errorf(http.StatusNotFound, "upload %q is unknown to this server; register only uploads of a session it opened", req.UploadID)
-	up, err := s.cfg.Store.Upload(ctx, req.UploadID)
-	if errors.Is(err, store.ErrNotFound) {
-		return contract.Video{}, false, unknown
-	}
+	up, digest, err := s.admit(ctx, req)
 	if err != nil {
 		return contract.Video{}, false, err
 	}
-	sess, err := s.cfg.Store.Session(ctx, up.SessionID)
-	if err != nil {
-		return contract.Video{}, false, err
-	}
-	if sess.Principal != p.Name {
-		return contract.Video{}, false, unknown
-	}
-	switch {
-	case up.Package != nil:
-		return contract.Video{}, false, errorf(http.StatusBadRequest, "upload %q is a package; register it with \"package\" (its objects), not as one file", req.UploadID)
-	case req.SessionID != up.SessionID:
-		return contract.Video{}, false, errorf(http.StatusBadRequest, "upload %q does not belong to session %q", req.UploadID, req.SessionID)
-	case req.Key != up.Key:
-		return contract.Video{}, false, errorf(http.StatusBadRequest, "key %q is not the key of upload %q; register the key the session gave: %q", req.Key, req.UploadID, up.Key)
-	case req.Bucket != "" && req.Bucket != s.cfg.Bucket:
-		return contract.Video{}, false, errorf(http.StatusBadRequest, "bucket %q is not this server's bucket %q", req.Bucket, s.cfg.Bucket)
-	}
-	digest := RequestDigest(req)
 	release, v, done, err := s.exclusive(ctx, up.ID, digest)
 	if done {
 		return v, false, err
@@ -571,23 +548,48 @@ func (s *Server) registerOne(ctx context.Context, req contract.VideoRequest, sou
 	return s.verifyAndSeal(ctx, req, up, digest, sources)
 }
 
+// admit checks that req names an upload of a single file that the
+// principal of ctx opened, with its session's key and this server's
+// bucket, and returns it with the request's digest.
+func (s *Server) admit(ctx context.Context, req contract.VideoRequest) (store.Upload, string, error) {
+	p := principalOf(ctx)
+	unknown := errorf(http.StatusNotFound, "upload %q is unknown to this server; register only uploads of a session it opened", req.UploadID)
+	up, err := s.cfg.Store.Upload(ctx, req.UploadID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Upload{}, "", unknown
+	}
+	if err != nil {
+		return store.Upload{}, "", err
+	}
+	sess, err := s.cfg.Store.Session(ctx, up.SessionID)
+	if err != nil {
+		return store.Upload{}, "", err
+	}
+	if sess.Principal != p.Name {
+		return store.Upload{}, "", unknown
+	}
+	switch {
+	case up.Package != nil:
+		return store.Upload{}, "", errorf(http.StatusBadRequest, "upload %q is a package; register it with \"package\" (its objects), not as one file", req.UploadID)
+	case req.SessionID != up.SessionID:
+		return store.Upload{}, "", errorf(http.StatusBadRequest, "upload %q does not belong to session %q", req.UploadID, req.SessionID)
+	case req.Key != up.Key:
+		return store.Upload{}, "", errorf(http.StatusBadRequest, "key %q is not the key of upload %q; register the key the session gave: %q", req.Key, req.UploadID, up.Key)
+	case req.Bucket != "" && req.Bucket != s.cfg.Bucket:
+		return store.Upload{}, "", errorf(http.StatusBadRequest, "bucket %q is not this server's bucket %q", req.Bucket, s.cfg.Bucket)
+	}
+	return up, RequestDigest(req), nil
+}
+
 // exclusive makes the caller the one registration of uploadID in flight
 // in this process, and returns release to call when it ends. When the
 // upload has its video already, done is true and v, err are the answer
 // (the stored video, or 409 for another request body).
 func (s *Server) exclusive(ctx context.Context, uploadID, digest string) (release func(), v contract.Video, done bool, err error) {
 	for {
-		// A replay answers what the first registration stored, without
-		// asking S3 again: the object it sealed is the one registered.
-		if reg, err := s.cfg.Store.VideoByUpload(ctx, uploadID); err == nil {
-			v, _, err := replay(reg, digest)
-			return nil, v, true, err
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return nil, contract.Video{}, true, err
-		}
-		release, busy := s.claim(uploadID)
+		release, busy, v, done, err := s.tryExclusive(ctx, uploadID, digest)
 		if busy == nil {
-			return release, contract.Video{}, false, nil
+			return release, v, done, err
 		}
 		// Another request registers this upload now (a client that gave up
 		// waiting and retried): wait for it rather than copy twice.
@@ -597,6 +599,21 @@ func (s *Server) exclusive(ctx context.Context, uploadID, digest string) (releas
 			return nil, contract.Video{}, true, errorf(http.StatusServiceUnavailable, "upload %q is being registered by another request; retry", uploadID)
 		}
 	}
+}
+
+// tryExclusive is exclusive without the wait: when another registration
+// of uploadID is in flight, it returns that one's done channel as busy.
+func (s *Server) tryExclusive(ctx context.Context, uploadID, digest string) (release func(), busy <-chan struct{}, v contract.Video, done bool, err error) {
+	// A replay answers what the first registration stored, without
+	// asking S3 again: the object it sealed is the one registered.
+	if reg, err := s.cfg.Store.VideoByUpload(ctx, uploadID); err == nil {
+		v, _, err := replay(reg, digest)
+		return nil, nil, v, true, err
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, nil, contract.Video{}, true, err
+	}
+	release, busy = s.claim(uploadID)
+	return release, busy, contract.Video{}, false, nil
 }
 
 func checkVideoRequest(req contract.VideoRequest) error {
@@ -694,46 +711,87 @@ func (s *Server) verify(req contract.VideoRequest, key string, info ObjectInfo) 
 func (s *Server) verifyAndSeal(rctx context.Context, req contract.VideoRequest, up store.Upload, digest string, sources *sealedSources) (contract.Video, bool, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(rctx), s.cfg.SealTimeout)
 	defer cancel()
+	sd, err := s.seal(ctx, req, up, digest, nil)
+	if err != nil {
+		return answered(err)
+	}
+	stored, created, err := s.cfg.Store.RegisterVideo(ctx, sd.reg)
+	return s.settle(ctx, sd, stored, created, err, sources)
+}
+
+// sealed is an uploaded object verified and copied under SealedPrefix: the
+// registration to store.
+type sealed struct {
+	reg    store.Registration
+	digest string
+	// discard deletes the sealed copy, when it is not registered after all.
+	discard func()
+}
+
+// answered turns the error of seal into the registration's answer: a
+// registration another instance stored meanwhile, or the error.
+func answered(err error) (contract.Video, bool, error) {
+	var reg *registered
+	if errors.As(err, &reg) {
+		return reg.v, false, reg.err
+	}
+	return contract.Video{}, false, err
+}
+
+// seal verifies and copies the uploaded object of up. When listed, the
+// listing of the session's uploads, holds the object, the listing stands
+// in for the head of the upload (sealListed); without it, or when the
+// listing settles nothing, the upload is headed (sealHeaded). An upload
+// that another instance registered meanwhile is a *registered error.
+func (s *Server) seal(ctx context.Context, req contract.VideoRequest, up store.Upload, digest string, listed func(key string) (ListedObject, bool)) (sealed, error) {
 	defer func(start time.Time) { s.cfg.Metrics.verification.Observe(time.Since(start).Seconds()) }(time.Now())
+	if listed != nil {
+		if l, ok := listed(up.Key); ok {
+			if sd, settled, err := s.sealListed(ctx, req, up, digest, l); settled {
+				return sd, err
+			}
+		}
+	}
+	return s.sealHeaded(ctx, req, up, digest)
+}
+
+// sealHeaded heads the uploaded object and verifies it against the
+// request, then copies it on condition of the ETag it headed, and checks
+// the copy.
+func (s *Server) sealHeaded(ctx context.Context, req contract.VideoRequest, up store.Upload, digest string) (sealed, error) {
 	bucket := s.cfg.Bucket
 	info, err := s.cfg.Objects.Stat(ctx, bucket, up.Key)
 	if errors.Is(err, ErrObjectNotFound) {
 		if v, ok, err := s.registeredElsewhere(ctx, up.ID, digest); ok {
-			return v, false, err
+			return sealed{}, &registered{v, err}
 		}
-		return contract.Video{}, false, errorf(http.StatusNotFound, "no object at s3://%s/%s; finish the upload before registering it", bucket, up.Key)
+		return sealed{}, errorf(http.StatusNotFound, "no object at s3://%s/%s; finish the upload before registering it", bucket, up.Key)
 	}
 	if err != nil {
 		s.log.ErrorContext(ctx, "head object failed", "bucket", bucket, "key", up.Key, "err", err)
-		return contract.Video{}, false, errorf(http.StatusBadGateway, "the server could not read the object from S3; retry later")
+		return sealed{}, errorf(http.StatusBadGateway, "the server could not read the object from S3; retry later")
 	}
 	ck, err := s.verify(req, up.Key, info)
 	if err != nil {
-		return contract.Video{}, false, err
+		return sealed{}, err
 	}
 
-	videoID := uuid.NewString()
-	sealed := SealedPrefix + videoID + "/" + path.Base(up.Key)
 	alg := ""
 	if ck != nil && ck.Type == "FULL_OBJECT" {
 		alg = ck.Algorithm
 	}
-	discard := func() {
-		if err := s.cfg.Objects.Delete(ctx, bucket, sealed); err != nil {
-			s.log.WarnContext(ctx, "deleting an unused sealed copy failed", "key", sealed, "err", err)
-		}
-	}
-	copied, err := s.cfg.Objects.Copy(ctx, bucket, up.Key, sealed, info, alg)
+	videoID, sealedKey, discard := s.sealedKey(ctx, up)
+	copied, err := s.cfg.Objects.Copy(ctx, bucket, up.Key, sealedKey, info, alg)
 	switch {
 	case errors.Is(err, ErrObjectChanged), errors.Is(err, ErrObjectNotFound):
 		if v, ok, err := s.registeredElsewhere(ctx, up.ID, digest); ok {
-			return v, false, err
+			return sealed{}, &registered{v, err}
 		}
-		return contract.Video{}, false, errorf(http.StatusUnprocessableEntity,
+		return sealed{}, errorf(http.StatusUnprocessableEntity,
 			"s3://%s/%s changed while it was being registered; upload the file again", bucket, up.Key)
 	case err != nil:
-		s.log.ErrorContext(ctx, "sealing copy failed", "bucket", bucket, "key", up.Key, "sealed_key", sealed, "err", err)
-		return contract.Video{}, false, errorf(http.StatusBadGateway, "the server could not copy the object in S3; retry later")
+		s.log.ErrorContext(ctx, "sealing copy failed", "bucket", bucket, "key", up.Key, "sealed_key", sealedKey, "err", err)
+		return sealed{}, errorf(http.StatusBadGateway, "the server could not copy the object in S3; retry later")
 	}
 	// The copy is verified again: its size, and its checksum when S3 keeps
 	// one of the same kind. The condition on the ETag already bound it to
@@ -743,18 +801,43 @@ func (s *Server) verifyAndSeal(rctx context.Context, req contract.VideoRequest, 
 	// one S3 request less per registration.
 	got, ok := copyChecksummed(copied, info, alg)
 	if !ok {
-		if got, err = s.cfg.Objects.Stat(ctx, bucket, sealed); err != nil {
-			discard()
-			s.log.ErrorContext(ctx, "head of the sealed copy failed", "key", sealed, "err", err)
-			return contract.Video{}, false, errorf(http.StatusBadGateway, "the server could not read its copy of the object from S3; retry later")
+		if got, err = s.statCopy(ctx, sealedKey, discard); err != nil {
+			return sealed{}, err
 		}
 	}
 	if err := sealedMatches(got, info, ck); err != nil {
 		discard()
-		s.log.ErrorContext(ctx, "the sealed copy differs from the object", "key", sealed, "err", err)
-		return contract.Video{}, false, errorf(http.StatusBadGateway, "S3's copy of the object differs from it; retry later")
+		s.log.ErrorContext(ctx, "the sealed copy differs from the object", "key", sealedKey, "err", err)
+		return sealed{}, errorf(http.StatusBadGateway, "S3's copy of the object differs from it; retry later")
 	}
+	return s.sealedAs(ctx, req, up, digest, videoID, sealedKey, got, ck, discard), nil
+}
 
+// sealedKey chooses the video's id and the key of its sealed copy, and
+// returns the function that deletes that copy when it is not registered.
+func (s *Server) sealedKey(ctx context.Context, up store.Upload) (videoID, key string, discard func()) {
+	videoID = uuid.NewString()
+	key = SealedPrefix + videoID + "/" + path.Base(up.Key)
+	return videoID, key, func() {
+		if err := s.cfg.Objects.Delete(ctx, s.cfg.Bucket, key); err != nil {
+			s.log.WarnContext(ctx, "deleting an unused sealed copy failed", "key", key, "err", err)
+		}
+	}
+}
+
+// statCopy heads the sealed copy, for what its copy's answer did not say.
+func (s *Server) statCopy(ctx context.Context, key string, discard func()) (ObjectInfo, error) {
+	got, err := s.cfg.Objects.Stat(ctx, s.cfg.Bucket, key)
+	if err != nil {
+		discard()
+		s.log.ErrorContext(ctx, "head of the sealed copy failed", "key", key, "err", err)
+		return ObjectInfo{}, errorf(http.StatusBadGateway, "the server could not read its copy of the object from S3; retry later")
+	}
+	return got, nil
+}
+
+// sealedAs is the registration of the sealed copy got of up.
+func (s *Server) sealedAs(ctx context.Context, req contract.VideoRequest, up store.Upload, digest, videoID, key string, got ObjectInfo, ck *contract.Checksum, discard func()) sealed {
 	filename := up.Name
 	if req.Filename != "" {
 		filename = SafeName(req.Filename)
@@ -763,39 +846,51 @@ func (s *Server) verifyAndSeal(rctx context.Context, req contract.VideoRequest, 
 	if contentType == "" {
 		contentType = up.ContentType
 	}
-	stored, created, err := s.cfg.Store.RegisterVideo(ctx, store.Registration{
-		Video: contract.Video{
-			ID:          videoID,
-			UploadID:    up.ID,
-			SessionID:   up.SessionID,
-			Bucket:      bucket,
-			Key:         sealed,
-			Filename:    filename,
-			Size:        got.Size,
-			ContentType: contentType,
-			ETag:        got.ETag, // S3's, of the object the pipeline reads
-			Checksum:    ck,
-			Metadata:    req.Metadata,
-			Media:       req.Media,
-			CreatedAt:   s.cfg.Now().UTC(),
-			Principal:   principalOf(rctx).Name,
+	return sealed{
+		reg: store.Registration{
+			Video: contract.Video{
+				ID:          videoID,
+				UploadID:    up.ID,
+				SessionID:   up.SessionID,
+				Bucket:      s.cfg.Bucket,
+				Key:         key,
+				Filename:    filename,
+				Size:        got.Size,
+				ContentType: contentType,
+				ETag:        got.ETag, // S3's, of the object the pipeline reads
+				Checksum:    ck,
+				Metadata:    req.Metadata,
+				Media:       req.Media,
+				CreatedAt:   s.cfg.Now().UTC(),
+				Principal:   principalOf(ctx).Name,
+			},
+			SourceKey:     up.Key,
+			RequestDigest: digest,
 		},
-		SourceKey:     up.Key,
-		RequestDigest: digest,
-	})
+		digest:  digest,
+		discard: discard,
+	}
+}
+
+// settle answers a sealed registration once the store has it: the stored
+// video, or a replay of the one another instance stored first (whose copy
+// is kept, this one discarded), or err, and then this copy is discarded
+// too. The upload of a created video is deleted, or goes to sources.
+func (s *Server) settle(ctx context.Context, sd sealed, stored store.Registration, created bool, err error, sources *sealedSources) (contract.Video, bool, error) {
 	if err != nil {
-		discard()
+		sd.discard()
 		return contract.Video{}, false, err
 	}
-	if !created {
-		// Another server registered it first; its copy is the one kept.
-		discard()
-		return replay(stored, digest)
+	// The row may be this registration's own, committed by a transaction
+	// whose commit answered an error before the store tried it again.
+	if !created && stored.Video.ID != sd.reg.Video.ID {
+		sd.discard()
+		return replay(stored, sd.digest)
 	}
 	if sources != nil {
-		sources.add(up.Key)
-	} else if err := s.cfg.Objects.Delete(ctx, bucket, up.Key); err != nil {
-		s.log.WarnContext(ctx, "deleting the uploaded object after sealing it failed", "key", up.Key, "err", err)
+		sources.add(sd.reg.SourceKey)
+	} else if err := s.cfg.Objects.Delete(ctx, s.cfg.Bucket, sd.reg.SourceKey); err != nil {
+		s.log.WarnContext(ctx, "deleting the uploaded object after sealing it failed", "key", sd.reg.SourceKey, "err", err)
 	}
 	return stored.Video, true, nil
 }
