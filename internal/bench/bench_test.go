@@ -302,3 +302,21 @@ func TestPeersGetMatchedTuning(t *testing.T) {
 		t.Errorf("s5cmd defaults: %s %v", def.Name, dcmd.Args)
 	}
 }
+
+func TestWarmReadsEveryFile(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := EnsureFileSet(filepath.Join(dir, "set"), 3, 3<<20); err != nil {
+		t.Fatal(err)
+	}
+	single := filepath.Join(dir, "one.bin")
+	if err := EnsureFile(single, 5000, 7); err != nil {
+		t.Fatal(err)
+	}
+	n, err := Warm(filepath.Join(dir, "set"), "", single)
+	if err != nil || n != 3*(3<<20)+5000 {
+		t.Fatalf("Warm = %d, %v; want %d bytes", n, err, 3*(3<<20)+5000)
+	}
+	if _, err := Warm(filepath.Join(dir, "missing")); err == nil {
+		t.Fatal("Warm of a missing folder gave no error")
+	}
+}
