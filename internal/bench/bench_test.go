@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -319,4 +322,47 @@ func TestWarmReadsEveryFile(t *testing.T) {
 	if _, err := Warm(filepath.Join(dir, "missing")); err == nil {
 		t.Fatal("Warm of a missing folder gave no error")
 	}
+}
+
+// An interrupted bench leaves nothing running: the client's children die
+// with it (a peer's workers, benchexec's child).
+func TestMeasureInterruptedKillsTheClientsChildren(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("process groups are killed on Linux only")
+	}
+	pidFile := filepath.Join(t.TempDir(), "child.pid")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cmd := exec.Command("sh", "-c", `sleep 60 & echo $! > "$0"; wait`, pidFile)
+	go func() {
+		for {
+			if _, err := os.Stat(pidFile); err == nil {
+				time.Sleep(100 * time.Millisecond) // the pid written out
+				cancel()
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	if _, err := Measure(ctx, cmd, 0, ""); err == nil {
+		t.Fatal("Measure of an interrupted client gave no error")
+	}
+	raw, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Killed, it may be a zombie for a moment: its parent (sh) is gone, and
+	// init reaps it.
+	for range 50 {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil || strings.Contains(string(stat), ") Z ") {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("the client's child %d still runs after Measure returned", pid)
 }

@@ -51,11 +51,15 @@ func Measure(ctx context.Context, cmd *exec.Cmd, serverPID int, wrapper string) 
 			return Sample{}, err
 		}
 	}
+	// An interrupted bench kills the client's whole process group, and
+	// stops waiting for output that an orphan might still hold open.
+	kill := ownGroup(cmd)
+	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return Sample{}, fmt.Errorf("start %s: %w", cmd.Path, err)
 	}
-	stop := context.AfterFunc(ctx, func() { cmd.Process.Kill() })
+	stop := context.AfterFunc(ctx, kill)
 	err := cmd.Wait()
 	stop()
 	wall := time.Since(start)

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"os"
+	"os/exec"
 	"syscall"
 	"time"
 )
@@ -14,4 +15,16 @@ func rusage(ps *os.ProcessState) (cpu time.Duration, maxRSS int64, ok bool) {
 		return 0, 0, false
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), ru.Maxrss * 1024, true // Linux reports KiB
+}
+
+// ownGroup puts cmd in a process group of its own, and returns what kills
+// that group: the client and everything it started (benchexec's child, a
+// peer's workers), so that an interrupted bench leaves no upload running.
+func ownGroup(cmd *exec.Cmd) (kill func()) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return func() {
+		if cmd.Process != nil {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		}
+	}
 }

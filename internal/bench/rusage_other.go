@@ -4,6 +4,7 @@ package bench
 
 import (
 	"os"
+	"os/exec"
 	"time"
 )
 
@@ -11,4 +12,13 @@ import (
 // /proc/PID/stat); elsewhere Measure says there is no rusage.
 func rusage(*os.ProcessState) (cpu time.Duration, maxRSS int64, ok bool) {
 	return 0, 0, false
+}
+
+// ownGroup kills only the client itself here.
+func ownGroup(cmd *exec.Cmd) (kill func()) {
+	return func() {
+		if cmd.Process != nil {
+			_ = cmd.Process.Kill()
+		}
+	}
 }
