@@ -104,8 +104,16 @@ func (s *Server) registerEntries(rctx context.Context, sessionID string, reqs []
 		listed = s.listUploads(ctx, sessionID)
 	}
 	entries := make([]entry, len(reqs))
+	first := make(map[string]bool, len(reqs))
 	for i, req := range reqs {
 		entries[i].req = req
+		// An upload named again later in the batch registers after the
+		// first has settled: the first answers 201, the others replay it
+		// (200) or conflict with it (409), in the order the client sent.
+		if first[req.UploadID] {
+			entries[i].deferred = true
+		}
+		first[req.UploadID] = true
 	}
 	var sources sealedSources
 	defer func() {
@@ -118,7 +126,11 @@ func (s *Server) registerEntries(rctx context.Context, sessionID string, reqs []
 			}
 		}
 	}()
-	each(entries, func(e *entry) { s.sealEntry(rctx, ctx, sessionID, e, listed) })
+	each(entries, func(e *entry) {
+		if !e.deferred {
+			s.sealEntry(rctx, ctx, sessionID, e, listed)
+		}
+	})
 
 	var regs []store.Registration
 	var sealedOnes []*entry
