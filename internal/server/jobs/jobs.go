@@ -316,9 +316,17 @@ func (p *retryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
 	}
 	d = min(d, p.cfg.MaxBackoff)
 	d += time.Duration(rand.Int64N(int64(d)/5 + 1)) // up to 20% more: instances do not retry in step
-	next := p.cfg.Now().Add(d)
+	now := p.cfg.Now()
+	next := now.Add(d)
 	if last := job.CreatedAt.Add(p.cfg.RetryFor); next.After(last) {
 		next = last
+	}
+	// An attempt that began before the last chance and failed after it
+	// retries now, and that attempt gives up. A time in the past would make
+	// River fall back to its own policy, attempt⁴ seconds away: a webhook
+	// retried for hours past RetryFor, shown as failing all the while.
+	if next.Before(now) {
+		return now
 	}
 	return next
 }
