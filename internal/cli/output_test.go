@@ -144,7 +144,7 @@ func TestResultsStreamAndNumbersStayHonestAcrossAnInterrupt(t *testing.T) {
 	if f := doc.Files[0]; f.Status != "skipped" || f.VideoID == "" || len(firstVideo) < 2 || f.VideoID != firstVideo[1] || f.Size != 6 {
 		t.Errorf("the skipped file: %+v; want its video id %v and size 6", f, firstVideo)
 	}
-	if !strings.Contains(errBuf.String(), "take.mxf: continuing an earlier upload: 1 parts (5MiB) are on S3 already") {
+	if !strings.Contains(errBuf.String(), "take.mxf: continuing an earlier upload: S3 holds 1 part (5.0 MiB) of it") {
 		t.Errorf("the re-run does not say it continues the upload:\n%s", errBuf)
 	}
 	s := doc.Summary

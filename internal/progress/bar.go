@@ -80,7 +80,10 @@ func (b *bar) loop(tick time.Duration) {
 // redraw sets the bar to the tally and draws it. Called with b.mu held.
 func (b *bar) redraw() {
 	s := b.t.snapshot()
-	if m := barMax(s); m != b.max && m > 0 {
+	// The max follows what is left to send. When an earlier run left all of
+	// it on S3 there is nothing: the bar shows bytes and rate without a
+	// percentage, as for an unknown size, rather than 0% of the file.
+	if m := barMax(s); m != b.max && (m > 0 || s.sendable() == 0) {
 		b.max = m
 		b.pb.ChangeMax64(m)
 	}

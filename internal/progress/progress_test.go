@@ -508,6 +508,26 @@ func TestBarCountsOnlyBytesSentThisRun(t *testing.T) {
 	r.Close()
 }
 
+// A run whose every byte an earlier run left on S3 (an interrupted run's
+// parts in flight finished) sends nothing: its bar ends without a
+// percentage of a total it never had to send, not at "0%" of the file.
+func TestBarAllOnS3AlreadyEndsWithoutPercent(t *testing.T) {
+	var buf syncBuffer
+	r := New(ModeBar, &buf, true, WithThrottle(0))
+	r.Event(transfer.Event{Kind: transfer.Planned, Files: 1, Size: 86 * mib})
+	r.Progress("a.ts", 0)
+	r.Event(transfer.Event{Kind: transfer.FileResumed, Path: "a.ts", Reason: "continuing an earlier upload: S3 holds 6 parts (86 MiB) of it"})
+	r.Event(transfer.Event{Kind: transfer.KeptOnS3, Path: "a.ts", Bytes: 86 * mib})
+	r.Event(transfer.Event{Kind: transfer.FileUploaded, Path: "a.ts", Size: 86 * mib})
+	r.Event(transfer.Event{Kind: transfer.FileRegistered, Path: "a.ts", VideoID: "v-1"})
+	r.Close()
+	frame := lastFrame(buf.String())
+	if !strings.Contains(frame, "1/1 files, resumed: 86 MiB already on S3") || strings.Contains(frame, "%") || strings.Contains(frame, "/86 MiB") {
+		t.Errorf("final frame %q: want the 86 MiB on S3 named, and no percentage of 86 MiB", frame)
+	}
+	checkPercents(t, buf.String())
+}
+
 // The bar prints a line per file that ended, and a line written through
 // Println to another stream (stdout) never lands inside the bar.
 func TestBarLinesAboveIt(t *testing.T) {

@@ -44,7 +44,7 @@ func TestDecide(t *testing.T) {
 		{"uploading, S3 not asked", rec(journal.Uploading, part(1, ps)), local, transfer.S3State{}, transfer.Resume, ""},
 		{"uploading, file grew", rec(journal.Uploading), grown, transfer.S3State{}, transfer.Restart, "its size went from 10485761 to 10485762 bytes"},
 		{"uploading, another file at the path", rec(journal.Uploading), moved, transfer.S3State{}, transfer.Restart, "another file at the same path"},
-		{"S3 holds some parts", rec(journal.Uploading, part(1, ps)), local, listed, transfer.Resume, "1 parts (5MiB) are on S3 already"},
+		{"S3 holds some parts", rec(journal.Uploading, part(1, ps)), local, listed, transfer.Resume, "S3 holds 1 part (5.0 MiB) of it"},
 		{"session gone", rec(journal.Uploading, part(1, ps)), local, transfer.S3State{Status: transfer.S3SessionGone}, transfer.Restart, "no longer knows upload session sess-1"},
 		{"upload gone, object there, journal has every part", rec(journal.Uploading, every...), local, transfer.S3State{Status: transfer.S3UploadGone, Object: true}, transfer.Complete, "completed the upload already"},
 		{"upload aborted after every part", rec(journal.Uploading, every...), local, transfer.S3State{Status: transfer.S3UploadGone}, transfer.Restart, "s3://b/k/clip.mp4 is gone from S3"},
