@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/vidup/vidup/internal/units"
 )
 
 // Sentinels a *SyntaxError may wrap.
@@ -52,12 +54,12 @@ const listed = 5
 func (e *RefusedError) Error() string {
 	var parts []string
 	if n := len(e.Missing); n > 0 {
-		parts = append(parts, fmt.Sprintf("%s missing: %s", plural(n, "referenced file is", "referenced files are"), names(e.Missing, func(r Reference) string {
+		parts = append(parts, fmt.Sprintf("%s missing: %s", units.Count(n, "referenced file is", "referenced files are"), names(e.Missing, func(r Reference) string {
 			return fmt.Sprintf("%q (in %s)", r.Path, where(r))
 		})))
 	}
 	if n := len(e.Outside); n > 0 {
-		parts = append(parts, fmt.Sprintf("%s outside the package folder: %s", plural(n, "reference is", "references are"), names(e.Outside, func(r Reference) string {
+		parts = append(parts, fmt.Sprintf("%s outside the package folder: %s", units.Count(n, "reference is", "references are"), names(e.Outside, func(r Reference) string {
 			return fmt.Sprintf("%q in %s (%s)", r.URI, where(r), r.Reason)
 		})))
 	}
@@ -69,13 +71,6 @@ func where(r Reference) string {
 		return fmt.Sprintf("%s line %d", r.From, r.Line)
 	}
 	return r.From
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return strconv.Itoa(n) + " " + many
 }
 
 func names(refs []Reference, f func(Reference) string) string {

@@ -83,9 +83,13 @@ func (b *bar) redraw() {
 	// The max follows what is left to send. When an earlier run left all of
 	// it on S3 there is nothing: the bar shows bytes and rate without a
 	// percentage, as for an unknown size, rather than 0% of the file.
-	if m := barMax(s); m != b.max && (m > 0 || s.sendable() == 0) {
+	switch m := s.sendable(); {
+	case m > 0 && m != b.max:
 		b.max = m
 		b.pb.ChangeMax64(m)
+	case m == 0 && b.max > 0:
+		b.max = -1
+		b.pb.ChangeMax64(-1)
 	}
 	b.pb.Describe(b.description(s))
 	b.pb.Set64(s.bytes)

@@ -54,7 +54,7 @@ func Decide(rec *journal.Entry, local journal.Identity, s3 transfer.S3State) tra
 			Reason: fmt.Sprintf("the multipart upload of s3://%s/%s is gone from S3 (aborted, or expired by a lifecycle rule); starting a new upload", rec.Bucket, rec.Key)}
 	case transfer.S3Listed:
 		return transfer.Decision{Action: transfer.Resume,
-			Reason: fmt.Sprintf("continuing an earlier upload: S3 holds %s of it", keptParts(s3.Kept))}
+			Reason: fmt.Sprintf("continuing an earlier upload: S3 holds %s (%s) of it", units.Count(len(s3.Kept), "part", "parts"), units.Bytes(asset.Bytes(s3.Kept)))}
 	}
 	reason := "S3 could not be asked what it holds of the upload"
 	if s3.Err != nil {
@@ -105,13 +105,3 @@ func changed(old, now journal.Identity) string {
 // superseded is why an upload of an unchanged file is given up: a newer
 // upload of the same file is the one continued.
 const superseded = "a newer upload of the file superseded this one"
-
-// keptParts says how many parts S3 holds and their bytes, as the bar
-// writes sizes: "1 part (5 MiB)", "6 parts (86 MiB)".
-func keptParts(kept []asset.Part) string {
-	noun := "parts"
-	if len(kept) == 1 {
-		noun = "part"
-	}
-	return fmt.Sprintf("%d %s (%s)", len(kept), noun, units.Bytes(asset.Bytes(kept)))
-}

@@ -77,7 +77,7 @@ type entry struct {
 	outcome  outcome
 	sealed   *sealed // verified and copied, to store with the others
 	release  func()  // ends its claim on the upload
-	deferred bool    // another registration of its upload is in flight
+	deferred bool    // its upload is named earlier in the batch, or registering elsewhere
 }
 
 // registerEntries registers the entries of a batch of session sessionID
@@ -104,16 +104,14 @@ func (s *Server) registerEntries(rctx context.Context, sessionID string, reqs []
 		listed = s.listUploads(ctx, sessionID)
 	}
 	entries := make([]entry, len(reqs))
-	first := make(map[string]bool, len(reqs))
+	seen := make(map[string]bool, len(reqs))
 	for i, req := range reqs {
 		entries[i].req = req
 		// An upload named again later in the batch registers after the
 		// first has settled: the first answers 201, the others replay it
 		// (200) or conflict with it (409), in the order the client sent.
-		if first[req.UploadID] {
-			entries[i].deferred = true
-		}
-		first[req.UploadID] = true
+		entries[i].deferred = seen[req.UploadID]
+		seen[req.UploadID] = true
 	}
 	var sources sealedSources
 	defer func() {

@@ -202,6 +202,14 @@ func Bytes(n int64) string {
 	return fmt.Sprintf("%.0f %ciB", v, "KMGTPE"[i])
 }
 
+// Count is n with its noun, singular for one: "1 part", "6 parts".
+func Count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
 // Duration is an elapsed time, ETA or age in whole seconds and at most two
 // units: "34s", "5m12s", "2h03m", "3d04h".
 func Duration(d time.Duration) string {
